@@ -1,0 +1,42 @@
+// Package mem hands out memory that lives outside the Go heap, so that the
+// garbage collector never scans it and GOGC never counts it.
+//
+// On Unix systems a Region is an anonymous private mapping made with mmap.
+// Elsewhere it falls back to memory from the Go heap, kept alive by the
+// Region itself; Protect is then unsupported and Release zeroes in place.
+package mem
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// ErrUnsupported is returned by Protect on platforms without mprotect.
+var ErrUnsupported = errors.New("mem: not supported on this platform")
+
+// Region is a page-aligned block of memory from Map. The zero Region is empty.
+type Region struct {
+	base unsafe.Pointer
+	size uintptr
+	keep []uint64 // the Go memory behind base when mmap is unavailable
+}
+
+// Base returns the address of the first byte of r.
+func (r Region) Base() unsafe.Pointer { return r.base }
+
+// Size returns the length of r in bytes.
+func (r Region) Size() uintptr { return r.size }
+
+// Words returns r as a slice of 64-bit words.
+func (r Region) Words() []uint64 {
+	if r.base == nil {
+		return nil
+	}
+	return unsafe.Slice((*uint64)(r.base), r.size/8)
+}
+
+// RoundUp rounds n up to a multiple of the page size.
+func RoundUp(n uintptr) uintptr {
+	p := uintptr(PageSize())
+	return (n + p - 1) &^ (p - 1)
+}

@@ -1,0 +1,37 @@
+//go:build !unix
+
+package mem
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// OffHeap reports whether Map returns memory outside the Go heap.
+const OffHeap = false
+
+// PageSize returns the granule Map rounds to.
+func PageSize() int { return 4096 }
+
+// Map returns size bytes of zeroed memory from the Go heap, rounded up to
+// whole pages.
+func Map(size uintptr) (Region, error) {
+	if size == 0 {
+		return Region{}, fmt.Errorf("mem: map of 0 bytes")
+	}
+	size = RoundUp(size)
+	keep := make([]uint64, size/8)
+	return Region{base: unsafe.Pointer(unsafe.SliceData(keep)), size: size, keep: keep}, nil
+}
+
+// Unmap drops r; the garbage collector frees it once nothing refers to it.
+func (r Region) Unmap() error { return nil }
+
+// Protect is not available without mprotect.
+func (r Region) Protect(readWrite bool) error { return ErrUnsupported }
+
+// Release zeroes r, the observable effect of releasing pages.
+func (r Region) Release() error {
+	clear(r.Words())
+	return nil
+}

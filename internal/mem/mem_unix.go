@@ -1,0 +1,65 @@
+//go:build unix
+
+package mem
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// OffHeap reports whether Map returns memory outside the Go heap.
+const OffHeap = true
+
+// PageSize returns the operating system's page size.
+func PageSize() int { return unix.Getpagesize() }
+
+// Map returns size bytes of zeroed, readable and writable memory, rounded
+// up to whole pages.
+func Map(size uintptr) (Region, error) {
+	if size == 0 {
+		return Region{}, fmt.Errorf("mem: map of 0 bytes")
+	}
+	size = RoundUp(size)
+	b, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return Region{}, fmt.Errorf("mem: mmap %d bytes: %w", size, err)
+	}
+	return Region{base: unsafe.Pointer(unsafe.SliceData(b)), size: size}, nil
+}
+
+func (r Region) bytes() []byte { return unsafe.Slice((*byte)(r.base), r.size) }
+
+// Unmap returns r to the operating system. r must not be used afterwards.
+func (r Region) Unmap() error {
+	if r.base == nil {
+		return nil
+	}
+	if err := unix.Munmap(r.bytes()); err != nil {
+		return fmt.Errorf("mem: munmap: %w", err)
+	}
+	return nil
+}
+
+// Protect makes r inaccessible (readWrite false), so that any load or store
+// faults, or readable and writable again (readWrite true).
+func (r Region) Protect(readWrite bool) error {
+	prot := unix.PROT_NONE
+	if readWrite {
+		prot = unix.PROT_READ | unix.PROT_WRITE
+	}
+	if err := unix.Mprotect(r.bytes(), prot); err != nil {
+		return fmt.Errorf("mem: mprotect: %w", err)
+	}
+	return nil
+}
+
+// Release gives r's physical pages back to the operating system while
+// keeping the mapping. Afterwards r reads as zero.
+func (r Region) Release() error {
+	if err := unix.Madvise(r.bytes(), unix.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("mem: madvise: %w", err)
+	}
+	return nil
+}
