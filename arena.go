@@ -1,0 +1,515 @@
+package gcbits
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/gcbits/gcbits/internal/mem"
+)
+
+const (
+	// cacheLine is the padding unit for fields written by different cores.
+	// 128 bytes covers the adjacent-line prefetcher of x86 and the 128-byte
+	// lines of some arm64 parts, as sync.Pool does.
+	cacheLine = 128
+
+	// sealed is stored into a chunk's free offset when it stops taking
+	// allocations. Adds that follow land far above any chunk size, so
+	// they fail; it is far below overflow for any number of them.
+	sealed = uint64(1) << 62
+
+	// closedBit is set in Arena.epoch by Close.
+	closedBit = uint64(1) << 63
+
+	// maxSlab caps the slab a Cache carves in one refill.
+	maxSlab = 8 << 10
+)
+
+// Arena hands out zeroed bitmaps whose memory is recycled a fixed number
+// of epochs after the one they were allocated in. See the package
+// documentation for the lifetime rule and the concurrency contract.
+type Arena struct {
+	// Set by New; read-only afterwards.
+	chunkSize  uintptr                           // bytes per ordinary chunk
+	largeMin   uintptr                           // requests above this get a dedicated block
+	slabSize   uintptr                           // bytes a Cache carves per refill
+	smallBits  int                               // Caches serve requests of 1..smallBits bits from slabs
+	retain     uint64                            // Options.Retain
+	guard      bool                              // Options.Guard
+	maxBytes   int64                             // Options.MaxBytes, 0 for none
+	shardShift uint                              // 64 - log2(len(shards))
+	shards     []shard                           // the slice is read-only; see shard for its fields
+	mapFn      func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
+	unmapFn    func(mem.Region) error            // mem.Region.Unmap; replaced by tests
+	protectFn  func(r mem.Region, rw bool) error // mem.Region.Protect; replaced by tests
+	_          [cacheLine]byte                   // keep epoch off the lines above and below
+	epoch      atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
+	_          [cacheLine - 8]byte               //
+	nextShard  atomic.Uint32                     // round-robin shard for NewCache; atomic
+	straddle   atomic.Uint64                     // bytes lost by Adds that straddled a chunk's end; atomic
+	slabBytes  atomic.Uint64                     // bytes carved for Caches; atomic
+	slabWaste  atomic.Uint64                     // slab bytes Caches dropped unused; atomic
+	cacheBytes atomic.Uint64                     // bytes Caches handed out, as flushed at refill; atomic
+	_          [cacheLine]byte                   //
+	mu         sync.Mutex                        // guards the fields below and every head change
+	gens       []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
+	free       chunkList                         // sealed chunks whose blocks are free; under mu
+	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
+	released   uint64                            // bytes returned to the OS by trimming; under mu
+	consumed   uint64                            // bytes taken from sealed chunks (min(free, size)); under mu
+	tailWaste  uint64                            // bytes left at the ends of sealed chunks; under mu
+	largeBytes uint64                            // bytes handed out from dedicated blocks; under mu
+	largeWaste uint64                            // page rounding of dedicated blocks; under mu
+	slowPaths  uint64                            // times an allocation took mu; under mu
+	mapErrs    uint64                            // failed maps; under mu
+	unmapErrs  atomic.Uint64                     // failed unmaps and protects at Advance; atomic
+}
+
+// shard is one head of the shared path, padded to its own cache lines so
+// that goroutines on different shards never share a line.
+type shard struct {
+	head atomic.Pointer[chunk] // current chunk of this epoch or nil; read atomically, written atomically under mu
+	_    [cacheLine - 8]byte
+}
+
+// chunk is one use of a block of memory in one generation. A block that is
+// recycled gets a new chunk, so a goroutine that still holds the old
+// pointer cannot allocate from the block's new life: the old chunk stays
+// sealed forever.
+type chunk struct {
+	free   atomic.Uint64 // offset of the next free byte; added atomically by allocators; sealed under mu
+	region mem.Region    // the block; read-only
+	size   uintptr       // usable bytes; read-only
+	gen    uint64        // epoch this chunk was published in; read-only
+	next   *chunk        // list link; under mu
+	dirty  uintptr       // on the free list: leading bytes that may hold old data; under mu
+	locked bool          // on the free list: mprotect'ed PROT_NONE by Guard; under mu
+	_      [cacheLine - 88]byte
+}
+
+// chunkList is a singly linked list with a tail, so lists splice in O(1).
+type chunkList struct {
+	head, tail *chunk
+	n          int
+	bytes      int64
+}
+
+func (l *chunkList) push(c *chunk) {
+	c.next = nil
+	if l.tail == nil {
+		l.head = c
+	} else {
+		l.tail.next = c
+	}
+	l.tail = c
+	l.n++
+	l.bytes += int64(c.region.Size())
+}
+
+// pushFront puts c first, so the next pop returns it.
+func (l *chunkList) pushFront(c *chunk) {
+	c.next = l.head
+	l.head = c
+	if l.tail == nil {
+		l.tail = c
+	}
+	l.n++
+	l.bytes += int64(c.region.Size())
+}
+
+func (l *chunkList) pop() *chunk {
+	c := l.head
+	if c == nil {
+		return nil
+	}
+	l.head = c.next
+	if l.head == nil {
+		l.tail = nil
+	}
+	c.next = nil
+	l.n--
+	l.bytes -= int64(c.region.Size())
+	return c
+}
+
+// splice moves all of src to the end of l.
+func (l *chunkList) splice(src *chunkList) {
+	if src.head == nil {
+		return
+	}
+	if l.tail == nil {
+		l.head = src.head
+	} else {
+		l.tail.next = src.head
+	}
+	l.tail = src.tail
+	l.n += src.n
+	l.bytes += src.bytes
+	*src = chunkList{}
+}
+
+// genList holds what one live epoch published.
+type genList struct {
+	chunks chunkList // ordinary chunks, recycled onto the free list
+	large  chunkList // dedicated blocks, unmapped when recycled
+}
+
+// New returns an Arena configured by opts. Options outside their
+// documented ranges give an error wrapping ErrOption.
+func New(opts Options) (*Arena, error) {
+	o, err := opts.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if o.Guard && !mem.OffHeap {
+		return nil, fmt.Errorf("%w: Guard needs mmap, not available on %s", ErrOption, runtime.GOOS)
+	}
+	n := 1
+	for n < 4*runtime.GOMAXPROCS(0) && n < 128 {
+		n *= 2
+	}
+	a := &Arena{
+		chunkSize: uintptr(o.ChunkSize),
+		largeMin:  uintptr(o.ChunkSize) / 4,
+		slabSize:  min(uintptr(o.ChunkSize)/8, maxSlab),
+		retain:    uint64(o.Retain),
+		guard:     o.Guard,
+		maxBytes:  o.MaxBytes,
+		shards:    make([]shard, n),
+		gens:      make([]genList, o.Retain+1),
+		mapFn:     mem.Map,
+		unmapFn:   mem.Region.Unmap,
+		protectFn: mem.Region.Protect,
+	}
+	a.smallBits = int(a.slabSize/16) * 8
+	a.shardShift = 64
+	for s := n; s > 1; s >>= 1 {
+		a.shardShift--
+	}
+	return a, nil
+}
+
+// Epoch returns the current epoch number. The first epoch is 0.
+func (a *Arena) Epoch() uint64 { return a.epoch.Load() &^ closedBit }
+
+// bytesFor converts a bit count to bytes, rounded up to whole words.
+func bytesFor(nbits int) uintptr { return uintptr(nbits+63) >> 6 << 3 }
+
+// checkBits returns the error for a request of nbits outside 1..MaxBits,
+// or nil for nbits == 0.
+func checkBits(nbits int) error {
+	if nbits == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %d bits is outside 0..%d", ErrSize, nbits, MaxBits)
+}
+
+// Alloc returns a zeroed bitmap of at least nbits bits: ceil(nbits/64)
+// words, 8-byte aligned, disjoint from every other live bitmap. nbits == 0
+// gives an empty Bits and a nil error. Alloc is safe for concurrent use,
+// also concurrently with Advance.
+func (a *Arena) Alloc(nbits int) (Bits, error) {
+	if uint(nbits-1) >= MaxBits {
+		return nil, checkBits(nbits)
+	}
+	n := bytesFor(nbits)
+	if n > a.largeMin {
+		return a.allocLarge(n)
+	}
+	s := &a.shards[shardHint()>>a.shardShift]
+	if c := s.head.Load(); c != nil {
+		if start, ok := a.tryAdd(c, n); ok {
+			return c.take(start, n), nil
+		}
+	}
+	c, start, err := a.carveSlow(s, n)
+	if err != nil {
+		return nil, err
+	}
+	return c.take(start, n), nil
+}
+
+// shardHint hashes the address of the calling goroutine's stack, which is
+// distinct per goroutine and stable while it runs at one call depth, so a
+// goroutine keeps to one shard without any shared state.
+func shardHint() uint64 {
+	var x byte
+	return uint64(uintptr(unsafe.Pointer(&x))>>13) * 0x9E3779B97F4A7C15
+}
+
+// tryAdd claims n bytes of c with one atomic add. It fails when c is full
+// or sealed; an add that straddles the end loses the tail, counted as waste.
+func (a *Arena) tryAdd(c *chunk, n uintptr) (uintptr, bool) {
+	end := c.free.Add(uint64(n))
+	if end <= uint64(c.size) {
+		return uintptr(end) - n, true
+	}
+	if start := end - uint64(n); start < uint64(c.size) {
+		a.straddle.Add(uint64(c.size) - start)
+	}
+	return 0, false
+}
+
+// take returns the n bytes at start as Bits. A published chunk is all
+// zeros where it has not been handed out, so take writes nothing: an Alloc
+// that is preempted after its add and wakes after the block was recycled
+// must not touch memory that has a new owner.
+func (c *chunk) take(start, n uintptr) Bits {
+	return unsafe.Slice((*uint64)(unsafe.Add(c.region.Base(), start)), n>>3)
+}
+
+// carveSlow takes n bytes from shard s under mu, replacing its head with a
+// fresh chunk when the head is missing or full.
+func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
+	a.mu.Lock()
+	a.slowPaths++
+	for {
+		if a.epoch.Load()&closedBit != 0 {
+			a.mu.Unlock()
+			return nil, 0, fmt.Errorf("%w: Alloc", ErrClosed)
+		}
+		// The head cannot change while we hold mu, but its offset can.
+		if c := s.head.Load(); c != nil {
+			if start, ok := a.tryAdd(c, n); ok {
+				a.mu.Unlock()
+				return c, start, nil
+			}
+		}
+		f := a.free.pop()
+		if f == nil {
+			// Map a fresh block without holding mu. It goes on the free
+			// list and round the loop: another goroutine may have
+			// refilled the shard meanwhile.
+			r, err := a.mapLocked(a.chunkSize)
+			if err != nil {
+				a.mu.Unlock()
+				return nil, 0, err
+			}
+			a.free.pushFront(&chunk{region: r})
+			continue
+		}
+		if f.dirty > 0 || f.locked {
+			if err := a.scrubLocked(f); err != nil {
+				a.mu.Unlock()
+				return nil, 0, err
+			}
+			continue
+		}
+		c := a.publishLocked(s, f.region, n)
+		a.mu.Unlock()
+		return c, 0, nil
+	}
+}
+
+// scrubLocked makes a block taken off the free list ready for use, without
+// holding mu: it unprotects it in Guard mode and clears the bytes its
+// previous life used. The block is private meanwhile: on no list, and no
+// chunk of it is published. It goes back to the front of the free list,
+// clean, unless the arena closed meanwhile.
+func (a *Arena) scrubLocked(f *chunk) error {
+	a.mu.Unlock()
+	var err error
+	if f.locked {
+		err = a.protectFn(f.region, true)
+	}
+	if err == nil {
+		clear(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
+	}
+	a.mu.Lock()
+	if a.epoch.Load()&closedBit != 0 {
+		a.mapped -= int64(f.region.Size())
+		a.unmapFn(f.region)
+		return fmt.Errorf("%w: Alloc", ErrClosed)
+	}
+	if err != nil {
+		a.free.pushFront(f)
+		return fmt.Errorf("gcbits: unprotect arena: %w", err)
+	}
+	f.dirty, f.locked = 0, false
+	a.free.pushFront(f)
+	return nil
+}
+
+// mapLocked maps size bytes, releasing mu during the system call. The
+// bytes are reserved against MaxBytes before mu is released.
+func (a *Arena) mapLocked(size uintptr) (mem.Region, error) {
+	size = mem.RoundUp(size)
+	if a.maxBytes > 0 && a.mapped+int64(size) > a.maxBytes {
+		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
+	}
+	a.mapped += int64(size)
+	a.mu.Unlock()
+	r, err := a.mapFn(size)
+	a.mu.Lock()
+	if err != nil {
+		a.mapped -= int64(size)
+		a.mapErrs++
+		return mem.Region{}, fmt.Errorf("gcbits: map arena: %w", err)
+	}
+	if a.epoch.Load()&closedBit != 0 {
+		a.mapped -= int64(size)
+		a.unmapFn(r)
+		return mem.Region{}, fmt.Errorf("%w: Alloc", ErrClosed)
+	}
+	return r, nil
+}
+
+// publishLocked makes a chunk over r the head of s, with its first n bytes
+// taken by the caller, and seals the old head.
+func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
+	if old := s.head.Load(); old != nil {
+		a.sealLocked(old)
+	}
+	e := a.epoch.Load()
+	c := &chunk{region: r, size: a.chunkSize, gen: e}
+	c.free.Store(uint64(n))
+	a.gens[e%uint64(len(a.gens))].chunks.push(c)
+	s.head.Store(c)
+	return c
+}
+
+// sealLocked stops c from taking allocations and records how far it was
+// used, which is how much of it the block's next life must clear.
+func (a *Arena) sealLocked(c *chunk) {
+	v := c.free.Swap(sealed)
+	if v >= sealed {
+		return
+	}
+	used := min(uintptr(v), c.size)
+	if v < uint64(c.size) {
+		a.tailWaste += uint64(c.size) - v
+	}
+	a.consumed += uint64(used)
+	// A published chunk started all zero, so only the bytes handed out
+	// need clearing in the block's next life.
+	c.dirty = used
+}
+
+// allocLarge serves a request above largeMin from a dedicated block, kept
+// on the current generation's list and unmapped when it is recycled.
+func (a *Arena) allocLarge(n uintptr) (Bits, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.slowPaths++
+	if a.epoch.Load()&closedBit != 0 {
+		return nil, fmt.Errorf("%w: Alloc", ErrClosed)
+	}
+	r, err := a.mapLocked(n)
+	if err != nil {
+		return nil, err
+	}
+	e := a.epoch.Load()
+	a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, size: r.Size(), gen: e})
+	a.largeBytes += uint64(n)
+	a.largeWaste += uint64(r.Size() - n)
+	return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
+}
+
+// Advance starts the next epoch and returns its number. Memory allocated
+// in epoch e-Retain, where e is the epoch being left, is recycled. Advance
+// may run concurrently with Alloc; see the package documentation. It holds
+// the lock for O(1) work in the number of arenas (O(arenas) system calls in
+// Guard mode); blocks returned to the OS are unmapped after the lock is
+// released. After Close it returns the final epoch and does nothing.
+func (a *Arena) Advance() uint64 {
+	a.mu.Lock()
+	e := a.epoch.Load()
+	if e&closedBit != 0 {
+		a.mu.Unlock()
+		return e &^ closedBit
+	}
+	a.sealHeadsLocked()
+	// Publish the new epoch only after every head is sealed: an Add that
+	// succeeds on a chunk of generation g then happened while epoch == g.
+	e++
+	a.epoch.Store(e)
+	g := &a.gens[e%uint64(len(a.gens))] // generation e-retain-1, now dead
+	if a.guard {
+		for c := g.chunks.head; c != nil; c = c.next {
+			if err := a.protectFn(c.region, false); err != nil {
+				a.unmapErrs.Add(1)
+			} else {
+				c.locked = true
+			}
+		}
+	}
+	a.free.splice(&g.chunks)
+	large := g.large
+	g.large = chunkList{}
+	for c := large.head; c != nil; c = c.next {
+		a.mapped -= int64(c.region.Size())
+	}
+	trim := a.trimLocked()
+	a.mu.Unlock()
+	a.unmapAll(large.head)
+	a.unmapAll(trim)
+	return e
+}
+
+// sealHeadsLocked seals and clears every shard head.
+func (a *Arena) sealHeadsLocked() {
+	for i := range a.shards {
+		if c := a.shards[i].head.Load(); c != nil {
+			a.shards[i].head.Store(nil)
+			a.sealLocked(c)
+		}
+	}
+}
+
+// trimLocked takes off the free list the blocks beyond what the largest
+// live generation holds, to be returned to the OS, and returns them.
+func (a *Arena) trimLocked() *chunk {
+	keep := 0
+	for i := range a.gens {
+		keep = max(keep, a.gens[i].chunks.n)
+	}
+	var out *chunk
+	for a.free.n > keep {
+		c := a.free.pop()
+		a.mapped -= int64(c.region.Size())
+		a.released += uint64(c.region.Size())
+		c.next = out
+		out = c
+	}
+	return out
+}
+
+// unmapAll unmaps every block on the list starting at c.
+func (a *Arena) unmapAll(c *chunk) error {
+	var errs []error
+	for ; c != nil; c = c.next {
+		if err := a.unmapFn(c.region); err != nil {
+			a.unmapErrs.Add(1)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close returns all memory to the operating system. Every bitmap from the
+// arena becomes invalid; using one afterwards faults. Close must not run
+// concurrently with Alloc or Cache.Alloc on the same arena. Allocs after
+// Close return ErrClosed, and so does a second Close.
+func (a *Arena) Close() error {
+	a.mu.Lock()
+	e := a.epoch.Load()
+	if e&closedBit != 0 {
+		a.mu.Unlock()
+		return fmt.Errorf("%w: Close", ErrClosed)
+	}
+	a.sealHeadsLocked()
+	a.epoch.Store(e | closedBit)
+	var all chunkList
+	for i := range a.gens {
+		all.splice(&a.gens[i].chunks)
+		all.splice(&a.gens[i].large)
+	}
+	all.splice(&a.free)
+	a.mapped -= all.bytes
+	a.mu.Unlock()
+	return a.unmapAll(all.head)
+}

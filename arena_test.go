@@ -1,0 +1,371 @@
+package gcbits
+
+import (
+	"errors"
+	"math"
+	"sync"
+	"testing"
+	"unsafe"
+)
+
+func newArena(t testing.TB, o Options) *Arena {
+	t.Helper()
+	a, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func TestNewOptions(t *testing.T) {
+	bad := []Options{
+		{ChunkSize: -1}, {ChunkSize: 1000}, {ChunkSize: 2048}, {ChunkSize: 3 << 12},
+		{ChunkSize: 2 << 30}, {Retain: -1}, {Retain: MaxRetain + 1},
+		{MaxBytes: -5}, {MaxBytes: 100},
+	}
+	for _, o := range bad {
+		if a, err := New(o); !errors.Is(err, ErrOption) {
+			t.Errorf("New(%+v) = %v, %v; want ErrOption", o, a, err)
+		}
+	}
+	good := []Options{{}, {ChunkSize: MinChunkSize}, {ChunkSize: 1 << 20, Retain: 1}, {Retain: MaxRetain}, {MaxBytes: 1 << 20}}
+	for _, o := range good {
+		a, err := New(o)
+		if err != nil {
+			t.Errorf("New(%+v): %v", o, err)
+			continue
+		}
+		a.Close()
+	}
+}
+
+func TestAllocSizes(t *testing.T) {
+	a := newArena(t, Options{})
+	for _, n := range []int{1, 63, 64, 65, 1000, 8191, 8192 * 8, 16 << 10 * 8, 16<<10*8 + 1, 1 << 20, 1 << 24} {
+		b, err := a.Alloc(n)
+		if err != nil {
+			t.Fatalf("Alloc(%d): %v", n, err)
+		}
+		if want := (n + 63) / 64; len(b) != want {
+			t.Fatalf("Alloc(%d): %d words, want %d", n, len(b), want)
+		}
+		if uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
+			t.Fatalf("Alloc(%d) not 8-byte aligned", n)
+		}
+		for i, w := range b {
+			if w != 0 {
+				t.Fatalf("Alloc(%d): word %d = %#x", n, i, w)
+			}
+		}
+		b[len(b)-1] = math.MaxUint64 // must be writable to the end
+	}
+}
+
+func TestAllocBadSizes(t *testing.T) {
+	a := newArena(t, Options{})
+	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
+		t.Fatalf("Alloc(0) = %v, %v", b, err)
+	}
+	for _, n := range []int{-1, -64, math.MinInt, MaxBits + 1, math.MaxInt} {
+		if _, err := a.Alloc(n); !errors.Is(err, ErrSize) {
+			t.Errorf("Alloc(%d) err = %v, want ErrSize", n, err)
+		}
+		if _, err := a.NewCache().Alloc(n); !errors.Is(err, ErrSize) {
+			t.Errorf("Cache.Alloc(%d) err = %v, want ErrSize", n, err)
+		}
+	}
+}
+
+func TestClosed(t *testing.T) {
+	a, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := a.NewCache()
+	if _, err := c.Alloc(100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Alloc(1 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("second Close = %v", err)
+	}
+	for _, n := range []int{1, 100, 1 << 20} {
+		if _, err := a.Alloc(n); !errors.Is(err, ErrClosed) {
+			t.Errorf("Alloc(%d) after Close = %v", n, err)
+		}
+		if _, err := c.Alloc(n); !errors.Is(err, ErrClosed) {
+			t.Errorf("Cache.Alloc(%d) after Close = %v", n, err)
+		}
+	}
+	if e := a.Advance(); e != 0 {
+		t.Errorf("Advance after Close = %d", e)
+	}
+	if s := a.Stats(); s.MappedBytes != 0 {
+		t.Errorf("MappedBytes after Close = %d", s.MappedBytes)
+	}
+	var zero Cache
+	if _, err := zero.Alloc(10); !errors.Is(err, ErrClosed) {
+		t.Errorf("zero Cache Alloc = %v", err)
+	}
+}
+
+func TestEpochs(t *testing.T) {
+	a := newArena(t, Options{})
+	for i := uint64(1); i <= 5; i++ {
+		if e := a.Advance(); e != i || a.Epoch() != i {
+			t.Fatalf("Advance = %d, Epoch = %d, want %d", e, a.Epoch(), i)
+		}
+	}
+}
+
+// fill writes a canary derived from id into every word of b.
+func fill(b Bits, id uint64) {
+	for i := range b {
+		b[i] = id*0x9E3779B97F4A7C15 + uint64(i)
+	}
+}
+
+func intact(b Bits, id uint64) bool {
+	for i := range b {
+		if b[i] != id*0x9E3779B97F4A7C15+uint64(i) {
+			return false
+		}
+	}
+	return true
+}
+
+type live struct {
+	b     Bits
+	id    uint64
+	epoch uint64
+}
+
+// TestLifetimeAndRecycling checks the lifetime rule with canaries, for
+// every Retain, and that memory is recycled: the mapped bytes stay bounded.
+func TestLifetimeAndRecycling(t *testing.T) {
+	for _, retain := range []int{1, 2, 3} {
+		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain})
+		c := a.NewCache()
+		var all []live
+		id := uint64(0)
+		for epoch := uint64(0); epoch < 40; epoch++ {
+			for i := 0; i < 300; i++ {
+				id++
+				n := 1 + int(id*7919%2000)
+				var b Bits
+				var err error
+				if i%2 == 0 {
+					b, err = a.Alloc(n)
+				} else {
+					b, err = c.Alloc(n)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j, w := range b {
+					if w != 0 {
+						t.Fatalf("retain %d: fresh bitmap word %d = %#x", retain, j, w)
+					}
+				}
+				fill(b, id)
+				all = append(all, live{b, id, epoch})
+			}
+			kept := all[:0]
+			for _, l := range all {
+				if epoch < l.epoch+uint64(retain)+1 {
+					if !intact(l.b, l.id) {
+						t.Fatalf("retain %d: bitmap of epoch %d overwritten in epoch %d", retain, l.epoch, epoch)
+					}
+					kept = append(kept, l)
+				}
+			}
+			all = kept
+			a.Advance()
+		}
+		s := a.Stats()
+		// 300 requests of up to 250 bytes need about 16 chunks of 4 KiB a
+		// generation; recycling keeps the total near (retain+2) times that.
+		if limit := int64(retain+3) * 40 * MinChunkSize; s.MappedBytes > limit {
+			t.Errorf("retain %d: %d bytes mapped after 40 epochs, want <= %d (no recycling?)", retain, s.MappedBytes, limit)
+		}
+		if len(s.Generations) != retain+1 {
+			t.Errorf("retain %d: %d generations in Stats", retain, len(s.Generations))
+		}
+	}
+}
+
+// TestRecycledIsZeroedOnlyWhereUsed checks that recycled memory comes back
+// zeroed, whichever part of it was written in its previous lives.
+func TestRecycledIsZeroed(t *testing.T) {
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	for epoch := 0; epoch < 20; epoch++ {
+		// Alternate heavy and light epochs so that chunks are partly
+		// used in one life and used further in the next.
+		n := 2 + 30*(epoch%3)
+		for i := 0; i < n; i++ {
+			b, err := a.Alloc(64 * (1 + i%7))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, w := range b {
+				if w != 0 {
+					t.Fatalf("epoch %d: word %d = %#x", epoch, j, w)
+				}
+			}
+			fill(b, uint64(i+1))
+		}
+		a.Advance()
+	}
+}
+
+func TestStatsBooks(t *testing.T) {
+	a := newArena(t, Options{})
+	c := a.NewCache()
+	var want uint64
+	for i := 0; i < 5000; i++ {
+		n := 1 + i%1024
+		if _, err := a.Alloc(n); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Alloc(n); err != nil {
+			t.Fatal(err)
+		}
+		want += 2 * uint64(bytesFor(n))
+	}
+	big, err := a.Alloc(1 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want += uint64(len(big) * 8)
+	c.Flush()
+	s := a.Stats()
+	if s.AllocatedBytes != want {
+		t.Errorf("AllocatedBytes = %d, want %d", s.AllocatedBytes, want)
+	}
+	if s.SlowPaths == 0 || s.Generations[0].Arenas == 0 || s.Generations[0].Dedicated != 1 {
+		t.Errorf("stats: %+v", s)
+	}
+	// Within an epoch, waste is chunk tails and slab ends only.
+	if s.WastedBytes*100 > s.AllocatedBytes*3 {
+		t.Errorf("waste %d of %d bytes", s.WastedBytes, s.AllocatedBytes)
+	}
+	a.Advance()
+	s = a.Stats()
+	if s.AllocatedBytes != want {
+		t.Errorf("after Advance AllocatedBytes = %d, want %d", s.AllocatedBytes, want)
+	}
+	// Everything carved is either handed out or wasted.
+	var carved int64
+	for _, g := range s.Generations {
+		carved += g.Bytes + g.DedBytes
+	}
+	if got := int64(s.AllocatedBytes + s.WastedBytes); got != carved {
+		t.Errorf("allocated+wasted = %d, carved = %d", got, carved)
+	}
+}
+
+// TestConcurrentAdvance runs allocators, with and without Caches, while
+// another goroutine advances the epoch. Each allocator checks that every
+// bitmap it got keeps its canary for as long as the lifetime rule says,
+// judged by the epoch read before the Alloc began.
+func TestConcurrentAdvance(t *testing.T) {
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 2})
+	const workers = 4
+	iters := 20000
+	if testing.Short() {
+		iters = 4000
+	}
+	var wg sync.WaitGroup
+	// Checking a bitmap at the very end of its lifetime would race with
+	// the Advance that ends it, so checks hold pin for reading and the
+	// advancer takes it for writing. Allocs run outside pin, concurrently
+	// with Advance.
+	var pin sync.RWMutex
+	stop := make(chan struct{})
+	var advWG sync.WaitGroup
+	advWG.Add(1)
+	go func() {
+		defer advWG.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				pin.Lock()
+				a.Advance()
+				pin.Unlock()
+			}
+		}
+	}()
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			c := a.NewCache()
+			var mine []live
+			for i := 0; i < iters; i++ {
+				id := uint64(w)<<32 | uint64(i+1)
+				e := a.Epoch()
+				var b Bits
+				var err error
+				if i%2 == 0 {
+					b, err = c.Alloc(1 + i%700)
+				} else {
+					b, err = a.Alloc(1 + i%700)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				pin.RLock()
+				now := a.Epoch()
+				if now >= e+3 {
+					// The Alloc overlapped three Advances: by the rule
+					// the bitmap is already dead, and may be unmapped.
+					pin.RUnlock()
+					continue
+				}
+				for _, x := range b {
+					if x != 0 {
+						pin.RUnlock()
+						errs <- errors.New("bitmap not zeroed")
+						return
+					}
+				}
+				fill(b, id)
+				mine = append(mine, live{b, id, e})
+				kept := mine[:0]
+				for _, l := range mine {
+					if now >= l.epoch+3 {
+						continue
+					}
+					if !intact(l.b, l.id) {
+						pin.RUnlock()
+						errs <- errors.New("live bitmap overwritten")
+						return
+					}
+					kept = append(kept, l)
+				}
+				pin.RUnlock()
+				mine = kept
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(stop)
+	advWG.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if a.Epoch() < 10 {
+		t.Logf("only %d epochs advanced", a.Epoch())
+	}
+}

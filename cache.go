@@ -1,0 +1,111 @@
+package gcbits
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Cache is a per-worker front end to an Arena, in the manner of the Go
+// runtime's mcache or a HotSpot TLAB: it carves a slab from the arena with
+// one shared atomic operation, then serves requests from it with a private
+// bump pointer. Its fast path does no atomic read-modify-write and takes no
+// lock: a bounds check, an epoch check (one atomic load of a word that only
+// Advance writes) and a bump.
+//
+// A Cache is not safe for concurrent use: give each worker goroutine its
+// own. It is worth it when a goroutine makes many small requests (up to
+// SlabSize/16 bytes; larger ones go to the arena); for occasional requests
+// from many goroutines, Arena.Alloc is simpler and wastes no slab ends.
+//
+// Epochs: a slab belongs to the epoch it was carved in, and the Cache uses
+// it only while Epoch() still equals that epoch. So every request it serves
+// began in the slab's epoch, and the arena recycles the slab no earlier
+// than Retain+1 epochs later. When Advance runs, the next request refills.
+type Cache struct {
+	arena  *Arena
+	epoch  *atomic.Uint64 // &arena.epoch
+	shard  *shard         // where refills carve
+	small  int            // requests of 1..small bits are served from the slab
+	base   unsafe.Pointer // current slab's block
+	pos    uintptr        // offset in base of the slab's next free byte
+	end    uintptr        // offset in base of the slab's end
+	gen    uint64         // epoch the slab belongs to
+	served uint64         // bytes handed out since the last flush
+	_      [cacheLine - 72]byte
+}
+
+// NewCache returns a Cache drawing on a. Caches need no closing; Flush
+// hands back the unused part of the slab in the books.
+func (a *Arena) NewCache() *Cache {
+	i := a.nextShard.Add(1) - 1
+	return &Cache{
+		arena: a,
+		epoch: &a.epoch,
+		shard: &a.shards[uint(i)%uint(len(a.shards))],
+		small: a.smallBits,
+	}
+}
+
+// Alloc has the contract of Arena.Alloc.
+func (c *Cache) Alloc(nbits int) (Bits, error) {
+	if uint(nbits-1) < uint(c.small) {
+		n := bytesFor(nbits)
+		if c.gen == c.epoch.Load() && c.pos+n <= c.end {
+			p := unsafe.Add(c.base, c.pos)
+			c.pos += n
+			c.served += uint64(n)
+			return unsafe.Slice((*uint64)(p), n>>3), nil
+		}
+		return c.refill(n)
+	}
+	if c.arena == nil {
+		return nil, fmt.Errorf("%w: Cache not made by Arena.NewCache", ErrClosed)
+	}
+	return c.arena.Alloc(nbits)
+}
+
+// refill drops the current slab, carves a new one and serves n bytes
+// from it. The slab's bytes that may hold old data are cleared here, by
+// the worker that will use them.
+func (c *Cache) refill(n uintptr) (Bits, error) {
+	c.Flush()
+	a := c.arena
+	size := a.slabSize
+	ch, start, ok := (*chunk)(nil), uintptr(0), false
+	if h := c.shard.head.Load(); h != nil {
+		start, ok = a.tryAdd(h, size)
+		ch = h
+	}
+	if !ok {
+		var err error
+		if ch, start, err = a.carveSlow(c.shard, size); err != nil {
+			return nil, err
+		}
+	}
+	a.slabBytes.Add(uint64(size))
+	slab := ch.take(start, size)
+	c.base = ch.region.Base()
+	c.pos = start + n
+	c.end = start + size
+	c.gen = ch.gen
+	c.served = uint64(n)
+	return slab[: n>>3 : n>>3], nil
+}
+
+// Flush drops the Cache's slab, counting its unused bytes as waste, and
+// adds the bytes it served to the arena's Stats. The next Alloc refills.
+// Call it when a worker stops for a while; it is never needed for safety.
+func (c *Cache) Flush() {
+	a := c.arena
+	if a == nil {
+		return
+	}
+	if c.end > c.pos {
+		a.slabWaste.Add(uint64(c.end - c.pos))
+	}
+	if c.served > 0 {
+		a.cacheBytes.Add(c.served)
+	}
+	c.pos, c.end, c.served = 0, 0, 0
+}

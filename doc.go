@@ -1,0 +1,64 @@
+// Package gcbits hands out many short-lived, zeroed bitmaps whose memory
+// is recycled by epochs, as the Go runtime does for the mark bits of its
+// spans, as a library for mark-sweep memory managers, parallel graph
+// passes and anything else that needs fresh bitmaps every cycle.
+//
+// # Model
+//
+// An Arena serves bitmaps (Bits, a []uint64) from arenas of
+// Options.ChunkSize bytes mapped outside the Go heap, so the garbage
+// collector never scans or counts them. Time is divided into epochs; the
+// caller ends one with Advance, typically once per collection cycle, after
+// sweeping.
+//
+// Lifetime rule: a bitmap from an Alloc that began while Epoch() == e is
+// neither reused nor written by the arena before Epoch() reaches
+// e + Retain + 1. With the default Retain of 2 this is the runtime's
+// next → current → previous → free rotation: bits allocated while sweeping
+// in cycle e are marked in e+1 and read as allocation bits until the sweep
+// of e+2 replaces them.
+//
+// # Concurrency
+//
+// Alloc is safe from any number of goroutines, and Advance may run
+// concurrently with it; no stop-the-world is needed. This is achieved so:
+//
+//   - The fast path is one atomic load of a head chunk and one atomic add
+//     of its free offset. Heads are spread over several shards, each on
+//     its own cache line, picked from the calling goroutine's stack
+//     address, so goroutines rarely share a line.
+//   - A chunk stops taking allocations when it is sealed: under the lock,
+//     its free offset is swapped to a huge value, so every later add
+//     fails. Advance seals every head before it publishes the new epoch, so
+//     an add that succeeds on a chunk of epoch g happened while the epoch
+//     was g, and the Alloc that made it began in g or earlier.
+//   - A block of memory gets a new chunk header each time it is reused, so
+//     a goroutine still holding an old header cannot allocate from the
+//     block's new life.
+//   - The memory of epoch g is recycled by the Advance to g+Retain+1.
+//
+// doc/DESIGN.md spells out the protocol; arena.pml models it and the CI
+// checks it with spin, together with the mutations that would break it.
+//
+// Zeroing never happens under the lock: a chunk records how many leading
+// bytes may hold data from the block's previous life (none for fresh
+// memory, which is never cleared again), and whoever is handed bytes below
+// that mark clears them. Advance does O(1) work in the number of arenas.
+//
+// # Caches
+//
+// A Cache is a per-worker front end with a fast path of a bounds check, an
+// epoch check and a bump; see Cache for when to use one.
+//
+// # Errors
+//
+// Bad input never panics: errors wrap ErrSize, ErrClosed, ErrOption or
+// ErrLimit, and failures of the operating system wrap their cause.
+//
+// # When not to use it
+//
+// Bitmaps that must live for an unknown time belong on the Go heap: an
+// arena bitmap used after its lifetime silently aliases a newer one
+// (Options.Guard turns that into a fault while debugging). For a handful of
+// bitmaps, make([]uint64, n) is simpler.
+package gcbits

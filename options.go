@@ -1,0 +1,60 @@
+package gcbits
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+)
+
+// Limits and defaults of Options.
+const (
+	DefaultChunkSize = 64 << 10 // bytes per arena when Options.ChunkSize is 0
+	MinChunkSize     = 4 << 10
+	MaxChunkSize     = 1 << 30
+	DefaultRetain    = 2 // the runtime's next → current → previous → free
+	MaxRetain        = 64
+
+	// MaxBits is the largest bitmap one Alloc serves, in bits (256 MiB).
+	MaxBits = math.MaxInt32
+)
+
+// Options configure an Arena. The zero value gives the runtime's setup:
+// 64 KiB arenas, bitmaps valid for two epochs after their own.
+type Options struct {
+	// ChunkSize is the number of bytes per arena: 0 means 64 KiB;
+	// otherwise a power of two from 4 KiB to 1 GiB.
+	ChunkSize int
+	// Retain is the number of epochs a bitmap stays valid after the one it
+	// was allocated in: 0 means 2; otherwise 1 to 64.
+	Retain int
+	// MaxBytes caps the memory the arena maps from the operating system.
+	// An Alloc that would exceed it fails with ErrLimit. 0 means no limit;
+	// otherwise it must be at least ChunkSize.
+	MaxBytes int64
+	// Guard makes recycled memory inaccessible (PROT_NONE) until it is
+	// handed out again, so that a bitmap used after its lifetime faults at
+	// once instead of corrupting its next owner. It costs a system call
+	// per arena per recycle; use it in tests and debugging. It needs mmap
+	// (Unix); elsewhere New fails with ErrOption.
+	Guard bool
+}
+
+// resolve fills in defaults and checks ranges.
+func (o Options) resolve() (Options, error) {
+	switch {
+	case o.ChunkSize == 0:
+		o.ChunkSize = DefaultChunkSize
+	case o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize || bits.OnesCount(uint(o.ChunkSize)) != 1:
+		return o, fmt.Errorf("%w: ChunkSize %d is not a power of two from %d to %d", ErrOption, o.ChunkSize, MinChunkSize, MaxChunkSize)
+	}
+	switch {
+	case o.Retain == 0:
+		o.Retain = DefaultRetain
+	case o.Retain < 0 || o.Retain > MaxRetain:
+		return o, fmt.Errorf("%w: Retain %d is outside 1..%d", ErrOption, o.Retain, MaxRetain)
+	}
+	if o.MaxBytes < 0 || (o.MaxBytes > 0 && o.MaxBytes < int64(o.ChunkSize)) {
+		return o, fmt.Errorf("%w: MaxBytes %d is negative or below ChunkSize %d", ErrOption, o.MaxBytes, o.ChunkSize)
+	}
+	return o, nil
+}

@@ -1,0 +1,75 @@
+package gcbits
+
+// Stats is a snapshot of an Arena's books. Byte counts of memory are of
+// memory mapped from the operating system; AllocatedBytes and WastedBytes
+// count since New.
+type Stats struct {
+	Epoch uint64
+	// Generations[0] is the current epoch, Generations[i] the epoch i
+	// before it; there are Retain+1 of them (fewer in the first epochs).
+	Generations []GenStats
+	FreeArenas  int   // arenas on the free list, ready for reuse
+	FreeBytes   int64 // their bytes
+	MappedBytes int64 // all memory the arena holds from the OS
+	// ReleasedBytes counts bytes returned to the OS by Advance because the
+	// free list held more than the largest live generation.
+	ReleasedBytes uint64
+	// AllocatedBytes counts bytes handed out by Alloc and Cache.Alloc.
+	// A Cache reports its share when it refills or is flushed.
+	AllocatedBytes uint64
+	// WastedBytes counts arena bytes that were never handed out: chunk
+	// tails left when a chunk filled or its epoch ended, slab remainders
+	// dropped by Caches, and page rounding of dedicated arenas.
+	WastedBytes uint64
+	SlowPaths   uint64 // allocations that took the lock, Cache refills included
+	MapErrors   uint64 // failed requests for memory from the OS
+	// UnmapErrors counts failed unmaps and protection changes at Advance.
+	UnmapErrors uint64
+}
+
+// GenStats describes the memory published in one live epoch.
+type GenStats struct {
+	Epoch     uint64
+	Arenas    int   // ordinary arenas
+	Bytes     int64 // their bytes
+	Dedicated int   // dedicated arenas of requests larger than ChunkSize/4
+	DedBytes  int64 // their bytes
+}
+
+// Stats returns a snapshot of a's books. It takes the arena's lock.
+func (a *Arena) Stats() Stats {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	e := a.epoch.Load() &^ closedBit
+	s := Stats{
+		Epoch:         e,
+		FreeArenas:    a.free.n,
+		FreeBytes:     a.free.bytes,
+		MappedBytes:   a.mapped,
+		ReleasedBytes: a.released,
+		SlowPaths:     a.slowPaths,
+		MapErrors:     a.mapErrs,
+		UnmapErrors:   a.unmapErrs.Load(),
+	}
+	for i := uint64(0); i < uint64(len(a.gens)) && i <= e; i++ {
+		g := &a.gens[(e-i)%uint64(len(a.gens))]
+		s.Generations = append(s.Generations, GenStats{
+			Epoch: e - i, Arenas: g.chunks.n, Bytes: g.chunks.bytes,
+			Dedicated: g.large.n, DedBytes: g.large.bytes,
+		})
+	}
+	// Chunks still taking allocations count as far as they are used now.
+	taken := a.consumed
+	for i := range a.shards {
+		if c := a.shards[i].head.Load(); c != nil {
+			taken += min(c.free.Load(), uint64(c.size))
+		}
+	}
+	straddle := a.straddle.Load()
+	// The counters move while we read them; a slab or straddle counted
+	// before its chunk offset is read could push this below zero.
+	alloc := int64(taken) - int64(straddle) - int64(a.slabBytes.Load()) + int64(a.cacheBytes.Load()) + int64(a.largeBytes)
+	s.AllocatedBytes = uint64(max(alloc, 0))
+	s.WastedBytes = a.tailWaste + straddle + a.slabWaste.Load() + a.largeWaste
+	return s
+}
