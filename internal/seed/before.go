@@ -1,0 +1,205 @@
+package seed
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/gcbits/gcbits/internal/mem"
+)
+
+// Before is the baseline allocator without a lock-free path: every Alloc
+// takes one global mutex, and the mutex guards the lists of chunks as well
+// as the free offset of each chunk. The only time an Alloc lets go of the
+// mutex before returning is while it maps a brand-new chunk from the OS,
+// after which it retries the head chunk, as the runtime's allocator already
+// did before it gained its lock-free path. Recycled chunks are cleared
+// with the mutex held.
+//
+// Alloc is safe for concurrent use. Advance and Close are not safe to call
+// while any Alloc is running: the caller must quiesce allocation first, as
+// the runtime does by stopping the world. (Before happens not to corrupt
+// its own lists if they do overlap, since everything is under the mutex,
+// but the lifetime rule below is then meaningless.)
+//
+// A bitmap allocated between two Advances stays valid through the next two
+// Advances; the third recycles its memory. Close unmaps all memory, after
+// which no bitmap may be used.
+//
+// The zero Before is an empty allocator, the same as NewBefore returns. A Before
+// must not be copied after first use.
+type Before struct {
+	mu sync.Mutex
+
+	// All fields below are read and written under mu.
+
+	free     *beforeChunk   // chunks ready for reuse, contents stale; under mu
+	next     *beforeChunk   // chunks of this epoch, head serves Alloc; under mu
+	current  *beforeChunk   // chunks filled in the previous epoch; under mu
+	previous *beforeChunk   // chunks filled two epochs ago, freed by the next Advance; under mu
+	all      []*beforeChunk // every chunk mapped, in order, for Close and Arenas; under mu
+	closed   bool           // set by Close; under mu
+}
+
+// beforeChunk is the header of one chunk. The runtime keeps these fields
+// inside the chunk; here they sit in a Go struct beside the mapped memory.
+type beforeChunk struct {
+	free uintptr      // offset of the next free byte in the usable part; under Before.mu
+	link *beforeChunk // next chunk on whichever list holds this one; under Before.mu
+	mem  mem.Region   // immutable after the chunk is made
+}
+
+// NewBefore returns an empty allocator. It maps no memory until the first
+// Alloc.
+func NewBefore() *Before { return &Before{} }
+
+// tryAlloc carves bytes from c, or reports false if c is nil or too full.
+// The caller must hold Before.mu.
+func (c *beforeChunk) tryAlloc(bytes uintptr) (uintptr, bool) {
+	if c == nil || c.free+bytes > usableBytes {
+		return 0, false
+	}
+	off := c.free
+	c.free += bytes
+	return off, true
+}
+
+// Alloc returns a zeroed bitmap of ceil(nbits/64) 8-byte aligned words.
+// It returns nil, nil for nbits == 0, an error wrapping ErrSize for a
+// negative nbits or one above MaxBits, an error wrapping ErrClosed after
+// Close, and the mapping error if memory cannot be obtained.
+func (b *Before) Alloc(nbits int) ([]uint64, error) {
+	words, err := wordsFor(nbits)
+	if err != nil || words == 0 {
+		return nil, err
+	}
+	bytes := uintptr(words) * 8
+
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if off, ok := b.next.tryAlloc(bytes); ok {
+		p := bitmap(b.next.mem, off, words)
+		b.mu.Unlock()
+		return p, nil
+	}
+
+	// The head chunk is full (or there is none): get another one. This
+	// drops the mutex while mapping memory from the OS.
+	fresh, err := b.newChunkMayUnlock()
+	if err != nil {
+		b.mu.Unlock()
+		return nil, err
+	}
+	// If the mutex was dropped, another Alloc may have published a chunk
+	// meanwhile. Use it, and keep ours for later.
+	if off, ok := b.next.tryAlloc(bytes); ok {
+		fresh.link = b.free
+		b.free = fresh
+		p := bitmap(b.next.mem, off, words)
+		b.mu.Unlock()
+		return p, nil
+	}
+	// fresh is private and empty, so this cannot fail: bytes fit in a
+	// chunk.
+	off, _ := fresh.tryAlloc(bytes)
+	fresh.link = b.next
+	b.next = fresh
+	p := bitmap(fresh.mem, off, words)
+	b.mu.Unlock()
+	return p, nil
+}
+
+// newChunkMayUnlock returns an empty, zeroed chunk: the head of the free
+// list, cleared in full while holding mu, or else fresh memory from the OS,
+// mapped with mu released. It is called and returns with mu held.
+func (b *Before) newChunkMayUnlock() (*beforeChunk, error) {
+	var c *beforeChunk
+	if b.free == nil {
+		b.mu.Unlock()
+		r, err := mapChunk()
+		b.mu.Lock()
+		if err != nil {
+			return nil, fmt.Errorf("seed: map chunk: %w", err)
+		}
+		if b.closed {
+			// Close ran while the mutex was free (a caller bug, but it
+			// must not leak or crash).
+			return nil, errors.Join(ErrClosed, r.Unmap())
+		}
+		c = &beforeChunk{mem: r}
+		b.all = append(b.all, c)
+	} else {
+		c = b.free
+		b.free = c.link
+		clear(c.mem.Words())
+	}
+	c.link = nil
+	c.free = 0
+	return c, nil
+}
+
+// Advance starts a new epoch: chunks filled two epochs ago go to the free
+// list (found by walking that list to its end), and next → current →
+// previous. No Alloc may run concurrently with Advance.
+func (b *Before) Advance() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.previous != nil {
+		if b.free == nil {
+			b.free = b.previous
+		} else {
+			last := b.previous
+			for last.link != nil {
+				last = last.link
+			}
+			last.link = b.free
+			b.free = b.previous
+		}
+	}
+	b.previous = b.current
+	b.current = b.next
+	b.next = nil
+}
+
+// Arenas returns how many chunks have been mapped from the OS. It stays
+// bounded when memory is reused across epochs.
+func (b *Before) Arenas() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.all)
+}
+
+// Close unmaps all memory. Every bitmap returned by Alloc becomes invalid;
+// later Allocs fail with ErrClosed. No Alloc may run concurrently with
+// Close. Closing twice is a no-op.
+func (b *Before) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	var errs []error
+	for _, c := range b.all {
+		errs = append(errs, c.mem.Unmap())
+	}
+	b.all = nil
+	b.free, b.next, b.current, b.previous = nil, nil, nil, nil
+	return errors.Join(errs...)
+}
+
+// offsetOf returns the index in the mapping order of the chunk holding p
+// and p's byte offset in it, or -1 if p is not in any chunk.
+func (b *Before) offsetOf(p []uint64) (int, uintptr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, c := range b.all {
+		if off, ok := chunkOffset(c.mem, p); ok {
+			return i, off
+		}
+	}
+	return -1, 0
+}

@@ -1,0 +1,501 @@
+package seed
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"testing"
+	"unsafe"
+
+	"github.com/gcbits/gcbits/internal/mem"
+)
+
+// allocator is what Before and After have in common.
+type allocator interface {
+	Alloc(nbits int) ([]uint64, error)
+	Advance()
+	Close() error
+	Arenas() int
+	offsetOf(p []uint64) (int, uintptr)
+}
+
+var impls = []struct {
+	name string
+	new  func() allocator
+}{
+	{"Before", func() allocator { return NewBefore() }},
+	{"After", func() allocator { return NewAfter() }},
+}
+
+// forEach runs f as a subtest for each implementation, closing the
+// allocator afterwards.
+func forEach(t *testing.T, f func(t *testing.T, a allocator)) {
+	for _, impl := range impls {
+		t.Run(impl.name, func(t *testing.T) {
+			a := impl.new()
+			defer func() {
+				if err := a.Close(); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			}()
+			f(t, a)
+		})
+	}
+}
+
+// spanBits are bitmap sizes the runtime asks for: objects per 8 KiB span
+// for the small size classes, then a few multi-page spans.
+var spanBits = []int{
+	1024, 512, 341, 256, 204, 170, 146, 128, 113, 102, 93, 85, 78, 73, 68, 64,
+	56, 51, 46, 42, 39, 36, 34, 32, 28, 25, 23, 21, 18, 16, 14, 12, 10, 8,
+	7, 6, 5, 4, 3, 2, 1,
+}
+
+// live is a bitmap handed out by Alloc, with the canary written into it.
+type live struct {
+	p   []uint64
+	tag uint64
+}
+
+func canary(tag uint64, i int) uint64 { return tag*0x9e3779b97f4a7c15 ^ uint64(i) }
+
+// take checks a fresh bitmap (length, alignment, zeroes) and writes a
+// canary into it.
+func take(t *testing.T, p []uint64, nbits int, tag uint64) live {
+	t.Helper()
+	want := (nbits + 63) / 64
+	if len(p) != want {
+		t.Fatalf("Alloc(%d): %d words, want %d", nbits, len(p), want)
+	}
+	if addr := uintptr(unsafe.Pointer(unsafe.SliceData(p))); addr%8 != 0 {
+		t.Fatalf("Alloc(%d): address %#x not 8-byte aligned", nbits, addr)
+	}
+	for i, w := range p {
+		if w != 0 {
+			t.Fatalf("Alloc(%d): word %d = %#x, want 0", nbits, i, w)
+		}
+	}
+	for i := range p {
+		p[i] = canary(tag, i)
+	}
+	return live{p, tag}
+}
+
+// verify checks that every bitmap still holds its canary and that no two
+// overlap.
+func verify(t *testing.T, ls []live) {
+	t.Helper()
+	type span struct{ lo, hi uintptr }
+	spans := make([]span, 0, len(ls))
+	for _, l := range ls {
+		for i, w := range l.p {
+			if w != canary(l.tag, i) {
+				t.Fatalf("bitmap %#x word %d = %#x, want canary %#x", l.tag, i, w, canary(l.tag, i))
+			}
+		}
+		lo := uintptr(unsafe.Pointer(unsafe.SliceData(l.p)))
+		spans = append(spans, span{lo, lo + uintptr(len(l.p))*8})
+	}
+	slices.SortFunc(spans, func(a, b span) int {
+		switch {
+		case a.lo < b.lo:
+			return -1
+		case a.lo > b.lo:
+			return 1
+		}
+		return 0
+	})
+	for i := 1; i < len(spans); i++ {
+		if spans[i].lo < spans[i-1].hi {
+			t.Fatalf("bitmaps [%#x,%#x) and [%#x,%#x) overlap",
+				spans[i-1].lo, spans[i-1].hi, spans[i].lo, spans[i].hi)
+		}
+	}
+}
+
+func TestAllocDisjointZeroedAligned(t *testing.T) {
+	forEach(t, func(t *testing.T, a allocator) {
+		var ls []live
+		for i := range 20000 {
+			n := spanBits[i%len(spanBits)]
+			p, err := a.Alloc(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ls = append(ls, take(t, p, n, uint64(i)))
+		}
+		verify(t, ls)
+		if a.Arenas() < 2 {
+			t.Fatalf("Arenas() = %d; the test should fill several chunks", a.Arenas())
+		}
+	})
+}
+
+func TestSizes(t *testing.T) {
+	forEach(t, func(t *testing.T, a allocator) {
+		for _, n := range []int{-1, -64, math.MinInt, MaxBits + 1, MaxBits + 64, math.MaxInt, math.MaxInt - 62} {
+			p, err := a.Alloc(n)
+			if !errors.Is(err, ErrSize) || p != nil {
+				t.Errorf("Alloc(%d) = %d words, %v; want ErrSize", n, len(p), err)
+			}
+		}
+		p, err := a.Alloc(0)
+		if p != nil || err != nil {
+			t.Errorf("Alloc(0) = %v, %v; want nil, nil", p, err)
+		}
+		var ls []live
+		for i, n := range []int{1, 63, 64, 65, 128, 129, MaxBits, MaxBits - 63, 1} {
+			p, err := a.Alloc(n)
+			if err != nil {
+				t.Fatalf("Alloc(%d): %v", n, err)
+			}
+			ls = append(ls, take(t, p, n, uint64(i)))
+		}
+		verify(t, ls)
+	})
+}
+
+// TestFullChunk checks the capacity: a chunk holds exactly MaxBits bits,
+// as the runtime's does (64 KiB less its 16-byte header).
+func TestFullChunk(t *testing.T) {
+	forEach(t, func(t *testing.T, a allocator) {
+		for range maxWords {
+			if _, err := a.Alloc(64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := a.Arenas(); got != 1 {
+			t.Fatalf("after %d one-word bitmaps: %d chunks, want 1", maxWords, got)
+		}
+		p, err := a.Alloc(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.Arenas(); got != 2 {
+			t.Fatalf("one word past capacity: %d chunks, want 2", got)
+		}
+		if i, off := a.offsetOf(p); i != 1 || off != 0 {
+			t.Fatalf("bitmap at chunk %d offset %d, want chunk 1 offset 0", i, off)
+		}
+	})
+}
+
+func TestClosed(t *testing.T) {
+	forEach(t, func(t *testing.T, a allocator) {
+		if _, err := a.Alloc(100); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 100, MaxBits} {
+			if p, err := a.Alloc(n); !errors.Is(err, ErrClosed) || p != nil {
+				t.Errorf("Alloc(%d) after Close = %d words, %v; want ErrClosed", n, len(p), err)
+			}
+		}
+		if _, err := a.Alloc(-1); !errors.Is(err, ErrSize) {
+			t.Errorf("Alloc(-1) after Close: %v, want ErrSize", err)
+		}
+		a.Advance()
+		if n := a.Arenas(); n != 0 {
+			t.Errorf("Arenas() after Close = %d, want 0", n)
+		}
+		if err := a.Close(); err != nil {
+			t.Errorf("second Close: %v", err)
+		}
+	})
+}
+
+// withMap replaces the chunk mapper for the duration of the test.
+func withMap(t *testing.T, f func() (mem.Region, error)) {
+	old := mapChunk
+	mapChunk = f
+	t.Cleanup(func() { mapChunk = old })
+}
+
+func TestMapError(t *testing.T) {
+	cause := errors.New("no memory today")
+	forEach(t, func(t *testing.T, a allocator) {
+		fail := true
+		withMap(t, func() (mem.Region, error) {
+			if fail {
+				return mem.Region{}, cause
+			}
+			return mem.Map(chunkBytes)
+		})
+		if p, err := a.Alloc(64); !errors.Is(err, cause) || p != nil {
+			t.Fatalf("Alloc with failing map = %v, %v; want error wrapping %v", p, err, cause)
+		}
+		fail = false
+		p, err := a.Alloc(64)
+		if err != nil {
+			t.Fatalf("Alloc after map recovers: %v", err)
+		}
+		verify(t, []live{take(t, p, 64, 1)})
+	})
+}
+
+// TestPublishedWhileMapping drives the path where the mutex is dropped to
+// map a chunk and another Alloc publishes one meanwhile: the first Alloc
+// must use the published chunk and keep its own on the free list.
+func TestPublishedWhileMapping(t *testing.T) {
+	forEach(t, func(t *testing.T, a allocator) {
+		var inner []uint64
+		nested := true
+		withMap(t, func() (mem.Region, error) {
+			if nested {
+				nested = false
+				p, err := a.Alloc(64) // runs while the outer Alloc has the mutex dropped
+				if err != nil {
+					t.Error(err)
+				}
+				inner = p
+			}
+			return mem.Map(chunkBytes)
+		})
+		outer, err := a.Alloc(128)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := a.Arenas(); got != 2 {
+			t.Fatalf("Arenas() = %d, want 2", got)
+		}
+		ci, offi := a.offsetOf(inner)
+		co, offo := a.offsetOf(outer)
+		if ci != co || offi != 0 || offo != 8 {
+			t.Fatalf("inner at chunk %d+%d, outer at chunk %d+%d; want both in one chunk at 0 and 8", ci, offi, co, offo)
+		}
+		// Fill the published chunk; the next chunk must come from the
+		// free list, not from the OS.
+		for {
+			p, err := a.Alloc(MaxBits / 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i, _ := a.offsetOf(p); i != ci {
+				if i < 0 {
+					t.Fatal("bitmap outside every chunk")
+				}
+				break
+			}
+		}
+		if got := a.Arenas(); got != 2 {
+			t.Fatalf("Arenas() = %d after filling a chunk, want 2 (the spare reused)", got)
+		}
+	})
+}
+
+// TestClosedWhileMapping covers a Close that slips into the window where
+// the mutex is dropped to map memory. That is a caller bug, but it must
+// end in ErrClosed rather than a crash or a leak.
+func TestClosedWhileMapping(t *testing.T) {
+	forEach(t, func(t *testing.T, a allocator) {
+		withMap(t, func() (mem.Region, error) {
+			if err := a.Close(); err != nil {
+				t.Error(err)
+			}
+			return mem.Map(chunkBytes)
+		})
+		if p, err := a.Alloc(64); !errors.Is(err, ErrClosed) || p != nil {
+			t.Fatalf("Alloc = %v, %v; want ErrClosed", p, err)
+		}
+		if got := a.Arenas(); got != 0 {
+			t.Fatalf("Arenas() = %d, want 0", got)
+		}
+	})
+}
+
+// TestLifetime checks the Retain 2 rule: bitmaps of epoch e keep their
+// canary through two Advances, and the third Advance hands their chunks
+// back out (zeroed), so the number of chunks mapped stays at three epochs'
+// worth however many epochs pass.
+func TestLifetime(t *testing.T) {
+	forEach(t, func(t *testing.T, a allocator) {
+		const epochs = 12
+		const perEpoch = 6000 // about three chunks of the spanBits mix
+		gens := make([][]live, epochs)
+		chunksOf := make([]map[int]bool, epochs)
+		for e := range epochs {
+			chunksOf[e] = map[int]bool{}
+			for i := range perEpoch {
+				n := spanBits[i%len(spanBits)]
+				p, err := a.Alloc(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gens[e] = append(gens[e], take(t, p, n, uint64(e)<<32|uint64(i)))
+				c, _ := a.offsetOf(p)
+				chunksOf[e][c] = true
+			}
+			// Epochs e-2, e-1 and e are all live and intact.
+			var alive []live
+			for g := max(0, e-2); g <= e; g++ {
+				alive = append(alive, gens[g]...)
+			}
+			verify(t, alive)
+			if e >= 3 {
+				// Epoch e reused exactly the chunks of epoch e-3.
+				if !mapsEqual(chunksOf[e], chunksOf[e-3]) {
+					t.Fatalf("epoch %d used chunks %v, want those of epoch %d: %v",
+						e, keys(chunksOf[e]), e-3, keys(chunksOf[e-3]))
+				}
+				gens[e-3] = nil
+			}
+			a.Advance()
+		}
+		k := len(chunksOf[0])
+		if k < 2 {
+			t.Fatalf("an epoch used %d chunks; the test wants several", k)
+		}
+		if got := a.Arenas(); got != 3*k {
+			t.Fatalf("after %d epochs of %d chunks: %d mapped, want %d", epochs, k, got, 3*k)
+		}
+	})
+}
+
+func mapsEqual(a, b map[int]bool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k := range a {
+		if !b[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func keys(m map[int]bool) []int {
+	var ks []int
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// TestConcurrent runs several allocating goroutines per epoch and advances
+// only once they have all stopped (the WaitGroup is the stop-the-world).
+func TestConcurrent(t *testing.T) {
+	forEach(t, func(t *testing.T, a allocator) {
+		const (
+			workers  = 4
+			epochs   = 16
+			perEpoch = 1500 // per worker
+		)
+		var gens [][]live
+		var maxBytes uintptr
+		for e := range epochs {
+			results := make([][]live, workers)
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					rng := rand.New(rand.NewPCG(uint64(e), uint64(w)))
+					var mine []live
+					for i := range perEpoch {
+						n := spanBits[rng.IntN(len(spanBits))]
+						p, err := a.Alloc(n)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						want := (n + 63) / 64
+						if len(p) != want {
+							t.Errorf("Alloc(%d): %d words, want %d", n, len(p), want)
+							return
+						}
+						for j, v := range p {
+							if v != 0 {
+								t.Errorf("Alloc(%d): word %d = %#x, want 0", n, j, v)
+								return
+							}
+						}
+						tag := uint64(e)<<40 | uint64(w)<<32 | uint64(i)
+						for j := range p {
+							p[j] = canary(tag, j)
+						}
+						mine = append(mine, live{p, tag})
+					}
+					results[w] = mine
+				})
+			}
+			wg.Wait()
+			if t.Failed() {
+				return
+			}
+			var gen []live
+			var bytes uintptr
+			for _, r := range results {
+				gen = append(gen, r...)
+				for _, l := range r {
+					bytes += uintptr(len(l.p)) * 8
+				}
+			}
+			maxBytes = max(maxBytes, bytes)
+			gens = append(gens, gen)
+			if len(gens) > 3 {
+				gens = gens[1:]
+			}
+			verify(t, slices.Concat(gens...))
+			a.Advance()
+		}
+		// A chunk is abandoned only when a request does not fit; with
+		// requests of at most 128 bytes from 4 workers at most 4*128 bytes
+		// of each chunk go unused. Three live epochs plus the chunks that
+		// lost a publish race bound the total.
+		perChunk := uintptr(usableBytes - workers*128)
+		k := int((maxBytes + perChunk - 1) / perChunk)
+		if got, limit := a.Arenas(), 4*(k+workers); got > limit {
+			t.Fatalf("%d chunks mapped over %d epochs of at most %d chunks; want at most %d", got, epochs, k, limit)
+		}
+	})
+}
+
+// TestSameLayout is a differential test: driven sequentially by the same
+// requests, Before and After place every bitmap at the same chunk and
+// offset.
+func TestSameLayout(t *testing.T) {
+	b, a := NewBefore(), NewAfter()
+	defer b.Close()
+	defer a.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for e := range 10 {
+		for i := range 1000 + rng.IntN(6000) {
+			n := spanBits[rng.IntN(len(spanBits))]
+			if rng.IntN(500) == 0 {
+				n = rng.IntN(MaxBits + 1)
+			}
+			pb, errb := b.Alloc(n)
+			pa, erra := a.Alloc(n)
+			if errb != nil || erra != nil {
+				t.Fatal(errb, erra)
+			}
+			cb, ob := b.offsetOf(pb)
+			ca, oa := a.offsetOf(pa)
+			if cb != ca || ob != oa || len(pb) != len(pa) {
+				t.Fatalf("epoch %d alloc %d (%d bits): Before chunk %d+%d, After chunk %d+%d",
+					e, i, n, cb, ob, ca, oa)
+			}
+		}
+		if b.Arenas() != a.Arenas() {
+			t.Fatalf("epoch %d: Before mapped %d chunks, After %d", e, b.Arenas(), a.Arenas())
+		}
+		b.Advance()
+		a.Advance()
+	}
+}
+
+func Example() {
+	a := NewAfter()
+	defer a.Close()
+	bits, err := a.Alloc(170) // a span of 170 objects
+	fmt.Println(len(bits), err)
+	_, err = a.Alloc(-1)
+	fmt.Println(errors.Is(err, ErrSize))
+	// Output:
+	// 3 <nil>
+	// true
+}
