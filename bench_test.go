@@ -1,0 +1,125 @@
+package gcbits
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gcbits/gcbits/internal/seed"
+)
+
+// sizeMix is the bitmap size, in bits, of one span of each of Go's small
+// size classes (objects per span): the requests a sweeper makes.
+var sizeMix = []int{
+	1024, 512, 341, 256, 170, 128, 102, 85, 73, 64, 56, 51, 46, 42, 39, 36,
+	34, 32, 28, 25, 23, 21, 19, 18, 17, 16, 14, 12, 11, 10, 9, 8, 7, 6, 11,
+	5, 9, 4, 7, 3, 8, 5, 7, 2, 5, 3, 4, 5, 6, 7, 1, 6, 5, 4, 5, 4, 3, 4, 3,
+	3, 2, 2, 2, 1, 2, 1, 2, 1,
+}
+
+// epochLen is how many allocations each worker makes between epoch turns.
+const epochLen = 1 << 14
+
+// allocators are the designs the benchmarks compare. newWorker gives each
+// worker goroutine its allocation function.
+var allocators = []struct {
+	name string
+	make func(testing.TB) (newWorker func() func(int) ([]uint64, error), advance func())
+}{
+	{"seed-before", func(tb testing.TB) (func() func(int) ([]uint64, error), func()) {
+		s := seed.NewBefore()
+		tb.Cleanup(func() { s.Close() })
+		return func() func(int) ([]uint64, error) { return s.Alloc }, s.Advance
+	}},
+	{"seed-after", func(tb testing.TB) (func() func(int) ([]uint64, error), func()) {
+		s := seed.NewAfter()
+		tb.Cleanup(func() { s.Close() })
+		return func() func(int) ([]uint64, error) { return s.Alloc }, s.Advance
+	}},
+	{"gcbits", func(tb testing.TB) (func() func(int) ([]uint64, error), func()) {
+		a := newArena(tb, Options{})
+		alloc := func(n int) ([]uint64, error) { return a.Alloc(n) }
+		return func() func(int) ([]uint64, error) { return alloc }, func() { a.Advance() }
+	}},
+	{"gcbits-cache", func(tb testing.TB) (func() func(int) ([]uint64, error), func()) {
+		a := newArena(tb, Options{})
+		return func() func(int) ([]uint64, error) {
+			c := a.NewCache()
+			return func(n int) ([]uint64, error) { return c.Alloc(n) }
+		}, func() { a.Advance() }
+	}},
+}
+
+// BenchmarkAlloc compares the allocators on the size-class mix with 1 and
+// 2 workers. Epochs turn every epochLen allocations per worker with all
+// workers stopped at a barrier, as the runtime's stop-the-world does, since
+// the seed designs need it. Compare with benchstat.
+func BenchmarkAlloc(b *testing.B) {
+	for _, al := range allocators {
+		for _, workers := range []int{1, 2} {
+			b.Run(fmt.Sprintf("alloc=%s/workers=%d", al.name, workers), func(b *testing.B) {
+				newWorker, advance := al.make(b)
+				runWorkers(b, workers, newWorker, advance)
+			})
+		}
+	}
+}
+
+// runWorkers splits b.N allocations over workers goroutines in epochs of
+// epochLen allocations each, advancing between epochs while all workers
+// are stopped.
+func runWorkers(b *testing.B, workers int, newWorker func() func(int) ([]uint64, error), advance func()) {
+	allocs := make([]func(int) ([]uint64, error), workers)
+	next := make([]int, workers) // each worker's position in sizeMix
+	for w := range allocs {
+		allocs[w] = newWorker()
+		next[w] = w * 7 % len(sizeMix)
+	}
+	b.ResetTimer()
+	for done := 0; done < b.N; done += workers * epochLen {
+		var wg sync.WaitGroup
+		for w := range allocs {
+			wg.Add(1)
+			go func(alloc func(int) ([]uint64, error), j *int) {
+				defer wg.Done()
+				for i := 0; i < epochLen; i++ {
+					if _, err := alloc(sizeMix[*j]); err != nil {
+						b.Error(err)
+						return
+					}
+					if *j++; *j == len(sizeMix) {
+						*j = 0
+					}
+				}
+			}(allocs[w], &next[w])
+		}
+		wg.Wait()
+		advance()
+	}
+	// Report the rate per allocation actually made.
+	b.StopTimer()
+	total := (b.N + workers*epochLen - 1) / (workers * epochLen) * workers * epochLen
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds()/1e6, "Mop/s")
+}
+
+// BenchmarkAdvance shows that Advance costs the same whatever the number
+// of arenas in the generation it recycles. The loop also fills the
+// arenas, so ns/op is not the figure: ns/advance is.
+func BenchmarkAdvance(b *testing.B) {
+	for _, arenas := range []int{1, 64, 1024} {
+		b.Run(fmt.Sprintf("arenas=%d", arenas), func(b *testing.B) {
+			a := newArena(b, Options{ChunkSize: MinChunkSize})
+			var spent time.Duration
+			for i := 0; i < b.N; i++ {
+				for j := 0; j < 4*arenas; j++ {
+					a.Alloc(MinChunkSize * 8 / 4) // a quarter arena
+				}
+				t0 := time.Now()
+				a.Advance()
+				spent += time.Since(t0)
+			}
+			b.ReportMetric(float64(spent.Nanoseconds())/float64(b.N), "ns/advance")
+		})
+	}
+}
