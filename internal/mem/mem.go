@@ -18,6 +18,7 @@ var ErrUnsupported = errors.New("mem: not supported on this platform")
 type Region struct {
 	base unsafe.Pointer
 	size uintptr
+	//lint:ignore U1000 used by the fallback for systems without mmap
 	keep []uint64 // the Go memory behind base when mmap is unavailable
 }
 
