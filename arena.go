@@ -37,7 +37,6 @@ type Arena struct {
 	chunkSize  uintptr                           // bytes per ordinary chunk
 	largeMin   uintptr                           // requests above this get a dedicated block
 	slabSize   uintptr                           // bytes a Cache carves per refill
-	smallBits  int                               // Caches serve requests of 1..smallBits bits from slabs
 	retain     uint64                            // Options.Retain
 	guard      bool                              // Options.Guard
 	maxBytes   int64                             // Options.MaxBytes, 0 for none
@@ -185,7 +184,6 @@ func New(opts Options) (*Arena, error) {
 		unmapFn:   mem.Region.Unmap,
 		protectFn: mem.Region.Protect,
 	}
-	a.smallBits = int(a.slabSize/16) * 8
 	a.shardShift = 64
 	for s := n; s > 1; s >>= 1 {
 		a.shardShift--

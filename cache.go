@@ -23,16 +23,16 @@ import (
 // began in the slab's epoch, and the arena recycles the slab no earlier
 // than Retain+1 epochs later. When Advance runs, the next request refills.
 type Cache struct {
-	arena  *Arena
-	epoch  *atomic.Uint64 // &arena.epoch
-	shard  *shard         // where refills carve
-	small  int            // requests of 1..small bits are served from the slab
-	base   unsafe.Pointer // current slab's block
-	pos    uintptr        // offset in base of the slab's next free byte
-	end    uintptr        // offset in base of the slab's end
-	gen    uint64         // epoch the slab belongs to
-	served uint64         // bytes handed out since the last flush
-	_      [cacheLine - 72]byte
+	arena *Arena
+	epoch *atomic.Uint64 // &arena.epoch
+	shard *shard         // where refills carve
+	small uintptr        // requests of 1..small bytes are served from the slab
+	base  unsafe.Pointer // current slab's block
+	start uintptr        // offset in base of the slab's first byte
+	pos   uintptr        // offset in base of the slab's next free byte
+	end   uintptr        // offset in base of the slab's end
+	gen   uint64         // epoch the slab belongs to
+	_     [cacheLine - 72]byte
 }
 
 // NewCache returns a Cache drawing on a. Caches need no closing; Flush
@@ -43,20 +43,28 @@ func (a *Arena) NewCache() *Cache {
 		arena: a,
 		epoch: &a.epoch,
 		shard: &a.shards[uint(i)%uint(len(a.shards))],
-		small: a.smallBits,
+		small: a.slabSize / 16,
 	}
 }
 
-// Alloc has the contract of Arena.Alloc.
+// Alloc has the contract of Arena.Alloc. Its fast path is small enough to
+// be inlined into the caller.
 func (c *Cache) Alloc(nbits int) (Bits, error) {
-	if uint(nbits-1) < uint(c.small) {
-		n := bytesFor(nbits)
-		if c.gen == c.epoch.Load() && c.pos+n <= c.end {
-			p := unsafe.Add(c.base, c.pos)
-			c.pos += n
-			c.served += uint64(n)
-			return unsafe.Slice((*uint64)(p), n>>3), nil
-		}
+	// n-1 < small rejects nbits <= 0 (n is 0, or huge once nbits+63 is
+	// negative) and requests too large for slabs, in one comparison.
+	n := uintptr(nbits+63) >> 6 << 3
+	if n-1 < c.small && c.gen == c.epoch.Load() && c.pos+n <= c.end {
+		p := unsafe.Add(c.base, c.pos)
+		c.pos += n
+		return unsafe.Slice((*uint64)(p), n>>3), nil
+	}
+	return c.allocSlow(nbits)
+}
+
+// allocSlow serves what the fast path cannot: a refill, a request too
+// large for slabs, or a bad one.
+func (c *Cache) allocSlow(nbits int) (Bits, error) {
+	if n := bytesFor(nbits); nbits > 0 && n <= c.small {
 		return c.refill(n)
 	}
 	if c.arena == nil {
@@ -66,8 +74,7 @@ func (c *Cache) Alloc(nbits int) (Bits, error) {
 }
 
 // refill drops the current slab, carves a new one and serves n bytes
-// from it. The slab's bytes that may hold old data are cleared here, by
-// the worker that will use them.
+// from it.
 func (c *Cache) refill(n uintptr) (Bits, error) {
 	c.Flush()
 	a := c.arena
@@ -84,13 +91,10 @@ func (c *Cache) refill(n uintptr) (Bits, error) {
 		}
 	}
 	a.slabBytes.Add(uint64(size))
-	slab := ch.take(start, size)
 	c.base = ch.region.Base()
-	c.pos = start + n
-	c.end = start + size
+	c.start, c.pos, c.end = start, start+n, start+size
 	c.gen = ch.gen
-	c.served = uint64(n)
-	return slab[: n>>3 : n>>3], nil
+	return ch.take(start, n), nil
 }
 
 // Flush drops the Cache's slab, counting its unused bytes as waste, and
@@ -104,8 +108,8 @@ func (c *Cache) Flush() {
 	if c.end > c.pos {
 		a.slabWaste.Add(uint64(c.end - c.pos))
 	}
-	if c.served > 0 {
-		a.cacheBytes.Add(c.served)
+	if c.pos > c.start {
+		a.cacheBytes.Add(uint64(c.pos - c.start))
 	}
-	c.pos, c.end, c.served = 0, 0, 0
+	c.start, c.pos, c.end = 0, 0, 0
 }
