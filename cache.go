@@ -47,8 +47,8 @@ func (a *Arena) NewCache() *Cache {
 	}
 }
 
-// Alloc has the contract of Arena.Alloc. Its fast path is small enough to
-// be inlined into the caller.
+// Alloc has the contract of Arena.Alloc. The fast path is a size check,
+// an epoch check and a bump; everything else is in allocSlow.
 func (c *Cache) Alloc(nbits int) (Bits, error) {
 	// n-1 < small rejects nbits <= 0 (n is 0, or huge once nbits+63 is
 	// negative) and requests too large for slabs, in one comparison.
