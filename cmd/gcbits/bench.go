@@ -1,0 +1,229 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/gcbits/gcbits/internal/bench"
+)
+
+const benchUsage = `Usage: gcbits bench [flags]
+
+Measures allocations of span mark bitmaps (one per small size class of the
+Go runtime, in turn) by every allocator with 1, 2, 4 … GOMAXPROCS worker
+goroutines, in each scenario, and prints the median Mop/s of several runs,
+its ratio to seed-after and, for gcbits, the bytes wasted.
+
+Scenarios:
+  quiescent   workers stop at a barrier every -epoch allocations each and one
+              of them calls Advance while the others wait (stop-the-world)
+  concurrent  a separate goroutine calls Advance every -advance-every while the
+              workers allocate (seed-after is unsafe there; its rows say so)
+  sweep       workers take spans from a shared list, count the bits of each
+              span's old bitmap and give it a fresh one; the epoch turns when
+              the list (-spans long) is exhausted. Mop/s counts spans; alloc %
+              is the allocator's share of the sweep time, from a run with a
+              no-op allocator: 1 - t_noop/t_alloc
+
+Allocators:
+{{allocators}}
+Flags:
+`
+
+// benchFlags holds the parsed flags of gcbits bench.
+type benchFlags struct {
+	cfg      bench.Config
+	json     bool
+	plot     string
+	progress bool
+	cpuprof  string
+}
+
+// parseBench parses the flags of gcbits bench. It returns flag.ErrHelp for
+// -h and a usage error otherwise; the usage has been written to stderr.
+func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
+	fs := flag.NewFlagSet("gcbits bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		var al strings.Builder
+		for _, f := range bench.Factories {
+			fmt.Fprintf(&al, "  %-12s %s\n", f.Name, f.Doc)
+		}
+		fmt.Fprint(stderr, strings.Replace(benchUsage, "{{allocators}}\n", al.String(), 1))
+		fs.PrintDefaults()
+	}
+	bf := &benchFlags{}
+	workers := fs.String("workers", joinInts(bench.DefaultWorkers()), "comma-separated worker `counts`")
+	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated `scenarios`")
+	allocators := fs.String("allocators", strings.Join(bench.Names(), ","), "comma-separated `allocators`")
+	fs.IntVar(&bf.cfg.Runs, "runs", bench.DefaultRuns, "runs per row; the table shows their median")
+	fs.DurationVar(&bf.cfg.Duration, "duration", bench.DefaultDuration, "length of one run")
+	fs.IntVar(&bf.cfg.EpochAllocs, "epoch", bench.DefaultEpochAllocs, "quiescent: allocations per worker per epoch")
+	fs.DurationVar(&bf.cfg.AdvanceEvery, "advance-every", bench.DefaultAdvanceEvery, "concurrent: `period` of Advance")
+	fs.IntVar(&bf.cfg.SweepSpans, "spans", bench.DefaultSweepSpans, "sweep: spans per epoch")
+	fs.BoolVar(&bf.json, "json", false, "print one JSON object instead of the table")
+	fs.StringVar(&bf.plot, "plot", "", "also write an SVG (or .png) `file` of Mop/s against workers, one panel per scenario")
+	fs.StringVar(&bf.cpuprof, "cpuprofile", "", "write a CPU profile of the whole benchmark to `file` (go tool pprof)")
+	fs.BoolVar(&bf.progress, "progress", true, "show a progress bar on stderr when it is a terminal")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	fail := func(format string, a ...any) (*benchFlags, error) {
+		err := fmt.Errorf(format, a...)
+		fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
+		fs.Usage()
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return fail("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if bf.cfg.Workers, err = parseInts(*workers); err != nil {
+		return fail("-workers: %v", err)
+	}
+	bf.cfg.Scenarios = splitList(*scenarios)
+	bf.cfg.Allocators = splitList(*allocators)
+	// Zero values mean defaults to bench.Config; on the command line they
+	// are errors, like every other value out of range.
+	for _, c := range []struct {
+		name string
+		bad  bool
+	}{
+		{"-runs", bf.cfg.Runs <= 0},
+		{"-duration", bf.cfg.Duration <= 0},
+		{"-epoch", bf.cfg.EpochAllocs <= 0},
+		{"-advance-every", bf.cfg.AdvanceEvery <= 0},
+		{"-spans", bf.cfg.SweepSpans <= 0},
+		{"-scenarios", bf.cfg.Scenarios == nil},
+		{"-allocators", bf.cfg.Allocators == nil},
+	} {
+		if c.bad {
+			return fail("%s: must be positive or non-empty", c.name)
+		}
+	}
+	if bf.plot != "" {
+		if _, err := plotFormat(bf.plot); err != nil {
+			return fail("-plot: %v", err)
+		}
+	}
+	if err := bench.Check(bf.cfg); err != nil {
+		return fail("%v", err)
+	}
+	return bf, nil
+}
+
+// runBench is gcbits bench.
+func runBench(args []string, stdout, stderr io.Writer) int {
+	bf, err := parseBench(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if bf.progress && isTerminal(stderr) {
+		var bar *progressbar.ProgressBar
+		bf.cfg.Progress = func(done, total int) {
+			if bar == nil {
+				bar = progressbar.NewOptions(total,
+					progressbar.OptionSetWriter(stderr),
+					progressbar.OptionSetDescription("gcbits bench"),
+					progressbar.OptionShowCount(),
+					progressbar.OptionSetPredictTime(true),
+					progressbar.OptionClearOnFinish(),
+					progressbar.OptionThrottle(100*time.Millisecond))
+			}
+			bar.Set(done)
+			if done == total {
+				bar.Finish()
+			}
+		}
+	}
+	if bf.cpuprof != "" {
+		f, err := os.Create(bf.cpuprof)
+		if err != nil {
+			fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	rep, err := bench.Run(bf.cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
+		return 1
+	}
+	if bf.json {
+		err = rep.WriteJSON(stdout)
+	} else {
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
+		return 1
+	}
+	if bf.plot != "" {
+		if err := writePlot(rep, bf.plot); err != nil {
+			fmt.Fprintf(stderr, "gcbits bench: plot: %v\n", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// splitList splits a comma-separated list, dropping empty items; it
+// returns nil when nothing is left.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// parseInts parses a comma-separated list of positive integers.
+func parseInts(s string) ([]int, error) {
+	items := splitList(s)
+	if len(items) == 0 {
+		return nil, errors.New("empty list")
+	}
+	out := make([]int, 0, len(items))
+	for _, x := range items {
+		n, err := strconv.Atoi(x)
+		if err != nil || n < 1 || n > bench.MaxWorkers {
+			return nil, fmt.Errorf("%q is not a count from 1 to %d", x, bench.MaxWorkers)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(xs []int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
+}

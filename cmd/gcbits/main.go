@@ -1,0 +1,55 @@
+// Command gcbits measures gcbits against the allocators it is compared
+// with, and runs demos of it.
+//
+// Usage:
+//
+//	gcbits bench [flags]   compare the allocators on this machine
+//	gcbits demo NAME ...   run a demo
+//	gcbits help            print this help
+//
+// Run "gcbits bench -h" for the benchmark's flags.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `gcbits measures and demonstrates gcbits, an allocator of short-lived
+zeroed bitmaps recycled by epochs, as the Go runtime allocates mark bits.
+
+Usage:
+
+	gcbits bench [flags]   compare the allocators on this machine and print
+	                       a table (or JSON, or an SVG plot); see gcbits bench -h
+	gcbits demo NAME ...   run a demo
+	gcbits help            print this help
+
+Exit status: 0 on success, 1 when a command fails, 2 for bad usage.
+`
+
+// run is main without the process: it dispatches the subcommand in args
+// and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
+	case "demo":
+		return runDemo(args[1:])
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "gcbits: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// small makes gcbits bench fast enough for tests under -race.
+var small = []string{"-workers", "1,2", "-runs", "1", "-duration", "2ms", "-epoch", "1024", "-spans", "1024", "-advance-every", "200us"}
+
+func runArgs(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	rc := run(args, &out, &errb)
+	return rc, out.String(), errb.String()
+}
+
+func TestBenchJSON(t *testing.T) {
+	rc, out, errs := runArgs(t, append([]string{"bench", "-json"}, small...)...)
+	if rc != 0 {
+		t.Fatalf("rc %d, stderr:\n%s", rc, errs)
+	}
+	if errs != "" {
+		t.Errorf("stderr not empty without a terminal:\n%s", errs)
+	}
+	var rep struct {
+		CPUs    *int    `json:"cpus"`
+		Go      *string `json:"go"`
+		Results []map[string]any
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("%v in:\n%s", err, out)
+	}
+	if dec.More() {
+		t.Error("more than one JSON value")
+	}
+	if rep.CPUs == nil || *rep.CPUs != runtime.NumCPU() || rep.Go == nil || *rep.Go != runtime.Version() {
+		t.Errorf("header: cpus %v go %v", rep.CPUs, rep.Go)
+	}
+	if len(rep.Results) != (6+6+5)*2 {
+		t.Errorf("%d results", len(rep.Results))
+	}
+	seen := map[string]bool{}
+	for _, r := range rep.Results {
+		for _, k := range []string{"allocator", "workers", "scenario", "mops", "ratio", "unsafe", "runs"} {
+			if _, ok := r[k]; !ok {
+				t.Errorf("result lacks %q: %v", k, r)
+			}
+		}
+		seen[r["allocator"].(string)] = true
+		if r["allocator"] == "seed-after" && r["scenario"] == "concurrent" && r["unsafe"] != true {
+			t.Errorf("seed-after concurrent not unsafe: %v", r)
+		}
+		if r["allocator"] == "gcbits-cache" {
+			if _, ok := r["waste_pct"]; !ok {
+				t.Errorf("gcbits-cache without waste_pct: %v", r)
+			}
+		}
+	}
+	for _, a := range []string{"seed-before", "seed-after", "gcbits", "gcbits-cache", "make", "sync.Pool"} {
+		if !seen[a] {
+			t.Errorf("no results for %s", a)
+		}
+	}
+}
+
+func TestBenchTableAndPlot(t *testing.T) {
+	svg := filepath.Join(t.TempDir(), "bench.svg")
+	args := append([]string{"bench", "-plot", svg, "-allocators", "seed-after,gcbits,gcbits-cache,sync.Pool"}, small...)
+	rc, out, errs := runArgs(t, args...)
+	if rc != 0 {
+		t.Fatalf("rc %d, stderr:\n%s", rc, errs)
+	}
+	for _, s := range []string{"allocator", "seed-after", "gcbits-cache", "quiescent", "concurrent", "sweep", "waste %", "unsafe"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("table lacks %q:\n%s", s, out)
+		}
+	}
+	b, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("gcbits-cache")) || !bytes.Contains(b, []byte("sweep")) {
+		t.Errorf("%s is not the plot (%d bytes)", svg, len(b))
+	}
+}
+
+func TestBenchPlotError(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "no", "such", "dir", "x.svg")
+	args := append([]string{"bench", "-plot", bad, "-allocators", "gcbits", "-scenarios", "quiescent"}, small...)
+	if rc, _, errs := runArgs(t, args...); rc != 1 || !strings.Contains(errs, "plot") {
+		t.Errorf("rc %d, stderr %q; want 1 and a plot error", rc, errs)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"nope"},
+		{"bench", "-workers", "0"},
+		{"bench", "-workers", "x"},
+		{"bench", "-workers", ""},
+		{"bench", "-workers", "1,,-2"},
+		{"bench", "-workers", "99999"},
+		{"bench", "-runs", "0"},
+		{"bench", "-runs", "-3"},
+		{"bench", "-runs", "many"},
+		{"bench", "-duration", "0s"},
+		{"bench", "-duration", "fast"},
+		{"bench", "-duration", "2h"},
+		{"bench", "-epoch", "0"},
+		{"bench", "-spans", "-1"},
+		{"bench", "-advance-every", "-1ms"},
+		{"bench", "-scenarios", "quiescent,nope"},
+		{"bench", "-scenarios", ","},
+		{"bench", "-allocators", "nope"},
+		{"bench", "-allocators", ""},
+		{"bench", "-bogus"},
+		{"bench", "extra"},
+		{"bench", "-plot", "out.gif"},
+		{"demo"},
+		{"demo", "nosuchdemo"},
+	} {
+		rc, out, errs := runArgs(t, args...)
+		if rc != 2 {
+			t.Errorf("%q: rc %d, want 2", args, rc)
+		}
+		if out != "" {
+			t.Errorf("%q: wrote to stdout: %q", args, out)
+		}
+		if len(args) > 0 && args[0] == "bench" && !strings.Contains(errs, "Usage: gcbits bench") {
+			t.Errorf("%q: no usage on stderr: %q", args, errs)
+		}
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
+		rc, out, _ := runArgs(t, args...)
+		if rc != 0 || !strings.Contains(out, "gcbits bench") || !strings.Contains(out, "gcbits demo") {
+			t.Errorf("%q: rc %d, out %q", args, rc, out)
+		}
+	}
+	rc, _, errs := runArgs(t, "bench", "-h")
+	if rc != 0 {
+		t.Errorf("bench -h: rc %d", rc)
+	}
+	for _, s := range []string{"-workers", "-json", "-plot", "quiescent", "concurrent", "sweep", "seed-after", "sync.Pool"} {
+		if !strings.Contains(errs, s) {
+			t.Errorf("bench -h lacks %q", s)
+		}
+	}
+}

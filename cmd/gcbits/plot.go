@@ -1,0 +1,133 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	_ "gonum.org/v1/plot/vg/vgimg" // registers png
+	_ "gonum.org/v1/plot/vg/vgsvg" // registers svg
+
+	"github.com/gcbits/gcbits/internal/bench"
+)
+
+// plotFormat returns the image format of path from its extension: svg or
+// png.
+func plotFormat(path string) (string, error) {
+	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	case ".svg", ".png":
+		return ext[1:], nil
+	default:
+		return "", fmt.Errorf("%q: want a .svg or .png file", path)
+	}
+}
+
+// writePlot writes an SVG (or PNG) file of Mop/s against workers: one
+// panel per scenario, one line per allocator; unsafe rows are dashed.
+func writePlot(rep *bench.Report, path string) error {
+	var scenarios, allocators []string
+	for _, r := range rep.Results {
+		if !slices.Contains(scenarios, r.Scenario) {
+			scenarios = append(scenarios, r.Scenario)
+		}
+		if !slices.Contains(allocators, r.Allocator) {
+			allocators = append(allocators, r.Allocator)
+		}
+	}
+	if len(scenarios) == 0 {
+		return fmt.Errorf("no results to plot")
+	}
+	plots := make([]*plot.Plot, len(scenarios))
+	for i, sc := range scenarios {
+		p := plot.New()
+		p.Title.Text = sc
+		p.X.Label.Text = "workers"
+		p.Y.Label.Text = "Mop/s"
+		if sc == bench.Sweep {
+			p.Y.Label.Text = "million spans swept/s"
+		}
+		p.Y.Min = 0
+		p.Legend.Top = true
+		p.Legend.Left = true
+		for j, name := range allocators {
+			var xys plotter.XYs
+			unsafe := false
+			for _, r := range rep.Results {
+				if r.Scenario == sc && r.Allocator == name {
+					xys = append(xys, plotter.XY{X: float64(r.Workers), Y: r.Mops})
+					unsafe = unsafe || r.Unsafe
+				}
+			}
+			if len(xys) == 0 {
+				continue
+			}
+			line, points, err := plotter.NewLinePoints(xys)
+			if err != nil {
+				return err
+			}
+			line.Color = plotutil.Color(j)
+			line.Width = vg.Points(1.5)
+			if unsafe {
+				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			}
+			points.Color = plotutil.Color(j)
+			points.Shape = plotutil.Shape(j)
+			p.Add(line, points)
+			label := name
+			if unsafe {
+				label += " (unsafe)"
+			}
+			p.Legend.Add(label, line, points)
+		}
+		var ticks []plot.Tick
+		for _, w := range workerCounts(rep, sc) {
+			ticks = append(ticks, plot.Tick{Value: float64(w), Label: fmt.Sprint(w)})
+		}
+		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+		plots[i] = p
+	}
+	format, err := plotFormat(path)
+	if err != nil {
+		return err
+	}
+	const panel = 4 * vg.Inch
+	img, err := draw.NewFormattedCanvas(panel*vg.Length(len(plots)), panel, format)
+	if err != nil {
+		return err
+	}
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Millimeter * 4, PadY: vg.Millimeter * 2,
+		PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align([][]*plot.Plot{plots}, tiles, dc)
+	for i, p := range plots {
+		p.Draw(canvases[0][i])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := img.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// workerCounts returns the worker counts measured in scenario sc.
+func workerCounts(rep *bench.Report, sc string) []int {
+	var ws []int
+	for _, r := range rep.Results {
+		if r.Scenario == sc && !slices.Contains(ws, r.Workers) {
+			ws = append(ws, r.Workers)
+		}
+	}
+	slices.Sort(ws)
+	return ws
+}

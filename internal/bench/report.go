@@ -1,0 +1,363 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Result is one row: an allocator with a number of workers in a scenario.
+type Result struct {
+	Allocator string  `json:"allocator"`
+	Workers   int     `json:"workers"`
+	Scenario  string  `json:"scenario"`
+	Mops      float64 `json:"mops"` // median over the runs, millions of allocations (sweep: spans) per second
+	// Ratio is Mops over the Mops of seed-after in the same scenario with
+	// the same workers; absent when seed-after was not measured.
+	Ratio *float64 `json:"ratio,omitempty"`
+	// Unsafe marks rows whose allocator does not keep its contract in the
+	// scenario: seed-after with a concurrent Advance, sync.Pool always.
+	// They are measured for reference; their bitmaps may overlap.
+	Unsafe bool      `json:"unsafe"`
+	Runs   []float64 `json:"runs"` // Mop/s of every run, in order
+	// Dirty counts, over all runs, bitmaps whose first word was not zero
+	// when handed out: memory some other bitmap was still using. Only
+	// unsafe rows may have any. Not measured in the sweep.
+	Dirty uint64 `json:"dirty"`
+	// Epochs is the median number of Advances in a run.
+	Epochs int `json:"epochs"`
+	// CPUs is the median over the runs of the CPU time the process used
+	// during the timed part over its wall time: how many CPUs the run
+	// really had (0 where unknown). Well below the worker count means
+	// the machine was busy with something else, or workers waited.
+	CPUs float64 `json:"cpu_used"`
+	// BytesPerOp is the bitmap bytes handed out per operation.
+	BytesPerOp float64 `json:"bytes_per_op"`
+	// WastePct is the median over the runs of the allocator's
+	// WastedBytes / AllocatedBytes, in percent: gcbits and gcbits-cache.
+	WastePct *float64 `json:"waste_pct,omitempty"`
+	// NoopMops is the sweep's no-op baseline with the same workers: the
+	// same sweep with a bump through preallocated zero memory instead of
+	// an allocator.
+	NoopMops *float64 `json:"noop_mops,omitempty"`
+	// AllocPct is the allocator's share of the sweep's time in percent,
+	// 100 * (1 - t_noop/t_alloc) with t the median time per span.
+	AllocPct *float64 `json:"alloc_pct,omitempty"`
+}
+
+// Report is the output of Run.
+type Report struct {
+	CPUs         int      `json:"cpus"` // runtime.NumCPU()
+	Go           string   `json:"go"`   // runtime.Version()
+	GOMAXPROCS   int      `json:"gomaxprocs"`
+	GOOS         string   `json:"goos"`
+	GOARCH       string   `json:"goarch"`
+	Runs         int      `json:"runs"`
+	Duration     string   `json:"duration"`      // of one run
+	EpochAllocs  int      `json:"epoch_allocs"`  // quiescent: per worker per epoch
+	AdvanceEvery string   `json:"advance_every"` // concurrent: Advance period
+	SweepSpans   int      `json:"sweep_spans"`   // sweep: spans per epoch
+	MixBytes     float64  `json:"mix_bytes"`     // average bitmap of the size-class mix
+	Wall         string   `json:"wall"`          // time Run took
+	Results      []Result `json:"results"`
+}
+
+// Run measures every (scenario, workers, allocator) of cfg, cfg.Runs times
+// each. The runs of one (scenario, workers) interleave the allocators, so
+// that a slow phase of a noisy machine hits them all alike. Every run uses
+// a fresh allocator. An allocator error ends Run with that error.
+func Run(cfg Config) (*Report, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	rep := &Report{
+		CPUs:         runtime.NumCPU(),
+		Go:           runtime.Version(),
+		GOMAXPROCS:   runtime.GOMAXPROCS(0),
+		GOOS:         runtime.GOOS,
+		GOARCH:       runtime.GOARCH,
+		Runs:         cfg.Runs,
+		Duration:     cfg.Duration.String(),
+		EpochAllocs:  cfg.EpochAllocs,
+		AdvanceEvery: cfg.AdvanceEvery.String(),
+		SweepSpans:   cfg.SweepSpans,
+		MixBytes:     mixBytes(),
+	}
+	total := 0
+	for _, sc := range cfg.Scenarios {
+		n := len(cfg.Allocators)
+		if sc == Sweep {
+			n = len(sweepable(cfg.Allocators)) + 1
+		}
+		total += n * len(cfg.Workers) * cfg.Runs
+	}
+	done := 0
+	var spans []span
+	for _, sc := range cfg.Scenarios {
+		names := cfg.Allocators
+		if sc == Sweep {
+			names = sweepable(cfg.Allocators)
+			if spans == nil {
+				spans = newSpans(cfg.SweepSpans)
+			}
+		}
+		for _, w := range cfg.Workers {
+			samples := make([][]sample, len(names))
+			var noop []sample
+			for range cfg.Runs {
+				for i, name := range names {
+					s, err := measure(name, sc, w, spans, cfg)
+					if err != nil {
+						return nil, fmt.Errorf("%s, %d workers, %s: %w", name, w, sc, err)
+					}
+					samples[i] = append(samples[i], s)
+					done++
+					if cfg.Progress != nil {
+						cfg.Progress(done, total)
+					}
+				}
+				if sc == Sweep {
+					s, err := runSweep(nil, spans, w, cfg)
+					if err != nil {
+						return nil, fmt.Errorf("noop, %d workers, sweep: %w", w, err)
+					}
+					noop = append(noop, s)
+					done++
+					if cfg.Progress != nil {
+						cfg.Progress(done, total)
+					}
+				}
+			}
+			rep.Results = append(rep.Results, rows(names, sc, w, samples, noop)...)
+		}
+	}
+	rep.Wall = time.Since(t0).Round(time.Millisecond).String()
+	return rep, nil
+}
+
+// sweepable drops the allocators whose bitmaps cannot be kept in a span:
+// sync.Pool's are back in the pool before Alloc returns, so the sweep
+// would read memory that other workers are clearing.
+func sweepable(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if f, _ := Lookup(n); f.Epochal {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// measure does one run of allocator name.
+func measure(name, scenario string, workers int, spans []span, cfg Config) (s sample, err error) {
+	f, _ := Lookup(name)
+	a, err := f.New()
+	if err != nil {
+		return sample{}, err
+	}
+	defer func() {
+		if cerr := a.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+	}()
+	if scenario == Sweep {
+		return runSweep(a, spans, workers, cfg)
+	}
+	return runAlloc(a, f, scenario, workers, cfg)
+}
+
+// rows turns the samples of one (scenario, workers) into results.
+func rows(names []string, scenario string, workers int, samples [][]sample, noop []sample) []Result {
+	out := make([]Result, len(names))
+	for i, name := range names {
+		f, _ := Lookup(name)
+		r := Result{
+			Allocator: name,
+			Workers:   workers,
+			Scenario:  scenario,
+			Unsafe:    !f.Epochal || (scenario == Concurrent && !f.ConcurrentAdvance),
+		}
+		var epochs, bpo, waste, cpus []float64
+		acct := false
+		for _, s := range samples[i] {
+			r.Runs = append(r.Runs, round3(s.mops()))
+			r.Dirty += s.dirty
+			epochs = append(epochs, float64(s.epochs))
+			if s.elapsed > 0 {
+				cpus = append(cpus, s.cpu.Seconds()/s.elapsed.Seconds())
+			}
+			if s.ops > 0 {
+				bpo = append(bpo, float64(s.words*8)/float64(s.ops))
+			}
+			if s.acct {
+				acct = true
+				if s.alloc > 0 {
+					waste = append(waste, 100*float64(s.wasted)/float64(s.alloc))
+				}
+			}
+		}
+		r.Mops = round3(Median(r.Runs))
+		r.Epochs = int(Median(epochs))
+		r.CPUs = float64(int(Median(cpus)*100+0.5)) / 100
+		r.BytesPerOp = round3(Median(bpo))
+		if acct {
+			r.WastePct = ptr(round3(Median(waste)))
+		}
+		if noop != nil {
+			var nm []float64
+			for _, s := range noop {
+				nm = append(nm, s.mops())
+			}
+			m := Median(nm)
+			r.NoopMops = ptr(round3(m))
+			if r.Mops > 0 && m > 0 {
+				// Time per span is 1/Mops: 1 - t_noop/t_alloc.
+				r.AllocPct = ptr(round3(100 * (1 - r.Mops/m)))
+			}
+		}
+		out[i] = r
+	}
+	if j := slices.Index(names, Reference); j >= 0 && out[j].Mops > 0 {
+		for i := range out {
+			out[i].Ratio = ptr(round3(out[i].Mops / out[j].Mops))
+		}
+	}
+	return out
+}
+
+// Median returns the median of xs (the mean of the middle two for an even
+// count), or 0 for none. xs is not modified.
+func Median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := len(s) / 2
+	if len(s)%2 == 1 {
+		return s[m]
+	}
+	return (s[m-1] + s[m]) / 2
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// round3 keeps three decimals, enough for the table and the JSON.
+func round3(x float64) float64 {
+	const k = 1000
+	if x >= 0 {
+		return float64(int64(x*k+0.5)) / k
+	}
+	return -float64(int64(-x*k+0.5)) / k
+}
+
+// WriteJSON writes r as one JSON object.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes r as an aligned text table with a header that states
+// the setup.
+func (r *Report) WriteTable(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gcbits bench: %s %s/%s, %d CPUs, GOMAXPROCS %d; runs: %d of %s each, median Mop/s\n",
+		r.Go, r.GOOS, r.GOARCH, r.CPUs, r.GOMAXPROCS, r.Runs, r.Duration)
+	fmt.Fprintf(&b, "mix: %d size classes, one span's bitmap each, %.1f bytes on average\n", len(SizeClasses), r.MixBytes)
+	fmt.Fprintf(&b, "epochs: quiescent every %d allocations per worker; concurrent every %s; sweep every %d spans; %d untimed first\n",
+		r.EpochAllocs, r.AdvanceEvery, r.SweepSpans, WarmEpochs)
+	tab := [][]string{{"allocator", "workers", "scenario", "Mop/s", "min–max", "vs " + Reference, "waste %", "alloc %", "epochs", "CPUs", ""}}
+	unsafe := false
+	for i, x := range r.Results {
+		if i > 0 && x.Scenario != r.Results[i-1].Scenario {
+			tab = append(tab, nil)
+		}
+		lo, hi := minMax(x.Runs)
+		note := ""
+		if x.Unsafe {
+			note = "unsafe"
+			unsafe = true
+		}
+		if x.Dirty > 0 {
+			note += fmt.Sprintf(" %d dirty", x.Dirty)
+		}
+		tab = append(tab, []string{
+			x.Allocator, fmt.Sprint(x.Workers), x.Scenario, fmt.Sprintf("%.2f", x.Mops),
+			fmt.Sprintf("%.1f–%.1f", lo, hi), optf(x.Ratio, "%.2f×"), optf(x.WastePct, "%.2f"),
+			optf(x.AllocPct, "%.1f"), fmt.Sprint(x.Epochs), fmt.Sprintf("%.2f", x.CPUs), note,
+		})
+	}
+	writeColumns(&b, tab, map[int]bool{0: true, 2: true, 10: true})
+	if unsafe {
+		b.WriteString("unsafe: the allocator's contract does not hold in that row (seed-after needs a stopped world to Advance;\n" +
+			"  sync.Pool hands back memory it has already taken back); measured for reference only.\n")
+	}
+	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Dirty > 0 }) {
+		b.WriteString("dirty: bitmaps whose first word was already set when handed out (every worker sets bit 0 of each).\n")
+	}
+	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.AllocPct != nil }) {
+		b.WriteString("sweep: Mop/s counts spans swept; alloc % = 1 - t_noop/t_alloc, the share of a span's sweep time that\n" +
+			"  the allocator adds over a no-op that bumps through preallocated zero memory (median times; noise can make it <0).\n")
+	}
+	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Scenario == Concurrent }) {
+		b.WriteString("epochs: median Advances in a timed run. The concurrent scenario's Advance runs on a goroutine of its\n" +
+			"  own: with as many workers as GOMAXPROCS it waits for the scheduler to preempt one (~10 ms), so there are fewer.\n")
+	}
+	b.WriteString("CPUs: median CPU time the process used per second of a timed run; below the worker count the run\n" +
+		"  did not have the CPUs it asked for (a busy machine, or workers waiting at barriers and locks).\n")
+	fmt.Fprintf(&b, "wall time %s\n", r.Wall)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func minMax(xs []float64) (float64, float64) {
+	if len(xs) == 0 {
+		return 0, 0
+	}
+	return slices.Min(xs), slices.Max(xs)
+}
+
+func optf(p *float64, format string) string {
+	if p == nil {
+		return "-"
+	}
+	return fmt.Sprintf(format, *p)
+}
+
+// writeColumns writes rows of cells in columns two spaces apart, numbers
+// right-aligned and the columns in left left-aligned. A nil row is an
+// empty line.
+func writeColumns(b *strings.Builder, tab [][]string, left map[int]bool) {
+	var width []int
+	for _, row := range tab {
+		for j, c := range row {
+			if j == len(width) {
+				width = append(width, 0)
+			}
+			width[j] = max(width[j], utf8.RuneCountInString(c))
+		}
+	}
+	for _, row := range tab {
+		var line strings.Builder
+		for j, c := range row {
+			pad := strings.Repeat(" ", width[j]-utf8.RuneCountInString(c))
+			if j > 0 {
+				line.WriteString("  ")
+			}
+			if left[j] {
+				line.WriteString(c + pad)
+			} else {
+				line.WriteString(pad + c)
+			}
+		}
+		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
+	}
+}

@@ -1,0 +1,592 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Scenario names.
+const (
+	// Quiescent: each worker allocates EpochAllocs bitmaps, then all stop
+	// at a barrier and the last to arrive calls Advance while the others
+	// wait, as the runtime turns its epoch with the world stopped.
+	Quiescent = "quiescent"
+	// Concurrent: workers allocate without barriers while a separate
+	// goroutine calls Advance every AdvanceEvery. Allocators without
+	// Factory.ConcurrentAdvance (seed-after) are measured but unsafe.
+	Concurrent = "concurrent"
+	// Sweep: workers take spans from a shared list, count the bits of each
+	// span's old bitmap and give it a fresh one from the allocator, as the
+	// runtime's sweepers call newMarkBits; when the list is exhausted
+	// every worker stops and the epoch turns. Mop/s counts spans swept.
+	Sweep = "sweep"
+)
+
+// Scenarios lists the scenario names in table order.
+var Scenarios = []string{Quiescent, Concurrent, Sweep}
+
+// Reference is the allocator the ratios are relative to.
+const Reference = "seed-after"
+
+// Defaults of Config. The epoch lengths are chosen so that a gcbits epoch
+// holds a few MiB of bitmaps: the half-used chunk and slab ends that every
+// epoch leaves behind then stay well under 3% of what was handed out.
+const (
+	DefaultRuns         = 5
+	DefaultDuration     = 100 * time.Millisecond
+	DefaultEpochAllocs  = 1 << 18 // per worker: ~3 MiB of the mix
+	DefaultAdvanceEvery = 2 * time.Millisecond
+	DefaultSweepSpans   = 1 << 18 // per epoch: ~3 MiB of the mix
+)
+
+// Config says what Run measures.
+type Config struct {
+	Allocators   []string      // names from Factories; nil means all
+	Workers      []int         // worker goroutine counts; nil means DefaultWorkers()
+	Scenarios    []string      // nil means all
+	Runs         int           // runs per row; 0 means DefaultRuns
+	Duration     time.Duration // length of one run; 0 means DefaultDuration
+	EpochAllocs  int           // quiescent: allocations per worker per epoch
+	AdvanceEvery time.Duration // concurrent: period of Advance
+	SweepSpans   int           // sweep: spans in the list, one epoch's work
+	// Progress, if not nil, is called after every run with the number of
+	// runs done and the total.
+	Progress func(done, total int)
+}
+
+// DefaultWorkers returns 1, 2, 4 … up to GOMAXPROCS, and GOMAXPROCS itself
+// when it is not a power of two.
+func DefaultWorkers() []int {
+	p := runtime.GOMAXPROCS(0)
+	var w []int
+	for n := 1; n <= p; n *= 2 {
+		w = append(w, n)
+	}
+	if w[len(w)-1] != p {
+		w = append(w, p)
+	}
+	return w
+}
+
+// withDefaults fills in defaults and checks the configuration.
+func (c Config) withDefaults() (Config, error) {
+	if c.Allocators == nil {
+		c.Allocators = Names()
+	}
+	if c.Workers == nil {
+		c.Workers = DefaultWorkers()
+	}
+	if c.Scenarios == nil {
+		c.Scenarios = Scenarios
+	}
+	if c.Runs == 0 {
+		c.Runs = DefaultRuns
+	}
+	if c.Duration == 0 {
+		c.Duration = DefaultDuration
+	}
+	if c.EpochAllocs == 0 {
+		c.EpochAllocs = DefaultEpochAllocs
+	}
+	if c.AdvanceEvery == 0 {
+		c.AdvanceEvery = DefaultAdvanceEvery
+	}
+	if c.SweepSpans == 0 {
+		c.SweepSpans = DefaultSweepSpans
+	}
+	var errs []error
+	if len(c.Allocators) == 0 {
+		errs = append(errs, errors.New("no allocator"))
+	}
+	for _, a := range c.Allocators {
+		if _, ok := Lookup(a); !ok {
+			errs = append(errs, fmt.Errorf("unknown allocator %q (have %v)", a, Names()))
+		}
+	}
+	if len(c.Workers) == 0 {
+		errs = append(errs, errors.New("no worker count"))
+	}
+	for _, w := range c.Workers {
+		if w < 1 || w > MaxWorkers {
+			errs = append(errs, fmt.Errorf("worker count %d is outside 1..%d", w, MaxWorkers))
+		}
+	}
+	if len(c.Scenarios) == 0 {
+		errs = append(errs, errors.New("no scenario"))
+	}
+	for _, s := range c.Scenarios {
+		if !slices.Contains(Scenarios, s) {
+			errs = append(errs, fmt.Errorf("unknown scenario %q (have %v)", s, Scenarios))
+		}
+	}
+	if c.Runs < 1 || c.Runs > 1000 {
+		errs = append(errs, fmt.Errorf("runs %d is outside 1..1000", c.Runs))
+	}
+	if c.Duration <= 0 || c.Duration > time.Minute {
+		errs = append(errs, fmt.Errorf("duration %v is outside (0, 1m]", c.Duration))
+	}
+	if c.EpochAllocs < 1 || c.EpochAllocs > 1<<30 {
+		errs = append(errs, fmt.Errorf("epoch length %d is outside 1..2^30", c.EpochAllocs))
+	}
+	if c.AdvanceEvery <= 0 || c.AdvanceEvery > time.Minute {
+		errs = append(errs, fmt.Errorf("advance period %v is outside (0, 1m]", c.AdvanceEvery))
+	}
+	if c.SweepSpans < 1 || c.SweepSpans > 1<<26 {
+		errs = append(errs, fmt.Errorf("sweep spans %d is outside 1..2^26", c.SweepSpans))
+	}
+	return c, errors.Join(errs...)
+}
+
+// MaxWorkers bounds the worker count of one row.
+const MaxWorkers = 1024
+
+// WarmEpochs is how many epochs a quiescent or sweep run goes through
+// before it is timed: Retain+1 with gcbits' default Retain of 2 (and the
+// seeds' fixed rotation), so the timed part starts when memory begins to
+// be recycled. During the warm-up every worker sets a bit in each bitmap
+// it gets, so that all the memory an allocator cycles through has been
+// faulted in: runs measure the steady state of a long-lived program, not
+// the kernel handing out fresh pages. The concurrent scenario, which
+// touches nothing (see runAlloc), warms up for twice as many epochs.
+const WarmEpochs = 3
+
+// sample is the outcome of one run.
+type sample struct {
+	ops      uint64        // allocations (spans, for sweep) in the timed part
+	elapsed  time.Duration // wall time of the timed part
+	cpu      time.Duration // CPU time the process used in the timed part
+	epochs   int           // Advances in the timed part
+	words    uint64        // words handed out in the timed part
+	dirty    uint64        // bitmaps whose first word was not zero when handed out
+	acct     bool          // alloc and wasted are known
+	alloc    uint64        // allocated bytes from the allocator's books (whole run)
+	wasted   uint64        // wasted bytes from the allocator's books (whole run)
+	checksum uint64        // sweep: bits counted, to keep the work
+}
+
+func (s sample) mops() float64 {
+	if s.elapsed <= 0 {
+		return 0
+	}
+	return float64(s.ops) / s.elapsed.Seconds() / 1e6
+}
+
+// Phases of a run.
+const (
+	warming = iota // before the timed part
+	timing         // the timed part
+	stopped        // time is up, or an error
+)
+
+// clock is the shared state of one run: its phase, polled by the workers
+// every pollEvery operations, and when the timed part began. It sits on
+// its own cache lines.
+type clock struct {
+	_      [64]byte
+	phase  atomic.Int32
+	base   time.Time
+	start  atomic.Int64 // ns after base when timing began
+	cpu0   atomic.Int64 // process CPU time when timing began
+	epochs atomic.Int64 // Advances so far
+	timer  *time.Timer
+	dur    time.Duration
+	warm   int64 // Advances before the timed part
+	_      [64]byte
+}
+
+func newClock(d time.Duration, warm int) *clock {
+	return &clock{base: time.Now(), dur: d, warm: int64(warm)}
+}
+
+// advanced counts one Advance and starts the timed part after the
+// warm-th. Only one goroutine at a time calls it.
+func (c *clock) advanced() {
+	if c.epochs.Add(1) == c.warm && c.phase.Load() == warming {
+		c.cpu0.Store(int64(cpuTime()))
+		c.start.Store(int64(time.Since(c.base)))
+		c.phase.Store(timing)
+		c.timer = time.AfterFunc(c.dur, func() { c.phase.CompareAndSwap(timing, stopped) })
+	}
+}
+
+// stop ends the run at once.
+func (c *clock) stop() { c.phase.Store(stopped) }
+
+// end ends the timed part and returns its length and the CPU time the
+// process used meanwhile (0 if unknown).
+func (c *clock) end() (elapsed, cpu time.Duration) {
+	elapsed = time.Since(c.base) - time.Duration(c.start.Load())
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if t := cpuTime(); t > 0 && c.cpu0.Load() > 0 {
+		cpu = t - time.Duration(c.cpu0.Load())
+	}
+	return elapsed, cpu
+}
+
+// sampleOf starts the sample of a run that ends now.
+func (c *clock) sampleOf() sample {
+	el, cpu := c.end()
+	return sample{elapsed: el, cpu: cpu, epochs: c.timedEpochs()}
+}
+
+// timedEpochs returns the Advances made in the timed part.
+func (c *clock) timedEpochs() int { return int(max(c.epochs.Load()-c.warm, 0)) }
+
+const pollEvery = 256
+
+// barrier is a reusable barrier for n goroutines. The last to arrive runs
+// the leader function while the others wait, and everyone gets its result.
+type barrier struct {
+	mu    sync.Mutex
+	cond  sync.Cond
+	n     int
+	count int
+	gen   uint64
+	out   int32
+}
+
+func newBarrier(n int) *barrier {
+	b := &barrier{n: n}
+	b.cond.L = &b.mu
+	return b
+}
+
+func (b *barrier) wait(leader func() int32) int32 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	g := b.gen
+	if b.count++; b.count == b.n {
+		b.out = leader()
+		b.count = 0
+		b.gen++
+		b.cond.Broadcast()
+		return b.out
+	}
+	for g == b.gen {
+		b.cond.Wait()
+	}
+	return b.out
+}
+
+// firstErr keeps the first error of a run.
+type firstErr struct {
+	once sync.Once
+	err  error
+}
+
+func (f *firstErr) set(err error) { f.once.Do(func() { f.err = err }) }
+
+// workerState is one worker's counters, padded so that workers never
+// share a cache line. The counters count the timed part only: a worker
+// zeroes them when it sees the phase change.
+type workerState struct {
+	w     Worker
+	ops   uint64
+	words uint64
+	dirty uint64
+	sum   uint64
+	_     [64]byte
+}
+
+// runAlloc runs one quiescent or concurrent run of a. Every worker cycles
+// through the mix from its own offset.
+//
+// During the warm-up of the quiescent scenario a worker checks that the
+// first word of each bitmap is zero and sets its bit 0, as a marker would,
+// so that the memory is faulted in and an overlap between bitmaps shows up
+// as a dirty count; the timed part only allocates. Bitmaps of allocators
+// that are not Epochal are not touched: they may already belong to
+// someone else. In the concurrent scenario nothing is touched: Advance runs on its own clock, so a worker
+// descheduled for Retain+1 periods between Alloc and its store would
+// write into a bitmap whose lifetime is over, memory that may belong to
+// someone else or be returned to the operating system already (gcbits
+// calls such bitmaps dead on arrival; a real caller ties its use of a
+// bitmap to the epochs it drives).
+func runAlloc(a Allocator, f Factory, scenario string, workers int, cfg Config) (sample, error) {
+	mix := Mix()
+	ws := make([]workerState, workers)
+	for i := range ws {
+		ws[i].w = a.NewWorker()
+	}
+	warm := WarmEpochs
+	if scenario == Concurrent {
+		warm *= 2
+	}
+	var (
+		clk   = newClock(cfg.Duration, warm)
+		fe    firstErr
+		done  sync.WaitGroup
+		bar   = newBarrier(workers)
+		touch = f.Epochal && scenario == Quiescent
+	)
+	leader := func() int32 {
+		a.Advance()
+		clk.advanced()
+		return clk.phase.Load()
+	}
+	limit := cfg.EpochAllocs
+	if scenario == Concurrent {
+		limit = math.MaxInt // no barriers: run until stopped
+	}
+	for i := range ws {
+		done.Add(1)
+		go func(s *workerState, j int) {
+			defer done.Done()
+			w := s.w
+			var ops, nw, dirty uint64
+			phase := int32(warming)
+			defer func() { s.ops, s.words = ops, nw }()
+			for {
+				if touch && phase == warming {
+					dirty += warmUp(w, mix, &j, limit, &fe, clk)
+					ops, nw = 0, 0
+					s.dirty = dirty
+					if phase = bar.wait(leader); phase == stopped {
+						return
+					}
+					continue
+				}
+			epoch:
+				for n := 0; n < limit; {
+					k := min(pollEvery, limit-n)
+					for range k {
+						b, err := w.Alloc(mix[j])
+						if err != nil {
+							fe.set(err)
+							clk.stop()
+							break epoch
+						}
+						nw += uint64(len(b))
+						if j++; j == len(mix) {
+							j = 0
+						}
+					}
+					ops += uint64(k)
+					n += k
+					if p := clk.phase.Load(); p != phase {
+						if p == stopped {
+							break
+						}
+						phase, ops, nw = p, 0, 0
+					}
+				}
+				if scenario == Concurrent {
+					return
+				}
+				p := bar.wait(leader)
+				if p == stopped {
+					return
+				}
+				if p != phase {
+					phase, ops, nw = p, 0, 0
+				}
+			}
+		}(&ws[i], i*len(mix)/workers)
+	}
+	if scenario == Concurrent {
+		t := time.NewTicker(cfg.AdvanceEvery)
+		for clk.phase.Load() != stopped {
+			<-t.C
+			a.Advance()
+			clk.advanced()
+		}
+		t.Stop()
+	}
+	done.Wait()
+	return finish(a, ws, clk.sampleOf()), fe.err
+}
+
+// warmUp is one quiescent epoch of the warm-up: n allocations that each
+// check the bitmap's first word and set bit 0. It returns how many first
+// words were not zero.
+func warmUp(w Worker, mix []int, j *int, n int, fe *firstErr, clk *clock) (dirty uint64) {
+	for range n {
+		b, err := w.Alloc(mix[*j])
+		if err != nil {
+			fe.set(err)
+			clk.stop()
+			return dirty
+		}
+		if len(b) > 0 {
+			if b[0] != 0 {
+				dirty++
+			}
+			b[0] = 1
+		}
+		if *j++; *j == len(mix) {
+			*j = 0
+		}
+	}
+	return dirty
+}
+
+// finish flushes the workers, adds up their counters and reads the
+// allocator's books.
+func finish(a Allocator, ws []workerState, s sample) sample {
+	for i := range ws {
+		if f, ok := ws[i].w.(Flusher); ok {
+			f.Flush()
+		}
+		s.ops += ws[i].ops
+		s.words += ws[i].words
+		s.dirty += ws[i].dirty
+		s.checksum += ws[i].sum
+	}
+	if ac, ok := a.(Accounter); ok {
+		s.acct = true
+		s.alloc, s.wasted = ac.Account()
+	}
+	return s
+}
+
+// span is one entry of the sweep's list, padded to a cache line as the
+// runtime's mspans are separate objects.
+type span struct {
+	bits  []uint64
+	nbits int
+	_     [64 - 32]byte
+}
+
+// newSpans returns the sweep's list: the size classes in turn.
+func newSpans(n int) []span {
+	mix := Mix()
+	s := make([]span, n)
+	for i := range s {
+		s[i].nbits = mix[i%len(mix)]
+	}
+	return s
+}
+
+// epochWords is how many words one sweep of spans allocates.
+func epochWords(spans []span) int {
+	n := 0
+	for i := range spans {
+		n += (spans[i].nbits + 63) >> 6
+	}
+	return n
+}
+
+// noopWorkers returns the sweep baseline's workers: each bumps through
+// its own part of one zero region, as large as Retain+1 epochs of bitmaps
+// altogether.
+func noopWorkers(spans []span, workers int) []Worker {
+	per := 3*epochWords(spans)/workers + poolWords
+	buf := make([]uint64, per*workers)
+	ws := make([]Worker, workers)
+	for i := range ws {
+		ws[i] = &noopWorker{buf: buf[i*per : (i+1)*per : (i+1)*per]}
+	}
+	return ws
+}
+
+// runSweep runs one sweep run of a, or of the no-op baseline when a is
+// nil. The timed part starts after WarmEpochs epochs: the allocation of the
+// first bitmaps, then sweeps of the whole list, which set bit 0 of every
+// new bitmap (except the no-op's, which share memory).
+func runSweep(a Allocator, spans []span, workers int, cfg Config) (sample, error) {
+	ws := make([]workerState, workers)
+	if a == nil {
+		for i, w := range noopWorkers(spans, workers) {
+			ws[i].w = w
+		}
+	} else {
+		for i := range ws {
+			ws[i].w = a.NewWorker()
+		}
+	}
+	defer func() {
+		for i := range spans {
+			spans[i].bits = nil // drop the bitmaps before the allocator closes
+		}
+	}()
+	// Every span starts with a bitmap from the allocator, one epoch old.
+	for i := range spans {
+		b, err := ws[i%workers].w.Alloc(spans[i].nbits)
+		if err != nil {
+			return sample{}, err
+		}
+		spans[i].bits = b
+	}
+	var (
+		clk  = newClock(cfg.Duration, WarmEpochs)
+		fe   firstErr
+		done sync.WaitGroup
+		bar  = newBarrier(workers)
+		next struct {
+			_ [64]byte
+			atomic.Int64
+			_ [64]byte
+		}
+	)
+	leader := func() int32 {
+		if a != nil {
+			a.Advance()
+		}
+		clk.advanced()
+		next.Store(0)
+		return clk.phase.Load()
+	}
+	leader()
+	n := int64(len(spans))
+	for i := range ws {
+		done.Add(1)
+		go func(s *workerState) {
+			defer done.Done()
+			w := s.w
+			var ops, nw, sum uint64
+			phase := int32(warming)
+			defer func() { s.ops, s.words, s.sum = ops, nw, sum }()
+			for {
+				for {
+					i := next.Add(1) - 1
+					if i >= n {
+						break
+					}
+					sp := &spans[i]
+					for _, x := range sp.bits {
+						sum += uint64(bits.OnesCount64(x))
+					}
+					b, err := w.Alloc(sp.nbits)
+					if err != nil {
+						fe.set(err)
+						clk.stop()
+						break
+					}
+					if phase == warming && a != nil && len(b) > 0 {
+						b[0] = 1 // fault the memory in, as a marker would
+					}
+					sp.bits = b
+					nw += uint64(len(b))
+					if ops++; ops%pollEvery == 0 && clk.phase.Load() == stopped {
+						break
+					}
+				}
+				p := bar.wait(leader)
+				if p == stopped {
+					return
+				}
+				if p != phase {
+					phase, ops, nw, sum = p, 0, 0, 0
+				}
+			}
+		}(&ws[i])
+	}
+	done.Wait()
+	return finish(a, ws, clk.sampleOf()), fe.err
+}
+
+// Check reports what is wrong with cfg once defaults are filled in: the
+// errors Run would return before measuring anything.
+func Check(cfg Config) error {
+	_, err := cfg.withDefaults()
+	return err
+}
