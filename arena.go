@@ -397,6 +397,9 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 	if a.epoch.Load()&closedBit != 0 {
 		return nil, fmt.Errorf("%w: Alloc", ErrClosed)
 	}
+	if a.gens == nil { // every Alloc of a zero Arena comes here: largeMin is 0
+		return nil, fmt.Errorf("%w: Arena not made by New", ErrClosed)
+	}
 	r, err := a.mapLocked(n)
 	if err != nil {
 		return nil, err
@@ -417,7 +420,7 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
 	e := a.epoch.Load()
-	if e&closedBit != 0 {
+	if e&closedBit != 0 || a.gens == nil { // closed, or not made by New
 		a.mu.Unlock()
 		return e &^ closedBit
 	}

@@ -38,6 +38,9 @@ type Cache struct {
 // NewCache returns a Cache drawing on a. Caches need no closing; Flush
 // hands back the unused part of the slab in the books.
 func (a *Arena) NewCache() *Cache {
+	if len(a.shards) == 0 { // not made by New: every Alloc goes to a.Alloc
+		return &Cache{arena: a, epoch: &a.epoch}
+	}
 	i := a.nextShard.Add(1) - 1
 	return &Cache{
 		arena: a,

@@ -1,0 +1,358 @@
+package gcbits
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/gcbits/gcbits/internal/mem"
+)
+
+// errInjected is the cause the fault hooks report.
+var errInjected = errors.New("injected fault")
+
+// faults replaces an arena's hooks to the operating system with ones that
+// fail while the matching flag is set, and count their calls.
+type faults struct {
+	failMap, failUnmap, failProtect, failUnprotect atomic.Bool
+	maps, unmaps, protects                         atomic.Int64
+}
+
+func injectFaults(a *Arena) *faults {
+	f := &faults{}
+	a.mapFn = func(size uintptr) (mem.Region, error) {
+		f.maps.Add(1)
+		if f.failMap.Load() {
+			return mem.Region{}, errInjected
+		}
+		return mem.Map(size)
+	}
+	a.unmapFn = func(r mem.Region) error {
+		f.unmaps.Add(1)
+		// Unmap anyway, so the test itself leaks nothing.
+		if err := r.Unmap(); err != nil {
+			return err
+		}
+		if f.failUnmap.Load() {
+			return errInjected
+		}
+		return nil
+	}
+	a.protectFn = func(r mem.Region, rw bool) error {
+		f.protects.Add(1)
+		if rw && f.failUnprotect.Load() || !rw && f.failProtect.Load() {
+			return errInjected
+		}
+		return r.Protect(rw)
+	}
+	return f
+}
+
+// TestFaultMap makes every map fail and checks each way of allocating:
+// the error wraps the cause, nothing is mapped or leaked, the failure is
+// counted, and once maps work again the same call succeeds.
+func TestFaultMap(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ways := []struct {
+		name  string
+		alloc func(a *Arena) func(int) (Bits, error)
+		nbits int
+	}{
+		{"Alloc", func(a *Arena) func(int) (Bits, error) { return a.Alloc }, 100},
+		{"Cache.Alloc", func(a *Arena) func(int) (Bits, error) { return a.NewCache().Alloc }, 100},
+		{"Cache.Alloc/large", func(a *Arena) func(int) (Bits, error) { return a.NewCache().Alloc }, 20000},
+		{"Alloc/large", func(a *Arena) func(int) (Bits, error) { return a.Alloc }, 1 << 20},
+	}
+	for _, w := range ways {
+		t.Run(w.name, func(t *testing.T) {
+			a, err := New(Options{ChunkSize: MinChunkSize, MaxBytes: 1 << 30})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := injectFaults(a)
+			alloc := w.alloc(a)
+			// Map a dedicated block first, so that there are books to
+			// keep, but no chunk or free block the requests could use.
+			if _, err := a.Alloc(1 << 16); err != nil {
+				t.Fatal(err)
+			}
+			before := checkBooks(t, a)
+			f.failMap.Store(true)
+			for i := 1; i <= 3; i++ {
+				b, err := alloc(w.nbits)
+				if !errors.Is(err, errInjected) || b != nil {
+					t.Fatalf("try %d: %v, %v; want an error wrapping the injected one", i, b, err)
+				}
+				if errors.Is(err, ErrLimit) || errors.Is(err, ErrClosed) || errors.Is(err, ErrSize) {
+					t.Errorf("try %d: %v also wraps a sentinel", i, err)
+				}
+				s := checkBooks(t, a)
+				if s.MappedBytes != before.MappedBytes || s.MapErrors != before.MapErrors+uint64(i) {
+					t.Fatalf("try %d: mapped %d (was %d), %d map errors (was %d)", i, s.MappedBytes, before.MappedBytes, s.MapErrors, before.MapErrors)
+				}
+			}
+			if n := f.maps.Load(); n != 4 {
+				t.Errorf("%d maps, want 1 + 3 failed", n)
+			}
+			f.failMap.Store(false)
+			b, err := alloc(w.nbits)
+			if err != nil {
+				t.Fatalf("after the fault cleared: %v", err)
+			}
+			if b.Count() != 0 {
+				t.Fatal("not zeroed")
+			}
+			fill(b, 1)
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if s := a.Stats(); s.MappedBytes != 0 || f.unmaps.Load() != f.maps.Load()-3 {
+				t.Errorf("after Close: %d bytes mapped, %d unmaps of %d maps", s.MappedBytes, f.unmaps.Load(), f.maps.Load()-3)
+			}
+		})
+	}
+}
+
+// TestFaultUnmap makes unmaps fail at trimming and at Close: they are
+// counted, Close reports the cause, and the arena keeps working.
+func TestFaultUnmap(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := injectFaults(a)
+	f.failUnmap.Store(true)
+	for i := 0; i < 40; i++ { // ten blocks or so
+		if _, err := a.Alloc(8 * 1024); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := checkBooks(t, a).MappedBytes
+	a.Advance()
+	a.Advance() // recycles the blocks into empty generations: all trimmed
+	s := checkBooks(t, a)
+	if s.UnmapErrors == 0 || s.UnmapErrors != uint64(f.unmaps.Load()) || s.MappedBytes != 0 || s.ReleasedBytes != uint64(held) {
+		t.Errorf("after trimming with failing unmaps: %+v, %d unmaps", s, f.unmaps.Load())
+	}
+	if _, err := a.Alloc(1 << 20); err != nil { // a dedicated block, unmapped at Close
+		t.Fatal(err)
+	}
+	if err := a.Close(); !errors.Is(err, errInjected) {
+		t.Errorf("Close with a failing unmap = %v, want the injected error", err)
+	}
+	if s := a.Stats(); s.MappedBytes != 0 || s.UnmapErrors != uint64(f.unmaps.Load()) {
+		t.Errorf("after Close: %+v", s)
+	}
+}
+
+// TestFaultProtect makes Guard's protection changes fail. A failed
+// protect at Advance is counted and leaves the block usable; a failed
+// unprotect fails the Alloc that needed the block with the cause, keeps
+// the block, and the next Alloc after the fault clears gets it zeroed.
+func TestFaultProtect(t *testing.T) {
+	if !mem.OffHeap {
+		t.Skip("Guard needs mmap")
+	}
+	defer goleak.VerifyNone(t)
+	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	f := injectFaults(a)
+	// fillEpochs allocates two blocks' worth in each of n epochs,
+	// leaving canaries, and advances.
+	fillEpochs := func(n int) {
+		for e := 0; e < n; e++ {
+			for i := 0; i < 8; i++ {
+				b, err := a.Alloc(8 * 1024)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.Count() != 0 {
+					t.Fatal("not zeroed")
+				}
+				fill(b, uint64(i+1))
+			}
+			a.Advance()
+		}
+	}
+
+	// Protect fails at Advance: counted, not fatal.
+	f.failProtect.Store(true)
+	fillEpochs(3)
+	s := checkBooks(t, a)
+	if s.UnmapErrors == 0 || s.UnmapErrors != uint64(f.protects.Load()) {
+		t.Fatalf("failed protects: %d counted, %d calls", s.UnmapErrors, f.protects.Load())
+	}
+	f.failProtect.Store(false)
+	fillEpochs(3) // the unprotected blocks are reused, cleared
+	errs := a.Stats().UnmapErrors
+
+	// Unprotect fails when a protected block is handed out again.
+	fillEpochs(1) // the free list now holds protected blocks
+	if s := a.Stats(); s.FreeArenas == 0 {
+		t.Fatalf("no free blocks to reuse: %+v", s)
+	}
+	before := checkBooks(t, a)
+	f.failUnprotect.Store(true)
+	for i := 0; i < 3; i++ {
+		if b, err := a.Alloc(8 * 1024); !errors.Is(err, errInjected) || b != nil {
+			t.Fatalf("Alloc with a failing unprotect = %v, %v; want the injected error", b, err)
+		}
+		if b, err := a.NewCache().Alloc(64); !errors.Is(err, errInjected) || b != nil {
+			t.Fatalf("Cache.Alloc with a failing unprotect = %v, %v; want the injected error", b, err)
+		}
+	}
+	s = checkBooks(t, a)
+	if s.MappedBytes != before.MappedBytes || s.FreeArenas != before.FreeArenas || s.UnmapErrors != errs {
+		t.Fatalf("failed unprotects changed the books: %+v, before %+v", s, before)
+	}
+	f.failUnprotect.Store(false)
+	fillEpochs(4)
+	if s := checkBooks(t, a); s.UnmapErrors != errs {
+		t.Errorf("errors after the fault cleared: %d, was %d", s.UnmapErrors, errs)
+	}
+}
+
+// TestFaultCloseDuringMap closes the arena while an Alloc is mapping
+// memory, outside its lock (the hook stands for a slow mmap). The contract
+// forbids Close concurrent with Alloc, but the arena still must not leak:
+// the Alloc gets ErrClosed and the fresh block is unmapped.
+func TestFaultCloseDuringMap(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, nbits := range []int{64, 1 << 20} {
+		a, err := New(Options{ChunkSize: MinChunkSize})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := injectFaults(a)
+		mapFn := a.mapFn
+		a.mapFn = func(size uintptr) (mem.Region, error) {
+			if err := a.Close(); err != nil {
+				t.Error(err)
+			}
+			return mapFn(size)
+		}
+		if _, err := a.Alloc(nbits); !errors.Is(err, ErrClosed) {
+			t.Errorf("Alloc(%d) closed during its map = %v, want ErrClosed", nbits, err)
+		}
+		if s := a.Stats(); s.MappedBytes != 0 || f.unmaps.Load() != f.maps.Load() || f.maps.Load() != 1 {
+			t.Errorf("Alloc(%d): %d bytes mapped, %d unmaps of %d maps", nbits, s.MappedBytes, f.unmaps.Load(), f.maps.Load())
+		}
+	}
+}
+
+// TestZeroValues uses an Arena and a Cache that New and NewCache did not
+// make: every method returns ErrClosed or does nothing, as on a closed
+// arena, instead of crashing.
+func TestZeroValues(t *testing.T) {
+	var a Arena
+	if e := a.Epoch(); e != 0 {
+		t.Errorf("Epoch = %d", e)
+	}
+	for _, n := range []int{1, 100, 1 << 20} {
+		if b, err := a.Alloc(n); !errors.Is(err, ErrClosed) || b != nil {
+			t.Errorf("zero Arena: Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
+		}
+	}
+	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
+		t.Errorf("zero Arena: Alloc(0) = %v, %v", b, err)
+	}
+	if _, err := a.Alloc(-1); !errors.Is(err, ErrSize) {
+		t.Errorf("zero Arena: Alloc(-1) = %v, want ErrSize", err)
+	}
+	c := a.NewCache()
+	for _, n := range []int{1, 100, 1 << 20} {
+		if b, err := c.Alloc(n); !errors.Is(err, ErrClosed) || b != nil {
+			t.Errorf("zero Arena: Cache.Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
+		}
+	}
+	c.Flush()
+	if e := a.Advance(); e != 0 {
+		t.Errorf("zero Arena: Advance = %d", e)
+	}
+	if s := a.Stats(); s.Epoch != 0 || s.MappedBytes != 0 || s.AllocatedBytes != 0 {
+		t.Errorf("zero Arena: Stats = %+v", s)
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("zero Arena: Close = %v", err)
+	}
+	if err := a.Close(); !errors.Is(err, ErrClosed) {
+		t.Errorf("zero Arena: second Close = %v, want ErrClosed", err)
+	}
+
+	var zc Cache
+	for _, n := range []int{0, -1, 1, 100, 1 << 20} {
+		if b, err := zc.Alloc(n); !errors.Is(err, ErrClosed) || b != nil {
+			t.Errorf("zero Cache: Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
+		}
+	}
+	zc.Flush()
+}
+
+// TestNewCacheAfterClose makes a Cache of a closed arena: it serves
+// nothing, and bad sizes still report ErrSize.
+func TestNewCacheAfterClose(t *testing.T) {
+	a, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := a.NewCache()
+	for _, n := range []int{1, 100, 1 << 20} {
+		if b, err := c.Alloc(n); !errors.Is(err, ErrClosed) || b != nil {
+			t.Errorf("Cache.Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
+		}
+	}
+	if b, err := c.Alloc(0); err != nil || len(b) != 0 {
+		t.Errorf("Cache.Alloc(0) = %v, %v", b, err)
+	}
+	if _, err := c.Alloc(-3); !errors.Is(err, ErrSize) {
+		t.Errorf("Cache.Alloc(-3) = %v, want ErrSize", err)
+	}
+	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
+		t.Errorf("Alloc(0) after Close = %v, %v", b, err)
+	}
+	if _, err := a.Alloc(-3); !errors.Is(err, ErrSize) {
+		t.Errorf("Alloc(-3) after Close = %v, want ErrSize", err)
+	}
+	c.Flush()
+	if s := a.Stats(); s.MappedBytes != 0 || s.AllocatedBytes != 0 {
+		t.Errorf("Stats = %+v", s)
+	}
+}
+
+// TestNilReceivers documents the one exception to "bad input never
+// panics": methods on a nil *Arena or *Cache dereference it, as methods on
+// nil pointers do. Bits methods accept a nil Bits as an empty bitmap
+// (TestBitsOutOfRange).
+func TestNilReceivers(t *testing.T) {
+	var a *Arena
+	var c *Cache
+	calls := map[string]func(){
+		"Arena.Alloc":    func() { a.Alloc(1) },
+		"Arena.Advance":  func() { a.Advance() },
+		"Arena.Epoch":    func() { a.Epoch() },
+		"Arena.Stats":    func() { a.Stats() },
+		"Arena.Close":    func() { a.Close() },
+		"Arena.NewCache": func() { a.NewCache() },
+		"Cache.Alloc":    func() { c.Alloc(1) },
+		"Cache.Flush":    func() { c.Flush() },
+	}
+	for name, f := range calls {
+		func() {
+			defer func() {
+				if r := recover(); r == nil {
+					t.Errorf("%s on nil did not panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}

@@ -1,0 +1,306 @@
+package gcbits
+
+import (
+	"errors"
+	"math"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// checkBooks checks the relations between Stats fields that hold while no
+// Alloc runs: everything mapped is in a live generation or on the free
+// list, and the free list holds no more blocks than the largest live
+// generation (Advance trims the rest).
+func checkBooks(t testing.TB, a *Arena) Stats {
+	t.Helper()
+	s := a.Stats()
+	var held int64
+	for _, g := range s.Generations {
+		held += g.Bytes + g.DedBytes
+	}
+	if s.MappedBytes != held+s.FreeBytes {
+		t.Fatalf("MappedBytes %d != %d in generations + %d free", s.MappedBytes, held, s.FreeBytes)
+	}
+	if s.FreeBytes != int64(s.FreeArenas)*int64(a.chunkSize) {
+		t.Fatalf("%d free arenas but %d free bytes", s.FreeArenas, s.FreeBytes)
+	}
+	if a.maxBytes > 0 && s.MappedBytes > a.maxBytes {
+		t.Fatalf("MappedBytes %d > MaxBytes %d", s.MappedBytes, a.maxBytes)
+	}
+	return s
+}
+
+// checkTrimmed checks, right after an Advance, that the free list holds
+// no more blocks than the largest live generation.
+func checkTrimmed(t testing.TB, s Stats) {
+	t.Helper()
+	most := 0
+	for _, g := range s.Generations {
+		most = max(most, g.Arenas)
+	}
+	if s.FreeArenas > most {
+		t.Fatalf("epoch %d: %d free arenas after Advance, largest live generation has %d", s.Epoch, s.FreeArenas, most)
+	}
+}
+
+// TestLimit fills an arena to MaxBytes: Alloc, Cache.Alloc and a large
+// Alloc then fail with ErrLimit, without mapping more and without harming
+// live bitmaps; once the generations holding the memory are recycled,
+// allocation works again.
+func TestLimit(t *testing.T) {
+	const limit = 16 * MinChunkSize
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: limit})
+
+	// A request larger than the limit by itself maps nothing.
+	for _, n := range []int{MaxBits, limit*8 + 1} {
+		if _, err := a.Alloc(n); !errors.Is(err, ErrLimit) {
+			t.Fatalf("Alloc(%d) = %v, want ErrLimit", n, err)
+		}
+	}
+	if s := checkBooks(t, a); s.MappedBytes != 0 || s.MapErrors != 0 {
+		t.Fatalf("after refused requests: %+v", s)
+	}
+
+	var mine []live
+	var err error
+	for i := 1; ; i++ {
+		var b Bits
+		if b, err = a.Alloc(8 * 1024); err != nil { // 1 KiB, four to a block
+			break
+		}
+		fill(b, uint64(i))
+		mine = append(mine, live{b, uint64(i), 0})
+		if i > 2*limit/1024 {
+			t.Fatalf("%d KiB allocated under a limit of %d KiB", i, limit/1024)
+		}
+	}
+	if !errors.Is(err, ErrLimit) {
+		t.Fatalf("Alloc past the limit = %v, want ErrLimit", err)
+	}
+	if len(mine) < limit/1024*3/4 {
+		t.Errorf("only %d KiB allocated under a limit of %d KiB", len(mine), limit/1024)
+	}
+	c := a.NewCache()
+	for i := 0; ; i++ {
+		if _, err = c.Alloc(256); err != nil {
+			break
+		}
+		if i > limit/32 {
+			t.Fatal("Cache.Alloc never reached the limit")
+		}
+	}
+	if !errors.Is(err, ErrLimit) {
+		t.Errorf("Cache.Alloc past the limit = %v, want ErrLimit", err)
+	}
+	if _, err := a.Alloc(16 * 1024); !errors.Is(err, ErrLimit) { // a dedicated block
+		t.Errorf("large Alloc past the limit = %v, want ErrLimit", err)
+	}
+	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
+		t.Errorf("Alloc(0) at the limit = %v, %v", b, err)
+	}
+	s := checkBooks(t, a)
+	if s.MappedBytes > limit || s.MappedBytes < limit-MinChunkSize || s.MapErrors != 0 {
+		t.Fatalf("at the limit: %+v", s)
+	}
+
+	// Epoch 1: epoch 0 is still live (Retain 1), so the limit holds.
+	a.Advance()
+	if _, err := a.Alloc(64); !errors.Is(err, ErrLimit) {
+		t.Errorf("Alloc in epoch 1 = %v, want ErrLimit: epoch 0 still holds the memory", err)
+	}
+	for _, l := range mine {
+		if !intact(l.b, l.id) {
+			t.Fatal("live bitmap changed by refused requests")
+		}
+	}
+
+	// Epoch 2 recycles epoch 0: memory is back.
+	a.Advance()
+	s = checkBooks(t, a)
+	checkTrimmed(t, s)
+	if s.ReleasedBytes == 0 {
+		t.Errorf("nothing released after recycling a full epoch into empty ones: %+v", s)
+	}
+	for i := 0; i < len(mine); i++ {
+		b, err := a.Alloc(8 * 1024)
+		if err != nil {
+			t.Fatalf("Alloc %d after recycling: %v", i, err)
+		}
+		if b.Count() != 0 {
+			t.Fatal("recycled bitmap not zeroed")
+		}
+	}
+	a.Advance()
+	a.Advance()
+	if _, err := a.Alloc(16 * 1024); err != nil {
+		t.Errorf("large Alloc after recycling: %v", err)
+	}
+	if _, err := c.Alloc(256); err != nil {
+		t.Errorf("Cache.Alloc after recycling: %v", err)
+	}
+	checkBooks(t, a)
+}
+
+// TestLimitTrim checks that Advance returns free blocks beyond what the
+// live generations hold to the operating system: after one heavy epoch
+// and light ones, the footprint shrinks to the light load's.
+func TestLimitTrim(t *testing.T) {
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 2})
+	load := func(blocks int) {
+		for i := 0; i < 4*blocks; i++ {
+			b, err := a.Alloc(8 * 1024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[0] = 1
+		}
+	}
+	load(64)
+	heavy := checkBooks(t, a).MappedBytes
+	for e := 1; e <= 6; e++ {
+		a.Advance()
+		s := checkBooks(t, a)
+		checkTrimmed(t, s)
+		load(2)
+	}
+	s := checkBooks(t, a)
+	if s.MappedBytes > heavy/4 || s.ReleasedBytes < uint64(heavy/2) {
+		t.Errorf("after light epochs: %d bytes mapped, %d released; heavy epoch mapped %d", s.MappedBytes, s.ReleasedBytes, heavy)
+	}
+}
+
+// rss returns the resident set size of the process in bytes, or -1 where
+// /proc/self/statm is not available.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return -1
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+// TestLimitSoak runs 1,000 epochs of a load that rises and falls as a
+// sine, with a peak that needs somewhat more than MaxBytes. The mapped
+// bytes never pass the limit; requests past it fail with ErrLimit and
+// nothing else; the footprint follows the load down at every trough, in
+// the books and in the resident set size.
+func TestLimitSoak(t *testing.T) {
+	const (
+		period = 100      // epochs per cycle of the load
+		bits   = 8 << 13  // 8 KiB bitmaps, eight to a 64 KiB block
+		peak   = 512      // bitmaps at the peak: 4 MiB per epoch
+		limit  = 10 << 20 // three live epochs at the peak would need 12 MiB
+	)
+	epochs := 1000
+	if testing.Short() {
+		epochs = 300
+	}
+	haveRSS := rss() >= 0
+	a := newArena(t, Options{Retain: 2, MaxBytes: limit})
+	var (
+		limited      int    // epochs where an Alloc hit the limit
+		cycleMax     int64  // the largest MappedBytes in this cycle
+		rssPeak      int64  // RSS at the last peak
+		mappedPeak   int64  // MappedBytes then
+		firsts       []live // the first bitmap of each epoch
+		lastTroughAt int64
+	)
+	for e := 0; e < epochs; e++ {
+		want := int(math.Round(peak * (1 - math.Cos(2*math.Pi*float64(e)/period)) / 2))
+		for i := 0; i < want; i++ {
+			b, err := a.Alloc(bits)
+			if err != nil {
+				if !errors.Is(err, ErrLimit) {
+					t.Fatalf("epoch %d: %v", e, err)
+				}
+				s := a.Stats()
+				if s.MappedBytes+int64(a.chunkSize) <= limit || s.FreeArenas != 0 {
+					t.Fatalf("epoch %d: ErrLimit with %d bytes mapped and %d free arenas", e, s.MappedBytes, s.FreeArenas)
+				}
+				if want < peak/2 {
+					t.Fatalf("epoch %d: ErrLimit at a load of %d of %d", e, want, peak)
+				}
+				limited++
+				break // back off until the next epoch
+			}
+			// Touch every page so that the resident set follows.
+			for w := 0; w < len(b); w += 512 {
+				b[w] = uint64(e)
+			}
+			if i == 0 {
+				firsts = append(firsts, live{b, uint64(e), uint64(e)})
+			}
+		}
+		s := checkBooks(t, a)
+		cycleMax = max(cycleMax, s.MappedBytes)
+		if e%period == period/2 && e+period > epochs && haveRSS {
+			rssPeak, mappedPeak = settledRSS(), s.MappedBytes
+		}
+		for len(firsts) > 0 && firsts[0].epoch+uint64(a.retain) < uint64(e) {
+			firsts = firsts[1:]
+		}
+		for _, l := range firsts {
+			if l.b[0] != l.id {
+				t.Fatalf("epoch %d: bitmap of epoch %d overwritten", e, l.epoch)
+			}
+		}
+
+		a.Advance()
+		s = checkBooks(t, a)
+		checkTrimmed(t, s)
+		// Three epochs into a trough, the live generations are nearly
+		// empty and so is the free list.
+		if e%period == 2 && e > period {
+			if s.MappedBytes > cycleMax/8 {
+				t.Fatalf("epoch %d: %d bytes mapped at the trough, %d at the peak", e, s.MappedBytes, cycleMax)
+			}
+			lastTroughAt = s.MappedBytes
+			cycleMax = 0
+		}
+	}
+	if limited == 0 {
+		t.Errorf("the load never reached the limit")
+	}
+	t.Logf("%d epochs, %d limited; trough %d bytes mapped", epochs, limited, lastTroughAt)
+
+	// The footprint at the end (a trough) in the resident set size: the
+	// peak's pages went back to the operating system. The rest of the
+	// process (the Go heap, the race detector) only adds noise that makes
+	// the RSS grow, so the drop from the last peak must be at least half
+	// of what the arena's books dropped by.
+	for i := 0; i < 3; i++ {
+		a.Advance()
+	}
+	if !haveRSS {
+		t.Log("no /proc/self/statm: RSS not checked")
+		return
+	}
+	rssEnd, mappedEnd := settledRSS(), checkBooks(t, a).MappedBytes
+	t.Logf("RSS %d KiB at the last peak with %d KiB mapped, %d KiB at the end with %d KiB mapped",
+		rssPeak>>10, mappedPeak>>10, rssEnd>>10, mappedEnd>>10)
+	if mappedPeak-mappedEnd < limit/2 {
+		t.Fatalf("the books show no trough: %d bytes mapped at the peak, %d at the end", mappedPeak, mappedEnd)
+	}
+	if drop := rssPeak - rssEnd; drop < (mappedPeak-mappedEnd)/2 {
+		t.Errorf("RSS dropped by %d bytes from the last peak, the arena's books by %d: memory not returned", drop, mappedPeak-mappedEnd)
+	}
+}
+
+// settledRSS returns the RSS after returning the Go heap's free memory to
+// the operating system, so that two readings differ mostly by what the
+// arena holds.
+func settledRSS() int64 {
+	debug.FreeOSMemory()
+	return rss()
+}
