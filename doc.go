@@ -53,7 +53,8 @@
 // # Errors
 //
 // Bad input never panics: errors wrap ErrSize, ErrClosed, ErrOption or
-// ErrLimit, and failures of the operating system wrap their cause.
+// ErrLimit, and failures of the operating system wrap their cause. (Methods
+// called on a nil *Arena or *Cache dereference it, as nil pointers do.)
 //
 // # When not to use it
 //
