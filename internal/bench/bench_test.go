@@ -273,6 +273,14 @@ func TestRows(t *testing.T) {
 	if r := rs[1]; r.NoopMops == nil || *r.NoopMops != 100 || r.AllocPct == nil || *r.AllocPct != 50 {
 		t.Errorf("sweep row: noop %s, alloc %s", optf(r.NoopMops, "%v"), optf(r.AllocPct, "%v"))
 	}
+	// With CPU times the share comes from them: 10000 spans in 1 ms of
+	// wall time each, but the no-op used 0.5 ms of CPU and the allocator
+	// 2 ms, so 3/4 of the allocator's CPU time per span is its own.
+	withCPU := func(cpu time.Duration) sample { s := ms(10000); s.cpu = cpu; return s }
+	rs = rows([]string{"gcbits"}, Sweep, 1, [][]sample{{withCPU(2 * time.Millisecond)}}, []sample{withCPU(time.Millisecond / 2)})
+	if r := rs[0]; r.MopsPerCPU != 5 || r.CPUs != 2 || *r.NoopMopsPerCPU != 20 || *r.AllocPct != 75 || *r.NoopMops != 10 {
+		t.Errorf("sweep row with CPU times: %+v", r)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {

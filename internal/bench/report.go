@@ -36,6 +36,11 @@ type Result struct {
 	// really had (0 where unknown). Well below the worker count means
 	// the machine was busy with something else, or workers waited.
 	CPUs float64 `json:"cpu_used"`
+	// MopsPerCPU is the median over the runs of the operations per CPU
+	// second of the process (millions): throughput that a busy machine
+	// does not dilute, though it also charges the CPU spent waiting at
+	// barriers and locks (0 where unknown).
+	MopsPerCPU float64 `json:"mops_per_cpu"`
 	// BytesPerOp is the bitmap bytes handed out per operation.
 	BytesPerOp float64 `json:"bytes_per_op"`
 	// WastePct is the median over the runs of the allocator's
@@ -43,10 +48,14 @@ type Result struct {
 	WastePct *float64 `json:"waste_pct,omitempty"`
 	// NoopMops is the sweep's no-op baseline with the same workers: the
 	// same sweep with a bump through preallocated zero memory instead of
-	// an allocator.
-	NoopMops *float64 `json:"noop_mops,omitempty"`
+	// an allocator. NoopMopsPerCPU is its MopsPerCPU.
+	NoopMops       *float64 `json:"noop_mops,omitempty"`
+	NoopMopsPerCPU *float64 `json:"noop_mops_per_cpu,omitempty"`
 	// AllocPct is the allocator's share of the sweep's time in percent,
-	// 100 * (1 - t_noop/t_alloc) with t the median time per span.
+	// 100 * (1 - t_noop/t_alloc), with t the median CPU time per span
+	// (MopsPerCPU), which a busy machine does not inflate the way it does
+	// wall time; where CPU time is unknown, t is the median wall time per
+	// span (Mops).
 	AllocPct *float64 `json:"alloc_pct,omitempty"`
 }
 
@@ -184,7 +193,7 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 			Scenario:  scenario,
 			Unsafe:    !f.Epochal || (scenario == Concurrent && !f.ConcurrentAdvance),
 		}
-		var epochs, bpo, waste, cpus []float64
+		var epochs, bpo, waste, cpus, perCPU []float64
 		acct := false
 		for _, s := range samples[i] {
 			r.Runs = append(r.Runs, round3(s.mops()))
@@ -192,6 +201,9 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 			epochs = append(epochs, float64(s.epochs))
 			if s.elapsed > 0 {
 				cpus = append(cpus, s.cpu.Seconds()/s.elapsed.Seconds())
+			}
+			if s.cpu > 0 {
+				perCPU = append(perCPU, float64(s.ops)/s.cpu.Seconds()/1e6)
 			}
 			if s.ops > 0 {
 				bpo = append(bpo, float64(s.words*8)/float64(s.ops))
@@ -206,19 +218,29 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 		r.Mops = round3(Median(r.Runs))
 		r.Epochs = int(Median(epochs))
 		r.CPUs = float64(int(Median(cpus)*100+0.5)) / 100
+		r.MopsPerCPU = round3(Median(perCPU))
 		r.BytesPerOp = round3(Median(bpo))
 		if acct {
 			r.WastePct = ptr(round3(Median(waste)))
 		}
 		if noop != nil {
-			var nm []float64
+			var nm, nc []float64
 			for _, s := range noop {
 				nm = append(nm, s.mops())
+				if s.cpu > 0 {
+					nc = append(nc, float64(s.ops)/s.cpu.Seconds()/1e6)
+				}
 			}
-			m := Median(nm)
+			m, mc := Median(nm), Median(nc)
 			r.NoopMops = ptr(round3(m))
-			if r.Mops > 0 && m > 0 {
-				// Time per span is 1/Mops: 1 - t_noop/t_alloc.
+			if mc > 0 {
+				r.NoopMopsPerCPU = ptr(round3(mc))
+			}
+			// Time per span is 1/Mops: 1 - t_noop/t_alloc.
+			switch {
+			case r.MopsPerCPU > 0 && mc > 0:
+				r.AllocPct = ptr(round3(100 * (1 - r.MopsPerCPU/mc)))
+			case r.Mops > 0 && m > 0:
 				r.AllocPct = ptr(round3(100 * (1 - r.Mops/m)))
 			}
 		}
@@ -305,7 +327,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.AllocPct != nil }) {
 		b.WriteString("sweep: Mop/s counts spans swept; alloc % = 1 - t_noop/t_alloc, the share of a span's sweep time that\n" +
-			"  the allocator adds over a no-op that bumps through preallocated zero memory (median times; noise can make it <0).\n")
+			"  the allocator adds over a no-op that bumps through preallocated zero memory, from the median CPU time\n" +
+			"  per span (noise can still make it <0).\n")
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Scenario == Concurrent }) {
 		b.WriteString("epochs: median Advances in a timed run. The concurrent scenario's Advance runs on a goroutine of its\n" +

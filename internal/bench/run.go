@@ -192,10 +192,10 @@ type clock struct {
 	_      [64]byte
 	phase  atomic.Int32
 	base   time.Time
-	start  atomic.Int64 // ns after base when timing began
-	cpu0   atomic.Int64 // process CPU time when timing began
-	epochs atomic.Int64 // Advances so far
-	timer  *time.Timer
+	start  atomic.Int64               // ns after base when timing began
+	cpu0   atomic.Int64               // process CPU time when timing began
+	epochs atomic.Int64               // Advances so far
+	timer  atomic.Pointer[time.Timer] // ends the timed part
 	dur    time.Duration
 	warm   int64 // Advances before the timed part
 	_      [64]byte
@@ -208,11 +208,13 @@ func newClock(d time.Duration, warm int) *clock {
 // advanced counts one Advance and starts the timed part after the
 // warm-th. Only one goroutine at a time calls it.
 func (c *clock) advanced() {
-	if c.epochs.Add(1) == c.warm && c.phase.Load() == warming {
-		c.cpu0.Store(int64(cpuTime()))
-		c.start.Store(int64(time.Since(c.base)))
-		c.phase.Store(timing)
-		c.timer = time.AfterFunc(c.dur, func() { c.phase.CompareAndSwap(timing, stopped) })
+	if c.epochs.Add(1) != c.warm {
+		return
+	}
+	c.cpu0.Store(int64(cpuTime()))
+	c.start.Store(int64(time.Since(c.base)))
+	if c.phase.CompareAndSwap(warming, timing) {
+		c.timer.Store(time.AfterFunc(c.dur, func() { c.phase.CompareAndSwap(timing, stopped) }))
 	}
 }
 
@@ -223,8 +225,8 @@ func (c *clock) stop() { c.phase.Store(stopped) }
 // process used meanwhile (0 if unknown).
 func (c *clock) end() (elapsed, cpu time.Duration) {
 	elapsed = time.Since(c.base) - time.Duration(c.start.Load())
-	if c.timer != nil {
-		c.timer.Stop()
+	if t := c.timer.Load(); t != nil {
+		t.Stop()
 	}
 	if t := cpuTime(); t > 0 && c.cpu0.Load() > 0 {
 		cpu = t - time.Duration(c.cpu0.Load())
@@ -305,12 +307,15 @@ type workerState struct {
 // so that the memory is faulted in and an overlap between bitmaps shows up
 // as a dirty count; the timed part only allocates. Bitmaps of allocators
 // that are not Epochal are not touched: they may already belong to
-// someone else. In the concurrent scenario nothing is touched: Advance runs on its own clock, so a worker
-// descheduled for Retain+1 periods between Alloc and its store would
-// write into a bitmap whose lifetime is over, memory that may belong to
-// someone else or be returned to the operating system already (gcbits
-// calls such bitmaps dead on arrival; a real caller ties its use of a
-// bitmap to the epochs it drives).
+// someone else.
+//
+// In the concurrent scenario nothing is touched. Advance runs on its own
+// clock there, so a worker descheduled for Retain+1 periods between Alloc
+// and its store would write into a bitmap whose lifetime is over: memory
+// that may belong to someone else, or that gcbits may already have
+// returned to the operating system (DESIGN.md calls such bitmaps dead on
+// arrival; a real caller ties its use of a bitmap to the epochs it
+// drives).
 func runAlloc(a Allocator, f Factory, scenario string, workers int, cfg Config) (sample, error) {
 	mix := Mix()
 	ws := make([]workerState, workers)
@@ -328,7 +333,14 @@ func runAlloc(a Allocator, f Factory, scenario string, workers int, cfg Config) 
 		bar   = newBarrier(workers)
 		touch = f.Epochal && scenario == Quiescent
 	)
+	// The leader does not Advance once the run is over: that last epoch
+	// is cut short by the clock, and an allocator that returns memory to
+	// the operating system when an epoch is smaller than the last ones
+	// (gcbits) would be timed doing so only because the run ended.
 	leader := func() int32 {
+		if clk.phase.Load() == stopped {
+			return stopped
+		}
 		a.Advance()
 		clk.advanced()
 		return clk.phase.Load()
@@ -392,17 +404,27 @@ func runAlloc(a Allocator, f Factory, scenario string, workers int, cfg Config) 
 			}
 		}(&ws[i], i*len(mix)/workers)
 	}
+	advDone := make(chan struct{})
 	if scenario == Concurrent {
-		t := time.NewTicker(cfg.AdvanceEvery)
-		for clk.phase.Load() != stopped {
-			<-t.C
-			a.Advance()
-			clk.advanced()
-		}
-		t.Stop()
+		go func() {
+			defer close(advDone)
+			t := time.NewTicker(cfg.AdvanceEvery)
+			defer t.Stop()
+			for range t.C {
+				if clk.phase.Load() == stopped {
+					return
+				}
+				a.Advance()
+				clk.advanced()
+			}
+		}()
+	} else {
+		close(advDone)
 	}
 	done.Wait()
-	return finish(a, ws, clk.sampleOf()), fe.err
+	s := clk.sampleOf()
+	<-advDone
+	return finish(a, ws, s), fe.err
 }
 
 // warmUp is one quiescent epoch of the warm-up: n allocations that each
@@ -527,7 +549,10 @@ func runSweep(a Allocator, spans []span, workers int, cfg Config) (sample, error
 			_ [64]byte
 		}
 	)
-	leader := func() int32 {
+	leader := func() int32 { // see runAlloc
+		if clk.phase.Load() == stopped {
+			return stopped
+		}
 		if a != nil {
 			a.Advance()
 		}
