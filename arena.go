@@ -25,6 +25,10 @@ const (
 	// closedBit is set in Arena.epoch by Close.
 	closedBit = uint64(1) << 63
 
+	// trimHistory is how many past generations' sizes Advance remembers
+	// when deciding how many free blocks to keep.
+	trimHistory = 8
+
 	// maxSlab caps the slab a Cache carves in one refill.
 	maxSlab = 8 << 10
 )
@@ -56,6 +60,7 @@ type Arena struct {
 	_          [cacheLine]byte                   //
 	mu         sync.Mutex                        // guards the fields below and every head change
 	gens       []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
+	history    [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
 	free       chunkList                         // sealed chunks whose blocks are free; under mu
 	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
 	released   uint64                            // bytes returned to the OS by trimming; under mu
@@ -337,11 +342,23 @@ func (a *Arena) scrubLocked(f *chunk) error {
 // bytes are reserved against MaxBytes before mu is released.
 func (a *Arena) mapLocked(size uintptr) (mem.Region, error) {
 	size = mem.RoundUp(size)
-	if a.maxBytes > 0 && a.mapped+int64(size) > a.maxBytes {
+	// Free blocks kept for future epochs give way to a request that needs
+	// fresh memory under the limit (only dedicated blocks get here with
+	// blocks on the free list).
+	if a.maxBytes > 0 && a.mapped-a.free.bytes+int64(size) > a.maxBytes {
 		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
+	}
+	var spare *chunk
+	for a.maxBytes > 0 && a.mapped+int64(size) > a.maxBytes {
+		c := a.free.pop()
+		a.mapped -= int64(c.region.Size())
+		a.released += uint64(c.region.Size())
+		c.next = spare
+		spare = c
 	}
 	a.mapped += int64(size)
 	a.mu.Unlock()
+	a.unmapAll(spare)
 	r, err := a.mapFn(size)
 	a.mu.Lock()
 	if err != nil {
@@ -415,7 +432,8 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 // in epoch e-Retain, where e is the epoch being left, is recycled. Advance
 // may run concurrently with Alloc; see the package documentation. It holds
 // the lock for O(1) work in the number of arenas (O(arenas) system calls in
-// Guard mode); blocks returned to the OS are unmapped after the lock is
+// Guard mode). Free blocks beyond what the last few epochs needed go back
+// to the OS, half of the excess per Advance, unmapped after the lock is
 // released. After Close it returns the final epoch and does nothing.
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
@@ -445,7 +463,7 @@ func (a *Arena) Advance() uint64 {
 	for c := large.head; c != nil; c = c.next {
 		a.mapped -= int64(c.region.Size())
 	}
-	trim := a.trimLocked()
+	trim := a.trimLocked(e - 1)
 	a.mu.Unlock()
 	a.unmapAll(large.head)
 	a.unmapAll(trim)
@@ -462,15 +480,23 @@ func (a *Arena) sealHeadsLocked() {
 	}
 }
 
-// trimLocked takes off the free list the blocks beyond what the largest
-// live generation holds, to be returned to the OS, and returns them.
-func (a *Arena) trimLocked() *chunk {
+// trimLocked takes off the free list, to be returned to the OS, half of the
+// blocks beyond what the largest of the last trimHistory generations held,
+// and returns them. Remembering several epochs keeps a dip in the load
+// from giving back memory the next epoch maps again; releasing half the
+// excess at a time spreads the system calls over several Advances while
+// the footprint still follows the load down geometrically.
+func (a *Arena) trimLocked(ended uint64) *chunk {
+	a.history[ended%trimHistory] = a.gens[ended%uint64(len(a.gens))].chunks.n
 	keep := 0
+	for _, n := range a.history {
+		keep = max(keep, n)
+	}
 	for i := range a.gens {
 		keep = max(keep, a.gens[i].chunks.n)
 	}
 	var out *chunk
-	for a.free.n > keep {
+	for release := (a.free.n - keep + 1) / 2; release > 0; release-- {
 		c := a.free.pop()
 		a.mapped -= int64(c.region.Size())
 		a.released += uint64(c.region.Size())
