@@ -40,10 +40,13 @@
 // doc/DESIGN.md spells out the protocol; arena.pml models it and the CI
 // checks it with spin, together with the mutations that would break it.
 //
-// Zeroing never happens under the lock: a chunk records how many leading
-// bytes may hold data from the block's previous life (none for fresh
-// memory, which is never cleared again), and whoever is handed bytes below
-// that mark clears them. Advance does O(1) work in the number of arenas.
+// Zeroing never happens under the lock: a block on the free list records
+// how many leading bytes its previous life handed out (none for fresh
+// memory, which is never cleared), and the goroutine that takes it off the
+// list clears those bytes while the block is still private, before any
+// chunk of it is published. Allocators never write arena memory, so one
+// preempted across several epochs cannot clear a newer owner's bitmap.
+// Advance does O(1) work in the number of arenas.
 //
 // # Caches
 //
