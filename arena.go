@@ -49,6 +49,7 @@ type Arena struct {
 	mapFn      func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
 	unmapFn    func(mem.Region) error            // mem.Region.Unmap; replaced by tests
 	protectFn  func(r mem.Region, rw bool) error // mem.Region.Protect; replaced by tests
+	clearFn    func([]byte)                      // clears recycled memory; replaced by tests
 	_          [cacheLine]byte                   // keep epoch off the lines above and below
 	epoch      atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
 	_          [cacheLine - 8]byte               //
@@ -68,6 +69,7 @@ type Arena struct {
 	tailWaste  uint64                            // bytes left at the ends of sealed chunks; under mu
 	largeBytes uint64                            // bytes handed out from dedicated blocks; under mu
 	largeWaste uint64                            // page rounding of dedicated blocks; under mu
+	cleared    uint64                            // bytes of recycled blocks cleared; under mu
 	slowPaths  uint64                            // times an allocation took mu; under mu
 	mapErrs    uint64                            // failed maps; under mu
 	unmapErrs  atomic.Uint64                     // failed unmaps and protects at Advance; atomic
@@ -188,6 +190,7 @@ func New(opts Options) (*Arena, error) {
 		mapFn:     mem.Map,
 		unmapFn:   mem.Region.Unmap,
 		protectFn: mem.Region.Protect,
+		clearFn:   func(b []byte) { clear(b) },
 	}
 	a.shardShift = 64
 	for s := n; s > 1; s >>= 1 {
@@ -321,9 +324,12 @@ func (a *Arena) scrubLocked(f *chunk) error {
 		err = a.protectFn(f.region, true)
 	}
 	if err == nil {
-		clear(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
+		a.clearFn(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
 	}
 	a.mu.Lock()
+	if err == nil {
+		a.cleared += uint64(f.dirty)
+	}
 	if a.epoch.Load()&closedBit != 0 {
 		a.mapped -= int64(f.region.Size())
 		a.unmapFn(f.region)

@@ -369,3 +369,45 @@ func TestConcurrentAdvance(t *testing.T) {
 		t.Logf("only %d epochs advanced", a.Epoch())
 	}
 }
+
+// TestClearing shows where zeroing happens: never for fresh memory, only
+// up to the bytes a recycled block handed out in its previous life, and
+// never while the arena's lock is held.
+func TestClearing(t *testing.T) {
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	var cleared []int
+	a.clearFn = func(b []byte) {
+		if !a.mu.TryLock() {
+			t.Error("recycled memory cleared under the lock")
+		} else {
+			a.mu.Unlock()
+		}
+		cleared = append(cleared, len(b))
+		clear(b)
+	}
+	// Epoch 0: one arena, three 512-byte slabs of its 4096 bytes carved
+	// by a Cache (a Cache keeps to one shard; a goroutine whose stack
+	// grows may move to another).
+	c := a.NewCache()
+	for i := 0; i < 40; i++ {
+		if _, err := c.Alloc(200); err != nil { // 32 bytes, 16 a slab
+			t.Fatal(err)
+		}
+	}
+	if len(cleared) != 0 {
+		t.Fatalf("fresh memory cleared: %v", cleared)
+	}
+	a.Advance()
+	a.Advance() // epoch 0's arena is free now
+	b, err := c.Alloc(200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cleared) != 1 || cleared[0] != 3*512 {
+		t.Fatalf("cleared %v bytes when reusing the arena, want [1536]", cleared)
+	}
+	if s := a.Stats(); s.ClearedBytes != 3*512 {
+		t.Fatalf("ClearedBytes = %d, want 1536", s.ClearedBytes)
+	}
+	fill(b, 1)
+}

@@ -22,7 +22,11 @@ type Stats struct {
 	// dropped by Caches, and page rounding of dedicated arenas.
 	WastedBytes uint64
 	SlowPaths   uint64 // allocations that took the lock, Cache refills included
-	MapErrors   uint64 // failed requests for memory from the OS
+	// ClearedBytes counts bytes of recycled arenas cleared before reuse:
+	// only what their previous life handed out. Fresh memory from the OS
+	// is never cleared.
+	ClearedBytes uint64
+	MapErrors    uint64 // failed requests for memory from the OS
 	// UnmapErrors counts failed unmaps and protection changes at Advance.
 	UnmapErrors uint64
 }
@@ -48,6 +52,7 @@ func (a *Arena) Stats() Stats {
 		MappedBytes:   a.mapped,
 		ReleasedBytes: a.released,
 		SlowPaths:     a.slowPaths,
+		ClearedBytes:  a.cleared,
 		MapErrors:     a.mapErrs,
 		UnmapErrors:   a.unmapErrs.Load(),
 	}
