@@ -124,4 +124,3 @@ func BenchmarkAdvance(b *testing.B) {
 		})
 	}
 }
-}
