@@ -133,6 +133,7 @@ func Run(cfg Config) (*Report, error) {
 					}
 				}
 				if sc == Sweep {
+					runtime.GC()
 					s, err := runSweep(nil, spans, w, cfg)
 					if err != nil {
 						return nil, fmt.Errorf("noop, %d workers, sweep: %w", w, err)
@@ -167,6 +168,9 @@ func sweepable(names []string) []string {
 // measure does one run of allocator name.
 func measure(name, scenario string, workers int, spans []span, cfg Config) (s sample, err error) {
 	f, _ := Lookup(name)
+	// Garbage left by the previous run (make's, above all) is collected
+	// now, untimed, not during this run.
+	runtime.GC()
 	a, err := f.New()
 	if err != nil {
 		return sample{}, err

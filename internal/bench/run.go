@@ -325,6 +325,11 @@ func runAlloc(a Allocator, f Factory, scenario string, workers int, cfg Config) 
 	warm := WarmEpochs
 	if scenario == Concurrent {
 		warm *= 2
+		// The advancing goroutine needs a P of its own: with every P busy
+		// allocating it would run only when a worker blocks, so the
+		// allocators that block most would be advanced most often. One
+		// more P lets the OS time-slice it at the same rate for all.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(workers + 1))
 	}
 	var (
 		clk   = newClock(cfg.Duration, warm)
@@ -503,6 +508,9 @@ func epochWords(spans []span) int {
 func noopWorkers(spans []span, workers int) []Worker {
 	per := 3*epochWords(spans)/workers + poolWords
 	buf := make([]uint64, per*workers)
+	// Write it once so that it is backed by pages of its own, not by the
+	// kernel's shared zero page, which would flatter the baseline.
+	clear(buf)
 	ws := make([]Worker, workers)
 	for i := range ws {
 		ws[i] = &noopWorker{buf: buf[i*per : (i+1)*per : (i+1)*per]}
@@ -571,11 +579,19 @@ func runSweep(a Allocator, spans []span, workers int, cfg Config) (sample, error
 			phase := int32(warming)
 			defer func() { s.ops, s.words, s.sum = ops, nw, sum }()
 			for {
+				const batch = 32
+				lo, hi := int64(0), int64(0)
 				for {
-					i := next.Add(1) - 1
-					if i >= n {
-						break
+					if lo == hi {
+						lo = next.Add(batch) - batch
+						hi = min(lo+batch, n)
+						if lo >= n {
+							lo, hi = 0, 0
+							break
+						}
 					}
+					i := lo
+					lo++
 					sp := &spans[i]
 					for _, x := range sp.bits {
 						sum += uint64(bits.OnesCount64(x))
