@@ -63,6 +63,7 @@ type Arena struct {
 	gens       []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
 	history    [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
 	free       chunkList                         // sealed chunks whose blocks are free; under mu
+	quarantine chunkList                         // Guard: recycled dedicated blocks, PROT_NONE until Close; under mu
 	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
 	released   uint64                            // bytes returned to the OS by trimming; under mu
 	consumed   uint64                            // bytes taken from sealed chunks (min(free, size)); under mu
@@ -178,6 +179,9 @@ func New(opts Options) (*Arena, error) {
 	for n < 4*runtime.GOMAXPROCS(0) && n < 128 {
 		n *= 2
 	}
+	// A chunk is at least a page: mmap, mprotect and the books work in
+	// pages (16 or 64 KiB on some arm64 systems).
+	o.ChunkSize = max(o.ChunkSize, mem.PageSize())
 	a := &Arena{
 		chunkSize: uintptr(o.ChunkSize),
 		largeMin:  uintptr(o.ChunkSize) / 4,
@@ -292,6 +296,14 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			// list and round the loop: another goroutine may have
 			// refilled the shard meanwhile.
 			r, err := a.mapLocked(a.chunkSize)
+			if errors.Is(err, ErrLimit) {
+				// Under the limit, another shard's head may have room:
+				// every head is of the current epoch (invariant H).
+				if c, start, ok := a.tryAnyHeadLocked(n); ok {
+					a.mu.Unlock()
+					return c, start, nil
+				}
+			}
 			if err != nil {
 				a.mu.Unlock()
 				return nil, 0, err
@@ -310,6 +322,18 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 		a.mu.Unlock()
 		return c, 0, nil
 	}
+}
+
+// tryAnyHeadLocked claims n bytes from whichever shard head has room.
+func (a *Arena) tryAnyHeadLocked(n uintptr) (*chunk, uintptr, bool) {
+	for i := range a.shards {
+		if c := a.shards[i].head.Load(); c != nil {
+			if start, ok := a.tryAdd(c, n); ok {
+				return c, start, true
+			}
+		}
+	}
+	return nil, 0, false
 }
 
 // scrubLocked makes a block taken off the free list ready for use, without
@@ -332,11 +356,15 @@ func (a *Arena) scrubLocked(f *chunk) error {
 	}
 	if a.epoch.Load()&closedBit != 0 {
 		a.mapped -= int64(f.region.Size())
-		a.unmapFn(f.region)
+		if a.unmapFn(f.region) != nil {
+			a.unmapErrs.Add(1)
+		}
 		return fmt.Errorf("%w: Alloc", ErrClosed)
 	}
 	if err != nil {
-		a.free.pushFront(f)
+		// To the back: a block the OS will not unprotect must not stand
+		// in front of the others (or of fresh memory) for every Alloc.
+		a.free.push(f)
 		return fmt.Errorf("gcbits: unprotect arena: %w", err)
 	}
 	f.dirty, f.locked = 0, false
@@ -351,7 +379,11 @@ func (a *Arena) mapLocked(size uintptr) (mem.Region, error) {
 	// Free blocks kept for future epochs give way to a request that needs
 	// fresh memory under the limit (only dedicated blocks get here with
 	// blocks on the free list).
-	if a.maxBytes > 0 && a.mapped-a.free.bytes+int64(size) > a.maxBytes {
+	giveWay := a.free.bytes
+	if a.guard {
+		giveWay = 0 // Guard keeps free blocks reserved
+	}
+	if a.maxBytes > 0 && a.mapped-giveWay+int64(size) > a.maxBytes {
 		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
 	}
 	var spare *chunk
@@ -374,7 +406,9 @@ func (a *Arena) mapLocked(size uintptr) (mem.Region, error) {
 	}
 	if a.epoch.Load()&closedBit != 0 {
 		a.mapped -= int64(size)
-		a.unmapFn(r)
+		if a.unmapFn(r) != nil {
+			a.unmapErrs.Add(1)
+		}
 		return mem.Region{}, fmt.Errorf("%w: Alloc", ErrClosed)
 	}
 	return r, nil
@@ -415,32 +449,37 @@ func (a *Arena) sealLocked(c *chunk) {
 // on the current generation's list and unmapped when it is recycled.
 func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	a.slowPaths++
 	if a.epoch.Load()&closedBit != 0 {
+		a.mu.Unlock()
 		return nil, fmt.Errorf("%w: Alloc", ErrClosed)
 	}
 	if a.gens == nil { // every Alloc of a zero Arena comes here: largeMin is 0
+		a.mu.Unlock()
 		return nil, fmt.Errorf("%w: Arena not made by New", ErrClosed)
 	}
+	// mapLocked drops mu around the system call, so no deferred Unlock.
 	r, err := a.mapLocked(n)
 	if err != nil {
+		a.mu.Unlock()
 		return nil, err
 	}
 	e := a.epoch.Load()
 	a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, size: r.Size(), gen: e})
 	a.largeBytes += uint64(n)
 	a.largeWaste += uint64(r.Size() - n)
+	a.mu.Unlock()
 	return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
 }
 
 // Advance starts the next epoch and returns its number. Memory allocated
 // in epoch e-Retain, where e is the epoch being left, is recycled. Advance
 // may run concurrently with Alloc; see the package documentation. It holds
-// the lock for O(1) work in the number of arenas (O(arenas) system calls in
-// Guard mode). Free blocks beyond what the last few epochs needed go back
-// to the OS, half of the excess per Advance, unmapped after the lock is
-// released. After Close it returns the final epoch and does nothing.
+// the lock for O(1) work in the number of arenas it recycles (O(arenas)
+// system calls in Guard mode), plus one list pop per arena it returns to
+// the OS: free arenas beyond what the last few epochs needed go back, half
+// of the excess per Advance (none in a steady state), unmapped after the
+// lock is released. After Close it returns the final epoch and does nothing.
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
 	e := a.epoch.Load()
@@ -469,6 +508,17 @@ func (a *Arena) Advance() uint64 {
 	for c := large.head; c != nil; c = c.next {
 		a.mapped -= int64(c.region.Size())
 	}
+	if a.guard {
+		// Unmapped, the range could be mapped again by the next large
+		// Alloc and a stale bitmap would alias it silently. Guard keeps
+		// it reserved, inaccessible and without pages until Close.
+		for c := large.head; c != nil; c = c.next {
+			if a.protectFn(c.region, false) != nil || c.region.Release() != nil {
+				a.unmapErrs.Add(1)
+			}
+		}
+		a.quarantine.splice(&large)
+	}
 	trim := a.trimLocked(e - 1)
 	a.mu.Unlock()
 	a.unmapAll(large.head)
@@ -494,6 +544,9 @@ func (a *Arena) sealHeadsLocked() {
 // the footprint still follows the load down geometrically.
 func (a *Arena) trimLocked(ended uint64) *chunk {
 	a.history[ended%trimHistory] = a.gens[ended%uint64(len(a.gens))].chunks.n
+	if a.guard {
+		return nil // free blocks stay reserved and PROT_NONE; see Options.Guard
+	}
 	keep := 0
 	for _, n := range a.history {
 		keep = max(keep, n)
@@ -525,7 +578,8 @@ func (a *Arena) unmapAll(c *chunk) error {
 }
 
 // Close returns all memory to the operating system. Every bitmap from the
-// arena becomes invalid; using one afterwards faults. Close must not run
+// arena becomes invalid: using one afterwards faults, or, once the OS has
+// mapped the address again for something else, corrupts it. Close must not run
 // concurrently with Alloc or Cache.Alloc on the same arena. Allocs after
 // Close return ErrClosed, and so does a second Close.
 func (a *Arena) Close() error {
@@ -543,6 +597,8 @@ func (a *Arena) Close() error {
 		all.splice(&a.gens[i].large)
 	}
 	all.splice(&a.free)
+	a.mapped += a.quarantine.bytes // uncounted since recycled; unmapped now
+	all.splice(&a.quarantine)
 	a.mapped -= all.bytes
 	a.mu.Unlock()
 	return a.unmapAll(all.head)

@@ -3,7 +3,6 @@ package gcbits
 import (
 	"math/bits"
 	"sync/atomic"
-	"unsafe"
 )
 
 // Bits is a fixed-size bitmap: bit i lives in word i/64 at position i%64.
@@ -21,25 +20,29 @@ func (b Bits) Len() int { return len(b) * 64 }
 // inRange reports whether bit i exists in b.
 func (b Bits) inRange(i int) bool { return uint(i) < uint(len(b))*64 }
 
+// The accessors test the word index against len(b) as unsigned numbers:
+// that rejects negative i too and lets the compiler drop its own bounds
+// check.
+
 // Test reports whether bit i is set.
 func (b Bits) Test(i int) bool {
-	if !b.inRange(i) {
-		return false
+	if w := uint(i) >> 6; w < uint(len(b)) {
+		return b[w]&(1<<(uint(i)&63)) != 0
 	}
-	return b[i>>6]&(1<<(uint(i)&63)) != 0
+	return false
 }
 
 // Set sets bit i.
 func (b Bits) Set(i int) {
-	if b.inRange(i) {
-		b[i>>6] |= 1 << (uint(i) & 63)
+	if w := uint(i) >> 6; w < uint(len(b)) {
+		b[w] |= 1 << (uint(i) & 63)
 	}
 }
 
 // Clear clears bit i.
 func (b Bits) Clear(i int) {
-	if b.inRange(i) {
-		b[i>>6] &^= 1 << (uint(i) & 63)
+	if w := uint(i) >> 6; w < uint(len(b)) {
+		b[w] &^= 1 << (uint(i) & 63)
 	}
 }
 
@@ -47,21 +50,21 @@ func (b Bits) Clear(i int) {
 // from 0 to 1. Concurrent SetAtomic calls on one bitmap are safe; mixing
 // them with Set or Clear on the same word is not.
 func (b Bits) SetAtomic(i int) bool {
-	if !b.inRange(i) {
+	w := uint(i) >> 6
+	if w >= uint(len(b)) {
 		return false
 	}
 	mask := uint64(1) << (uint(i) & 63)
-	w := (*uint64)(unsafe.Pointer(&b[i>>6]))
-	return atomic.OrUint64(w, mask)&mask == 0
+	return atomic.OrUint64(&b[w], mask)&mask == 0
 }
 
 // TestAtomic reports whether bit i is set, reading its word atomically, so
 // that it may run concurrently with SetAtomic.
 func (b Bits) TestAtomic(i int) bool {
-	if !b.inRange(i) {
-		return false
+	if w := uint(i) >> 6; w < uint(len(b)) {
+		return atomic.LoadUint64(&b[w])&(1<<(uint(i)&63)) != 0
 	}
-	return atomic.LoadUint64(&b[i>>6])&(1<<(uint(i)&63)) != 0
+	return false
 }
 
 // Count returns the number of set bits.

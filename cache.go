@@ -11,7 +11,7 @@ import (
 // one shared atomic operation, then serves requests from it with a private
 // bump pointer. Its fast path does no atomic read-modify-write and takes no
 // lock: a bounds check, an epoch check (one atomic load of a word that only
-// Advance writes) and a bump.
+// Advance and Close write) and a bump.
 //
 // A Cache is not safe for concurrent use: give each worker goroutine its
 // own. It is worth it when a goroutine makes many small requests (up to

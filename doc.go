@@ -46,7 +46,8 @@
 // list clears those bytes while the block is still private, before any
 // chunk of it is published. Allocators never write arena memory, so one
 // preempted across several epochs cannot clear a newer owner's bitmap.
-// Advance does O(1) work in the number of arenas.
+// Advance does O(1) work under the lock in the number of arenas it
+// recycles (the runtime walks a list).
 //
 // # Caches
 //

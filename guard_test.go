@@ -309,3 +309,29 @@ func TestGuardOption(t *testing.T) {
 		t.Fatalf("New with Guard without mmap = %v, want ErrOption", err)
 	}
 }
+
+// TestGuardLargeNotReused: a recycled dedicated block stays reserved in
+// Guard mode, so the next large Alloc cannot get its address and a stale
+// bitmap cannot alias a live one.
+func TestGuardLargeNotReused(t *testing.T) {
+	a := newArena(t, Options{Guard: true})
+	old, err := a.Alloc(1 << 20) // 128 KiB, a dedicated block
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= DefaultRetain; i++ {
+		a.Advance()
+	}
+	for i := 0; i < 4; i++ {
+		b, err := a.Alloc(1 << 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if unsafe.SliceData(b) == unsafe.SliceData(old) {
+			t.Fatalf("Guard: a new dedicated bitmap reuses the address %p of a recycled one", unsafe.SliceData(old))
+		}
+	}
+	if s := a.Stats(); s.UnmapErrors != 0 {
+		t.Errorf("UnmapErrors = %d", s.UnmapErrors)
+	}
+}

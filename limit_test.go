@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -325,4 +326,34 @@ func TestLimitSoak(t *testing.T) {
 func settledRSS() int64 {
 	debug.FreeOSMemory()
 	return rss()
+}
+
+// TestLimitAnyShard: under MaxBytes, a goroutine whose shard has no head
+// is served from another shard's head rather than refused: the limit
+// counts memory, not shards.
+func TestLimitAnyShard(t *testing.T) {
+	a := newArena(t, Options{MaxBytes: 2 * DefaultChunkSize})
+	const goroutines = 16
+	var wg, hold sync.WaitGroup
+	hold.Add(1)
+	errs := make(chan error, goroutines)
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := a.Alloc(64); err != nil {
+				errs <- err
+			}
+			errs <- nil
+			hold.Wait() // keep every goroutine's stack, so they spread over shards
+		}()
+	}
+	for g := 0; g < goroutines; g++ {
+		if err := <-errs; err != nil {
+			t.Errorf("Alloc(64) with %d of %d bytes mapped: %v", a.Stats().MappedBytes, 2*DefaultChunkSize, err)
+			<-errs
+		}
+	}
+	hold.Done()
+	wg.Wait()
 }

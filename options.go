@@ -34,8 +34,11 @@ type Options struct {
 	// Guard makes recycled memory inaccessible (PROT_NONE) until it is
 	// handed out again, so that a bitmap used after its lifetime faults at
 	// once instead of corrupting its next owner. It costs a system call
-	// per arena per recycle; use it in tests and debugging. It needs mmap
-	// (Unix); elsewhere New fails with ErrOption.
+	// per arena per recycle, and it never returns address space to the OS
+	// before Close (free arenas are not trimmed; recycled dedicated arenas
+	// stay reserved without pages), so that no stale address is mapped
+	// again. Use it in tests and debugging. It needs mmap (Unix);
+	// elsewhere New fails with ErrOption.
 	Guard bool
 }
 

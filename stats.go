@@ -11,8 +11,10 @@ type Stats struct {
 	FreeArenas  int   // arenas on the free list, ready for reuse
 	FreeBytes   int64 // their bytes
 	MappedBytes int64 // all memory the arena holds from the OS
-	// ReleasedBytes counts bytes returned to the OS by Advance because the
-	// free list held more than the largest live generation.
+	// ReleasedBytes counts bytes of free arenas returned to the OS: by
+	// Advance, when the free list held more than the largest of the last
+	// few generations, and under MaxBytes, to make room for a dedicated
+	// arena.
 	ReleasedBytes uint64
 	// AllocatedBytes counts bytes handed out by Alloc and Cache.Alloc.
 	// A Cache reports its share when it refills or is flushed.
@@ -27,7 +29,8 @@ type Stats struct {
 	// is never cleared.
 	ClearedBytes uint64
 	MapErrors    uint64 // failed requests for memory from the OS
-	// UnmapErrors counts failed unmaps and protection changes at Advance.
+	// UnmapErrors counts failed unmaps, page releases and protection
+	// changes, wherever they happened (Advance, Alloc, Close).
 	UnmapErrors uint64
 }
 

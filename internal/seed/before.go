@@ -16,11 +16,12 @@ import (
 // did before it gained its lock-free path. Recycled chunks are cleared
 // with the mutex held.
 //
-// Alloc is safe for concurrent use. Advance and Close are not safe to call
-// while any Alloc is running: the caller must quiesce allocation first, as
-// the runtime does by stopping the world. (Before happens not to corrupt
-// its own lists if they do overlap, since everything is under the mutex,
-// but the lifetime rule below is then meaningless.)
+// Alloc is safe for concurrent use, and so is Advance: since everything
+// is under the mutex, an Alloc that overlaps an Advance is ordered before
+// or after it, and the lifetime rule below holds counted from when the
+// Alloc began (the benchmark's concurrent scenario relies on this). The
+// runtime still stops the world around it. Close must not run while an
+// Alloc is running.
 //
 // A bitmap allocated between two Advances stays valid through the next two
 // Advances; the third recycles its memory. Close unmaps all memory, after
