@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// runDemoArgs runs gcbits demo with args and returns the exit status and
+// both outputs.
+func runDemoArgs(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := runDemoIO(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// binaryTreesWant is binary-trees' output computed from the formula: a
+// tree of depth d has 2^(d+1)-1 nodes.
+func binaryTreesWant(n int) string {
+	var b strings.Builder
+	maxD := max(btMinDepth+2, n)
+	fmt.Fprintf(&b, "stretch tree of depth %d\t check: %d\n", maxD+1, 1<<(maxD+2)-1)
+	for d := btMinDepth; d <= maxD; d += 2 {
+		it := 1 << (maxD - d + btMinDepth)
+		fmt.Fprintf(&b, "%d\t trees of depth %d\t check: %d\n", it, d, it*(1<<(d+1)-1))
+	}
+	fmt.Fprintf(&b, "long lived tree of depth %d\t check: %d\n", maxD, 1<<(maxD+1)-1)
+	return b.String()
+}
+
+func TestDemoBinaryTreesOutput(t *testing.T) {
+	// The format of the benchmark's page, for N = 10.
+	const n10 = "stretch tree of depth 11\t check: 4095\n" +
+		"1024\t trees of depth 4\t check: 31744\n" +
+		"256\t trees of depth 6\t check: 32512\n" +
+		"64\t trees of depth 8\t check: 32704\n" +
+		"16\t trees of depth 10\t check: 32752\n" +
+		"long lived tree of depth 10\t check: 2047\n"
+	if binaryTreesWant(10) != n10 {
+		t.Fatalf("formula:\n%s", binaryTreesWant(10))
+	}
+	for n := 4; n <= 10; n++ {
+		for _, gc := range []string{"heap", "go"} {
+			code, out, errb := runDemoArgs("binarytrees", "-depth", fmt.Sprint(n), "-gc", gc, "-compare=false", "-gcpercent", "25")
+			if code != 0 {
+				t.Fatalf("depth %d, -gc %s: exit %d\n%s", n, gc, code, errb)
+			}
+			if want := binaryTreesWant(n); out != want {
+				t.Fatalf("depth %d, -gc %s:\n%s\nwant:\n%s", n, gc, out, want)
+			}
+			if gc == "heap" && !strings.Contains(errb, "checks: 0 bad refs, 0 bitmap lifetime violations, 0 unswept spans taken") {
+				t.Fatalf("depth %d: stderr:\n%s", n, errb)
+			}
+		}
+	}
+}
+
+func TestDemoGCBench(t *testing.T) {
+	for _, gc := range []string{"heap", "go"} {
+		code, out, errb := runDemoArgs("gcbench", "-gc", gc, "-compare=false",
+			"-stretch", "12", "-long", "10", "-min", "4", "-max", "10", "-array", "20000")
+		if code != 0 {
+			t.Fatalf("-gc %s: exit %d\n%s\n%s", gc, code, out, errb)
+		}
+		for _, want := range []string{"Garbage Collector Test", "Creating 528 trees of depth 4", "Creating 8 trees of depth 10",
+			"\tBottom up construction took", "Completed in"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("-gc %s: no %q in\n%s", gc, want, out)
+			}
+		}
+		if strings.Contains(out, "Failed") {
+			t.Fatalf("-gc %s: checks failed:\n%s", gc, out)
+		}
+	}
+}
+
+// TestDemoCompare runs the comparison with Go's collector, whose child
+// process is this test binary running TestDemoHelperProcess.
+func TestDemoCompare(t *testing.T) {
+	saved := childCommand
+	defer func() { childCommand = saved }()
+	childCommand = func(args []string) (*exec.Cmd, error) {
+		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestDemoHelperProcess$", "--"}, args...)...)
+		cmd.Env = append(os.Environ(), "GCBITS_DEMO_HELPER=1")
+		return cmd, nil
+	}
+	code, out, errb := runDemoArgs("binarytrees", "-depth", "8")
+	if code != 0 || out != binaryTreesWant(8) {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
+	}
+	for _, want := range []string{"binarytrees on sweep.Heap:", "binarytrees on Go's GC:", "output identical", "collections:", "slots: peak"} {
+		if !strings.Contains(errb, want) {
+			t.Fatalf("no %q in stderr:\n%s", want, errb)
+		}
+	}
+	code, _, errb = runDemoArgs("gcbench", "-stretch", "10", "-long", "8", "-max", "8", "-array", "4000")
+	if code != 0 || !strings.Contains(errb, "gcbench on Go's GC:") {
+		t.Fatalf("gcbench: exit %d\n%s", code, errb)
+	}
+}
+
+// TestDemoHelperProcess is the child of TestDemoCompare.
+func TestDemoHelperProcess(t *testing.T) {
+	if os.Getenv("GCBITS_DEMO_HELPER") != "1" {
+		t.Skip("helper process")
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	os.Exit(run(args, os.Stdout, os.Stderr))
+}
+
+func TestDemoUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"nosuch"},
+		{"binarytrees", "-depth", "-1"},
+		{"binarytrees", "-depth", "31"},
+		{"binarytrees", "-nosuchflag"},
+		{"binarytrees", "extra"},
+		{"binarytrees", "-gc", "boehm"},
+		{"gcbench", "-min", "0"},
+		{"gcbench", "-max", "20", "-stretch", "18"},
+		{"gcbench", "-array", "10"},
+	} {
+		if code, _, _ := runDemoArgs(args...); code != 2 {
+			t.Errorf("gcbits demo %q: exit %d, want 2", args, code)
+		}
+	}
+	if code, _, errb := runDemoArgs("-h"); code != 0 || !strings.Contains(errb, "binarytrees") {
+		t.Errorf("-h: exit %d\n%s", code, errb)
+	}
+}

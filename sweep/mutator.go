@@ -1,0 +1,341 @@
+package sweep
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/gcbits/gcbits"
+)
+
+// mstate is the state of a Mutator.
+type mstate uint8
+
+const (
+	closed   mstate = iota // after Close, or never opened (the zero Mutator)
+	running                // allocates; counted in Heap.running
+	released               // between Release and Acquire: not using the heap
+)
+
+// Mutator is one goroutine's access to a Heap for allocation, in the
+// manner of the Go runtime's mcache and of a thread known to the
+// collector. It caches one span per size class, so that most allocations
+// take no lock, and it holds a root stack: the objects it pushes there
+// survive collections.
+//
+// A Mutator is not safe for concurrent use: give each goroutine its own.
+//
+// # Safepoints
+//
+// A collection stops the world: it waits until every running Mutator is
+// parked at a safepoint, which Alloc, GC and Safepoint are. A Mutator that
+// will not call them for a while (it blocks on a channel, waits for other
+// goroutines, does long work outside the heap) must call Release first
+// and Acquire afterwards, or collections started meanwhile by other
+// goroutines wait for it, and if it waits for them, forever.
+//
+// # Which Refs survive
+//
+// Objects reachable from the root stacks of all Mutators, from
+// Options.Roots and, through the Tracer, from those objects survive a
+// collection. A Ref the Mutator holds only in Go variables is safe until
+// its next safepoint: no collection can run in between. So link a new
+// object into a reachable one, or Push it, before the next Alloc.
+type Mutator struct {
+	h *Heap // read-only
+	// spans[c] is the span this Mutator allocates class c from, or nil.
+	// A cached span is swept in the current cycle and has no other holder.
+	// Owned by the Mutator while it runs; flushed by the collector while
+	// it is parked or released, and cleared by Heap.Close.
+	spans []*Span
+	// bits serves the bitmaps of spans this Mutator makes or sweeps.
+	// Owned by the Mutator.
+	bits *gcbits.Cache
+	// roots is the root stack. Written by the Mutator while it runs; read
+	// by the collector while it is parked or released.
+	roots []Ref
+	// allocs counts allocations not yet added to the heap's total. Owned
+	// by the Mutator; flushed by the collector while it is parked.
+	allocs uint64
+	// state is written under Heap.wmu by the Mutator itself and read
+	// under wmu by collectors; the Mutator reads it without the lock.
+	state mstate
+}
+
+// NewMutator returns a running Mutator of h. If a collection is in
+// progress, it waits for its end.
+func (h *Heap) NewMutator() (*Mutator, error) {
+	if h == nil || h.arena == nil {
+		return nil, fmt.Errorf("%w: heap", ErrClosed)
+	}
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	for h.stopping {
+		h.wcond.Wait()
+	}
+	if h.wclosed {
+		return nil, fmt.Errorf("%w: heap", ErrClosed)
+	}
+	m := &Mutator{h: h, spans: make([]*Span, len(h.central)), bits: h.arena.NewCache(), state: running}
+	h.mutators[m] = struct{}{}
+	h.running++
+	return m, nil
+}
+
+// stateErr returns the error for a Mutator that is not running.
+func (m *Mutator) stateErr() error {
+	if m.state == released {
+		return ErrReleased
+	}
+	return fmt.Errorf("%w: mutator", ErrClosed)
+}
+
+// Alloc returns a new object of at least size bytes, zeroed. Sizes up to
+// the largest size class are rounded up to their class; larger objects
+// get pages of their own. Alloc is a safepoint: it may first wait for, or
+// run, a collection.
+func (m *Mutator) Alloc(size int) (Ref, error) {
+	if m.state != running {
+		return Nil, m.stateErr()
+	}
+	h := m.h
+	if h.stopReq.Load() != 0 {
+		m.park()
+	}
+	if uint(size-1) >= uint(h.classes.maxSize) {
+		return m.allocLarge(size)
+	}
+	c := int(h.classes.lookup[(size+7)>>3])
+	if s := m.spans[c]; s != nil {
+		if i, ok := s.Alloc(); ok {
+			m.allocs++
+			return s.take(i), nil
+		}
+	}
+	return m.refill(c)
+}
+
+// refill replaces the Mutator's span of class c, which is full or
+// missing, starting a collection first if the heap has reached its goal,
+// and allocates from the new span.
+func (m *Mutator) refill(c int) (Ref, error) {
+	h := m.h
+	if h.closed.Load() {
+		return Nil, fmt.Errorf("%w: heap", ErrClosed)
+	}
+	m.flushAllocs()
+	if s := m.spans[c]; s != nil {
+		m.spans[c] = nil
+		h.uncache(s)
+	}
+	if h.gcWanted() {
+		if err := h.collect(m); err != nil {
+			return Nil, err
+		}
+	}
+	s, err := h.cacheSpan(c, m.bits)
+	if errors.Is(err, ErrLimit) {
+		// Out of memory: collect and try once more.
+		if err := h.collect(m); err != nil {
+			return Nil, err
+		}
+		s, err = h.cacheSpan(c, m.bits)
+	}
+	if err != nil {
+		return Nil, err
+	}
+	m.spans[c] = s
+	i, ok := s.Alloc()
+	if !ok {
+		return Nil, fmt.Errorf("sweep: internal error: span %d of class %d handed out full", s.idx, c)
+	}
+	m.allocs++
+	return s.take(i), nil
+}
+
+// allocLarge allocates an object too large for a size class in a span of
+// its own.
+func (m *Mutator) allocLarge(size int) (Ref, error) {
+	h := m.h
+	if size < 1 || size > maxLargePages*PageSize {
+		return Nil, fmt.Errorf("%w: %d bytes", ErrSize, size)
+	}
+	if h.closed.Load() {
+		return Nil, fmt.Errorf("%w: heap", ErrClosed)
+	}
+	m.flushAllocs()
+	npages := (size + PageSize - 1) / PageSize
+	if h.gcWanted() {
+		if err := h.collect(m); err != nil {
+			return Nil, err
+		}
+	}
+	s, err := h.newSpan(0, npages, m.bits, h.sweepgen.Load())
+	if errors.Is(err, ErrLimit) {
+		if err := h.collect(m); err != nil {
+			return Nil, err
+		}
+		s, err = h.newSpan(0, npages, m.bits, h.sweepgen.Load())
+	}
+	if err != nil {
+		return Nil, err
+	}
+	h.liveBytes.Add(int64(s.elemSize))
+	i, _ := s.Alloc()
+	r := s.take(i)
+	// The span goes on the swept full list at once, where the next sweep
+	// finds it; the Mutator does not cache it.
+	h.central[0].fullSwept(h.sweepgen.Load()).push(s)
+	m.allocs++
+	return r, nil
+}
+
+// flushAllocs adds the Mutator's allocation count to the heap's.
+func (m *Mutator) flushAllocs() {
+	if m.allocs > 0 {
+		m.h.st.allocs.Add(m.allocs)
+		m.allocs = 0
+	}
+}
+
+// park waits at a safepoint while a collection stops the world.
+func (m *Mutator) park() {
+	m.flushAllocs()
+	h := m.h
+	h.wmu.Lock()
+	for h.stopping {
+		h.parkLocked()
+	}
+	h.wmu.Unlock()
+}
+
+// parkLocked counts the caller, a running Mutator, as parked until the
+// world restarts. Called and returns with wmu held.
+func (h *Heap) parkLocked() {
+	gen := h.worldGen
+	h.parked++
+	h.wcond.Broadcast()
+	for h.worldGen == gen {
+		h.wcond.Wait()
+	}
+	h.parked--
+}
+
+// Safepoint parks the Mutator if a collection is stopping the world, and
+// returns when it may go on. Call it in long loops that do not allocate.
+func (m *Mutator) Safepoint() {
+	if m.state == running && m.h.stopReq.Load() != 0 {
+		m.park()
+	}
+}
+
+// GC runs a full collection (or waits for the one in progress) and
+// returns when its mark phase is over; sweeping goes on in the
+// background. It is a safepoint.
+func (m *Mutator) GC() error {
+	if m.state != running {
+		return m.stateErr()
+	}
+	m.flushAllocs()
+	return m.h.collect(m)
+}
+
+// Release tells the heap that the Mutator will not use it until Acquire,
+// so that collections need not wait for it. Its root stack still counts.
+// A released Mutator's methods other than Acquire, Close and the root
+// accessors return ErrReleased; the root stack must not change while
+// released.
+func (m *Mutator) Release() {
+	if m.state != running {
+		return
+	}
+	m.flushAllocs()
+	h := m.h
+	h.wmu.Lock()
+	m.state = released
+	h.running--
+	h.wcond.Broadcast()
+	h.wmu.Unlock()
+}
+
+// Acquire makes a released Mutator running again, waiting for the end of
+// a collection in progress.
+func (m *Mutator) Acquire() {
+	if m.state != released {
+		return
+	}
+	h := m.h
+	h.wmu.Lock()
+	for h.stopping {
+		h.wcond.Wait()
+	}
+	m.state = running
+	h.running++
+	h.wmu.Unlock()
+}
+
+// Close gives the Mutator's cached spans back to the heap and unregisters
+// it; its root stack stops counting. Later calls return ErrClosed.
+func (m *Mutator) Close() error {
+	if m.state == closed || m.h == nil {
+		return fmt.Errorf("%w: mutator", ErrClosed)
+	}
+	m.flushAllocs()
+	h := m.h
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
+	if m.state == running {
+		// Released first, so that a collection stopping the world does
+		// not wait for us while we wait for it.
+		m.state = released
+		h.running--
+		h.wcond.Broadcast()
+	}
+	for h.stopping {
+		h.wcond.Wait()
+	}
+	m.state = closed
+	delete(h.mutators, m)
+	if !h.wclosed {
+		// No collection can start while we hold wmu, so sweepgen holds.
+		for c, s := range m.spans {
+			if s != nil {
+				m.spans[c] = nil
+				h.uncache(s)
+			}
+		}
+	}
+	m.roots = nil
+	m.bits.Flush()
+	return nil
+}
+
+// Push adds r to the top of the root stack.
+func (m *Mutator) Push(r Ref) { m.roots = append(m.roots, r) }
+
+// Pop removes the top n roots (all of them if n exceeds the depth).
+func (m *Mutator) Pop(n int) {
+	n = min(max(n, 0), len(m.roots))
+	clear(m.roots[len(m.roots)-n:])
+	m.roots = m.roots[:len(m.roots)-n]
+}
+
+// NumRoots returns the depth of the root stack.
+func (m *Mutator) NumRoots() int { return len(m.roots) }
+
+// Root returns root i (0 is the bottom), or Nil when i is out of range.
+func (m *Mutator) Root(i int) Ref {
+	if uint(i) >= uint(len(m.roots)) {
+		return Nil
+	}
+	return m.roots[i]
+}
+
+// SetRoot replaces root i; it returns an error wrapping ErrBadRef when i
+// is out of range.
+func (m *Mutator) SetRoot(i int, r Ref) error {
+	if uint(i) >= uint(len(m.roots)) {
+		return fmt.Errorf("%w: root %d of %d", ErrBadRef, i, len(m.roots))
+	}
+	m.roots[i] = r
+	return nil
+}
