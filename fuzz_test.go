@@ -99,8 +99,13 @@ func (m *model) alloc(cache, nbits int) {
 	if limit := m.opts.MaxBytes; limit > 0 {
 		if n > uintptr(m.opts.ChunkSize)/4 {
 			// A dedicated block: maps exactly its rounded size.
-			// Free blocks give way to a dedicated block under the limit.
-			if over := before.MappedBytes-before.FreeBytes+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
+			// Free blocks give way to a dedicated block under the
+			// limit, except in Guard mode, which keeps them reserved.
+			giveWay := before.FreeBytes
+			if m.opts.Guard {
+				giveWay = 0
+			}
+			if over := before.MappedBytes-giveWay+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
 				m.t.Fatalf("Alloc(%d) with %d of %d bytes mapped = %v; over the limit: %v", nbits, before.MappedBytes, limit, err, over)
 			}
 		} else if errors.Is(err, ErrLimit) {
