@@ -175,8 +175,11 @@ func New(opts Options) (*Arena, error) {
 	if o.Guard && !mem.OffHeap {
 		return nil, fmt.Errorf("%w: Guard needs mmap, not available on %s", ErrOption, runtime.GOOS)
 	}
+	// Shards: 8 per P, so that two goroutines whose stacks hash to one
+	// shard are rare (1 in 16 for a pair on two Ps); only the shards in
+	// use hold memory.
 	n := 1
-	for n < 4*runtime.GOMAXPROCS(0) && n < 128 {
+	for n < 8*runtime.GOMAXPROCS(0) && n < 256 {
 		n *= 2
 	}
 	// A chunk is at least a page: mmap, mprotect and the books work in

@@ -336,7 +336,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Scenario == Concurrent }) {
 		b.WriteString("epochs: median Advances in a timed run. The concurrent scenario's Advance runs on a goroutine of its\n" +
-			"  own: with as many workers as GOMAXPROCS it waits for the scheduler to preempt one (~10 ms), so there are fewer.\n")
+			"  own, with one more P than there are workers so that it keeps its period for every allocator.\n")
 	}
 	b.WriteString("CPUs: median CPU time the process used per second of a timed run; below the worker count the run\n" +
 		"  did not have the CPUs it asked for (a busy machine, or workers waiting at barriers and locks).\n")

@@ -247,14 +247,20 @@ const pollEvery = 256
 
 // barrier is a reusable barrier for n goroutines. The last to arrive runs
 // the leader function while the others wait, and everyone gets its result.
+// Waiters spin (yielding) for a while before they park: an epoch lasts a
+// millisecond or two, and waking a parked goroutine can take a good part
+// of that, a harness cost that would weigh most on the fastest allocators.
 type barrier struct {
 	mu    sync.Mutex
 	cond  sync.Cond
-	n     int
-	count int
-	gen   uint64
-	out   int32
+	n     int           // goroutines that meet; read-only
+	count int           // arrived in this round; under mu
+	gen   atomic.Uint64 // round number; written under mu, read atomically by spinners
+	out   atomic.Int32  // the leader's result, stored before gen moves on
 }
+
+// spinYields is how many times a waiter yields before it parks.
+const spinYields = 4096
 
 func newBarrier(n int) *barrier {
 	b := &barrier{n: n}
@@ -264,19 +270,29 @@ func newBarrier(n int) *barrier {
 
 func (b *barrier) wait(leader func() int32) int32 {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	g := b.gen
+	g := b.gen.Load()
 	if b.count++; b.count == b.n {
-		b.out = leader()
+		out := leader()
 		b.count = 0
-		b.gen++
+		b.out.Store(out)
+		b.gen.Store(g + 1)
 		b.cond.Broadcast()
-		return b.out
+		b.mu.Unlock()
+		return out
 	}
-	for g == b.gen {
+	b.mu.Unlock()
+	for range spinYields {
+		if b.gen.Load() != g {
+			return b.out.Load()
+		}
+		runtime.Gosched()
+	}
+	b.mu.Lock()
+	for b.gen.Load() == g {
 		b.cond.Wait()
 	}
-	return b.out
+	b.mu.Unlock()
+	return b.out.Load()
 }
 
 // firstErr keeps the first error of a run.
