@@ -19,7 +19,7 @@ var sizeMix = []int{
 }
 
 // epochLen is how many allocations each worker makes between epoch turns.
-const epochLen = 1 << 14
+const epochLen = 1 << 16
 
 // allocators are the designs the benchmarks compare. newWorker gives each
 // worker goroutine its allocation function.
@@ -68,39 +68,44 @@ func BenchmarkAlloc(b *testing.B) {
 
 // runWorkers splits b.N allocations over workers goroutines in epochs of
 // epochLen allocations each, advancing between epochs while all workers
-// are stopped.
+// are stopped. The workers live for the whole benchmark, so each keeps
+// its stack (and so its gcbits shard).
 func runWorkers(b *testing.B, workers int, newWorker func() func(int) ([]uint64, error), advance func()) {
-	allocs := make([]func(int) ([]uint64, error), workers)
-	next := make([]int, workers) // each worker's position in sizeMix
-	for w := range allocs {
-		allocs[w] = newWorker()
-		next[w] = w * 7 % len(sizeMix)
-	}
-	b.ResetTimer()
-	for done := 0; done < b.N; done += workers * epochLen {
-		var wg sync.WaitGroup
-		for w := range allocs {
-			wg.Add(1)
-			go func(alloc func(int) ([]uint64, error), j *int) {
-				defer wg.Done()
+	start := make([]chan bool, workers)
+	var done sync.WaitGroup
+	for w := range start {
+		start[w] = make(chan bool)
+		go func(alloc func(int) ([]uint64, error), start <-chan bool, j int) {
+			for range start {
 				for i := 0; i < epochLen; i++ {
-					if _, err := alloc(sizeMix[*j]); err != nil {
+					if _, err := alloc(sizeMix[j]); err != nil {
 						b.Error(err)
-						return
+						break
 					}
-					if *j++; *j == len(sizeMix) {
-						*j = 0
+					if j++; j == len(sizeMix) {
+						j = 0
 					}
 				}
-			}(allocs[w], &next[w])
-		}
-		wg.Wait()
-		advance()
+				done.Done()
+			}
+		}(newWorker(), start[w], w*7%len(sizeMix))
 	}
-	// Report the rate per allocation actually made.
+	b.ResetTimer()
+	epochs := 0
+	for n := 0; n < b.N; n += workers * epochLen {
+		done.Add(workers)
+		for _, s := range start {
+			s <- true
+		}
+		done.Wait()
+		advance()
+		epochs++
+	}
 	b.StopTimer()
-	total := (b.N + workers*epochLen - 1) / (workers * epochLen) * workers * epochLen
-	b.ReportMetric(float64(total)/b.Elapsed().Seconds()/1e6, "Mop/s")
+	for _, s := range start {
+		close(s)
+	}
+	b.ReportMetric(float64(epochs*workers*epochLen)/b.Elapsed().Seconds()/1e6, "Mop/s")
 }
 
 // BenchmarkAdvance shows that Advance, in steady state, costs about the
