@@ -65,7 +65,7 @@ type Arena struct {
 	free       chunkList                         // sealed chunks whose blocks are free; under mu
 	quarantine chunkList                         // Guard: recycled dedicated blocks, PROT_NONE until Close; under mu
 	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
-	released   uint64                            // bytes returned to the OS by trimming; under mu
+	released   uint64                            // free-list bytes returned to the OS; under mu
 	consumed   uint64                            // bytes taken from sealed chunks (min(free, size)); under mu
 	tailWaste  uint64                            // bytes left at the ends of sealed chunks; under mu
 	largeBytes uint64                            // bytes handed out from dedicated blocks; under mu
@@ -73,7 +73,7 @@ type Arena struct {
 	cleared    uint64                            // bytes of recycled blocks cleared; under mu
 	slowPaths  uint64                            // times an allocation took mu; under mu
 	mapErrs    uint64                            // failed maps; under mu
-	unmapErrs  atomic.Uint64                     // failed unmaps and protects at Advance; atomic
+	unmapErrs  atomic.Uint64                     // failed unmaps, releases and protects; atomic
 }
 
 // shard is one head of the shared path, padded to its own cache lines so
@@ -95,7 +95,7 @@ type chunk struct {
 	next   *chunk        // list link; under mu
 	dirty  uintptr       // on the free list: leading bytes that may hold old data; under mu
 	locked bool          // on the free list: mprotect'ed PROT_NONE by Guard; under mu
-	_      [cacheLine - 88]byte
+	_      [cacheLine - 88]byte // 88: the fields above on 64-bit systems
 }
 
 // chunkList is a singly linked list with a tail, so lists splice in O(1).
