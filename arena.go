@@ -88,13 +88,13 @@ type shard struct {
 // pointer cannot allocate from the block's new life: the old chunk stays
 // sealed forever.
 type chunk struct {
-	free   atomic.Uint64 // offset of the next free byte; added atomically by allocators; sealed under mu
-	region mem.Region    // the block; read-only
-	size   uintptr       // usable bytes; read-only
-	gen    uint64        // epoch this chunk was published in; read-only
-	next   *chunk        // list link; under mu
-	dirty  uintptr       // on the free list: leading bytes that may hold old data; under mu
-	locked bool          // on the free list: mprotect'ed PROT_NONE by Guard; under mu
+	free   atomic.Uint64        // offset of the next free byte; added atomically by allocators; sealed under mu
+	region mem.Region           // the block; read-only
+	size   uintptr              // usable bytes; read-only
+	gen    uint64               // epoch this chunk was published in; read-only
+	next   *chunk               // list link; under mu
+	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu
+	locked bool                 // on the free list: mprotect'ed PROT_NONE by Guard; under mu
 	_      [cacheLine - 88]byte // 88: the fields above on 64-bit systems
 }
 
