@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"fmt"
@@ -6,16 +6,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/bench"
 	"github.com/gcbits/gcbits/internal/seed"
 )
 
 // sizeMix is the bitmap size, in bits, of one span of each of Go's small
-// size classes (objects per span): the requests a sweeper makes.
-var sizeMix = []int{
-	1024, 512, 341, 256, 170, 128, 102, 85, 73, 64, 56, 51, 46, 42, 39, 36,
-	34, 32, 28, 25, 23, 21, 19, 18, 17, 16, 14, 12, 11, 10, 9, 8, 7, 6, 11,
-	5, 9, 4, 7, 3, 8, 5, 7, 2, 5, 3, 4, 5, 6, 7, 1, 6, 5, 4, 5, 4, 3, 4, 3,
-	3, 2, 2, 2, 1, 2, 1, 2, 1,
+// size classes (objects per span): the requests a sweeper makes. The same
+// mix drives gcbits bench.
+var sizeMix = bench.Mix()
+
+// newArena returns an arena closed when the benchmark ends.
+func newArena(tb testing.TB, o gcbits.Options) *gcbits.Arena {
+	tb.Helper()
+	a, err := gcbits.New(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { a.Close() })
+	return a
 }
 
 // epochLen is how many allocations each worker makes between epoch turns.
@@ -38,12 +47,12 @@ var allocators = []struct {
 		return func() func(int) ([]uint64, error) { return s.Alloc }, s.Advance
 	}},
 	{"gcbits", func(tb testing.TB) (func() func(int) ([]uint64, error), func()) {
-		a := newArena(tb, Options{})
+		a := newArena(tb, gcbits.Options{})
 		alloc := func(n int) ([]uint64, error) { return a.Alloc(n) }
 		return func() func(int) ([]uint64, error) { return alloc }, func() { a.Advance() }
 	}},
 	{"gcbits-cache", func(tb testing.TB) (func() func(int) ([]uint64, error), func()) {
-		a := newArena(tb, Options{})
+		a := newArena(tb, gcbits.Options{})
 		return func() func(int) ([]uint64, error) {
 			c := a.NewCache()
 			return func(n int) ([]uint64, error) { return c.Alloc(n) }
@@ -115,11 +124,11 @@ func runWorkers(b *testing.B, workers int, newWorker func() func(int) ([]uint64,
 func BenchmarkAdvance(b *testing.B) {
 	for _, arenas := range []int{1, 64, 1024} {
 		b.Run(fmt.Sprintf("gcbits/arenas=%d", arenas), func(b *testing.B) {
-			a := newArena(b, Options{ChunkSize: MinChunkSize})
+			a := newArena(b, gcbits.Options{ChunkSize: gcbits.MinChunkSize})
 			var spent time.Duration
 			for i := 0; i < b.N; i++ {
 				for j := 0; j < 4*arenas; j++ {
-					a.Alloc(MinChunkSize * 8 / 4) // a quarter arena
+					a.Alloc(gcbits.MinChunkSize * 8 / 4) // a quarter arena
 				}
 				t0 := time.Now()
 				a.Advance()
