@@ -51,6 +51,27 @@
 // Stats.LifetimeViolations counts failures (the tests require none). New
 // rejects Retain 1.
 //
+// # Who may access objects
+//
+// Heap methods that read objects (Word, Field, ReadAt, Size, Valid) check
+// a Ref and then access its slot. A sweep running concurrently may free
+// the slot or its whole span in between; the span's memory is therefore
+// not reused or unmapped by the sweep but queued and released by the next
+// collection while it holds the world stopped. A goroutine holding a
+// running Mutator is stopped by that collection, so its accesses are
+// safe. A goroutine without a running Mutator is not, and must not access
+// the heap while a collection or its sweep may run.
+//
+// Writes (SetWord, SetField, WriteAt) must come from a goroutine holding a
+// running Mutator: there is no write barrier, so a collection relies on
+// every writer being stopped while it marks.
+//
+// A stale Ref is detected by the sequence number of its slot. A Ref
+// resolved just before a concurrent sweep frees its slot and reallocated
+// within the same sweep phase may still reach the new object, and
+// sequence numbers wrap after 2^24 allocations per span index: detection
+// of stale Refs is best-effort, not a guarantee.
+//
 // # Errors
 //
 // Bad input never panics: errors wrap ErrBadRef, ErrSize, ErrOption,

@@ -97,6 +97,9 @@ func (h *Heap) gcStopped() {
 		h.scond.Wait()
 	}
 	h.smu.Unlock()
+	// No running Mutator is between resolving a Ref and using it: the
+	// memory of the spans that sweep freed can be reused.
+	h.releaseRetired()
 
 	// Every span is now swept, so it is either cached by a Mutator or on
 	// a swept list. Put the cached ones on the lists too: after the flip

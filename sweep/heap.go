@@ -129,6 +129,12 @@ type Heap struct {
 	freeIdx []freeSpanIdx // retired span indexes; under mu
 	nextIdx uint32        // indexes below it have been handed out (from 1); under mu
 	inUse   int           // spans in the table; under mu
+	// retired holds the memory of spans freed by sweeps: a Mutator may
+	// have resolved a Ref into such a span just before it was freed and
+	// still be about to access it, so the pages are neither reused nor
+	// unmapped until the next collection has stopped the world
+	// (releaseRetired). Under mu.
+	retired []retiredSpan
 
 	// The world: Mutators run until a collection stops them at a
 	// safepoint. All fields under wmu, except stopReq.
@@ -170,6 +176,14 @@ type spanTable struct {
 type freeSpanIdx struct {
 	idx uint32
 	seq uint32
+}
+
+// retiredSpan is the memory of a freed span awaiting release: its pages
+// and, for a dedicated region, the region.
+type retiredSpan struct {
+	base   unsafe.Pointer
+	npages int
+	region *regionInfo
 }
 
 // counters are the heap's statistics, all updated atomically.
@@ -584,20 +598,44 @@ func (h *Heap) newBits(src BitSource, n int) (gcbits.Bits, uint64) {
 }
 
 // freeSpan retires s, which its caller holds and which has no allocated
-// slot: its pages go back to the page heap and its index to the free
-// list, with its sequence counter.
+// slot: it leaves the table at once, so that Refs to it fail to resolve,
+// and its index goes to the free list with its sequence counter. Its
+// memory is only queued on h.retired: a Mutator may be between resolving
+// a stale Ref into s and accessing the slot, so the pages stay mapped and
+// unused until releaseRetired runs with the world stopped.
 func (h *Heap) freeSpan(s *Span) {
 	h.mu.Lock()
+	defer h.mu.Unlock()
 	if h.closed.Load() {
-		h.mu.Unlock()
 		return
 	}
 	h.table.Load().spans[s.idx].Store(nil)
 	h.freeIdx = append(h.freeIdx, freeSpanIdx{idx: s.idx, seq: s.nextSeq})
 	h.inUse--
-	ri := h.pages.release(s.base, s.npages, s.region)
+	h.retired = append(h.retired, retiredSpan{base: s.base, npages: s.npages, region: s.region})
+}
+
+// releaseRetired gives the memory of the spans freed since the last call
+// back to the page heap, unmapping dedicated regions. The world must be
+// stopped: no running Mutator is then between resolving a Ref and
+// accessing its object, and every Ref into a retired span has failed to
+// resolve since the span was freed.
+func (h *Heap) releaseRetired() {
+	h.mu.Lock()
+	if h.closed.Load() || len(h.retired) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	var unmap []*regionInfo
+	for i, r := range h.retired {
+		if ri := h.pages.release(r.base, r.npages, r.region); ri != nil {
+			unmap = append(unmap, ri)
+		}
+		h.retired[i] = retiredSpan{}
+	}
+	h.retired = h.retired[:0]
 	h.mu.Unlock()
-	if ri != nil {
+	for _, ri := range unmap {
 		ri.region.Unmap()
 	}
 }
