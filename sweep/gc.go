@@ -27,33 +27,36 @@ func (h *Heap) GC() error {
 	if h == nil || h.arena == nil {
 		return fmt.Errorf("%w: heap", ErrClosed)
 	}
-	return h.collect(nil)
+	return h.collect(nil, false)
 }
 
 // collect stops the world, collects and restarts the world. self is the
 // calling Mutator, if any: it counts as stopped. If another collection
 // holds the world, collect waits for it to end (parked, for a running
-// self) and returns.
-func (h *Heap) collect(self *Mutator) error {
+// self) and returns, unless full is set: it then runs a collection of its
+// own afterwards. A full collection also sweeps every span and releases
+// the memory of the empty ones before it restarts the world, so that an
+// allocation that hit MaxBytes can retry with everything freed.
+func (h *Heap) collect(self *Mutator, full bool) error {
 	selfRunning := self != nil && self.state == running
 	h.wmu.Lock()
-	if h.wclosed {
-		h.wmu.Unlock()
-		return ErrClosed
-	}
-	if h.stopping {
+	waited := false
+	for h.stopping && !h.wclosed {
+		waited = true
 		if selfRunning {
-			// Loop: a second collection may stop the world again
-			// before we wake from the first.
-			for h.stopping {
-				h.parkLocked()
-			}
+			h.parkLocked()
 		} else {
 			gen := h.worldGen
 			for h.worldGen == gen {
 				h.wcond.Wait()
 			}
 		}
+	}
+	if h.wclosed {
+		h.wmu.Unlock()
+		return ErrClosed
+	}
+	if waited && !full {
 		h.wmu.Unlock()
 		return nil
 	}
@@ -72,7 +75,7 @@ func (h *Heap) collect(self *Mutator) error {
 	// can be made or closed. Their fields are ours until then.
 	h.wmu.Unlock()
 
-	h.gcStopped()
+	h.gcStopped(full)
 
 	h.wmu.Lock()
 	h.stopping = false
@@ -85,18 +88,14 @@ func (h *Heap) collect(self *Mutator) error {
 }
 
 // gcStopped is a collection with the world stopped: finish the previous
-// sweep, flush the Mutators' span caches, mark, and start the sweep.
-func (h *Heap) gcStopped() {
+// sweep, flush the Mutators' span caches, mark, and start the sweep; if
+// full, also finish that sweep, freeing every empty span, and release
+// the memory it freed.
+func (h *Heap) gcStopped(full bool) {
 	// Finish the previous cycle's sweep (the runtime's finishsweep_m):
 	// help the background sweepers, then wait for the spans others are
 	// sweeping and for the arena's Advance.
-	for h.sweepOne(h.arena) {
-	}
-	h.smu.Lock()
-	for h.sweptCycle != h.cycle.Load() {
-		h.scond.Wait()
-	}
-	h.smu.Unlock()
+	h.waitSweepStopped()
 	// No running Mutator is between resolving a Ref and using it: the
 	// memory of the spans that sweep freed can be reused.
 	h.releaseRetired()
@@ -144,12 +143,33 @@ func (h *Heap) gcStopped() {
 		h.finishSweep()
 		return
 	}
+	if full {
+		h.pressure.Store(true)
+		h.waitSweepStopped()
+		h.pressure.Store(false)
+		h.releaseRetired()
+		return
+	}
 	for range h.nsweep {
 		select {
 		case h.wake <- struct{}{}:
 		default:
 		}
 	}
+}
+
+// waitSweepStopped finishes the current sweep phase with the world
+// stopped (the runtime's finishsweep_m): it helps the background
+// sweepers, then waits for the spans others are sweeping and for the
+// arena's Advance.
+func (h *Heap) waitSweepStopped() {
+	for h.sweepOne(h.arena) {
+	}
+	h.smu.Lock()
+	for h.sweptCycle != h.cycle.Load() {
+		h.scond.Wait()
+	}
+	h.smu.Unlock()
 }
 
 // countAllocated adds up the allocated slots of every span, with the
@@ -256,11 +276,12 @@ func (h *Heap) sweepSpan(s *Span, src BitSource, sg uint32) int {
 }
 
 // place puts s, just swept by a background sweeper, where it belongs: the
-// page heap if it stays empty, else the swept full or partial set.
+// retired list if it stays empty (or is empty while a full collection
+// looks for memory), else the swept full or partial set.
 func (h *Heap) place(s *Span, sg uint32) {
 	c := &h.central[s.class]
 	switch {
-	case s.allocCount == 0 && (s.class == 0 || s.emptySweeps >= emptySweepsToFree):
+	case s.allocCount == 0 && (s.class == 0 || s.emptySweeps >= emptySweepsToFree || h.pressure.Load()):
 		h.freeSpan(s)
 	case s.allocCount == s.nelems:
 		c.fullSwept(sg).push(s)

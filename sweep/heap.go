@@ -124,6 +124,10 @@ type Heap struct {
 	// stored by the collector while the world is stopped.
 	goal atomic.Int64
 
+	// pressure is set while a full collection (after ErrLimit) sweeps:
+	// place then frees every empty span at once. Atomic.
+	pressure atomic.Bool
+
 	mu      sync.Mutex    // guards the fields below
 	pages   pageHeap      // under mu
 	freeIdx []freeSpanIdx // retired span indexes; under mu

@@ -128,14 +128,15 @@ func (m *Mutator) refill(c int) (Ref, error) {
 		h.uncache(s)
 	}
 	if h.gcWanted() {
-		if err := h.collect(m); err != nil {
+		if err := h.collect(m, false); err != nil {
 			return Nil, err
 		}
 	}
 	s, err := h.cacheSpan(c, m.bits)
 	if errors.Is(err, ErrLimit) {
-		// Out of memory: collect and try once more.
-		if err := h.collect(m); err != nil {
+		// Out of memory: collect, sweep and release everything, and try
+		// once more.
+		if err := h.collect(m, true); err != nil {
 			return Nil, err
 		}
 		s, err = h.cacheSpan(c, m.bits)
@@ -165,13 +166,13 @@ func (m *Mutator) allocLarge(size int) (Ref, error) {
 	m.flushAllocs()
 	npages := (size + PageSize - 1) / PageSize
 	if h.gcWanted() {
-		if err := h.collect(m); err != nil {
+		if err := h.collect(m, false); err != nil {
 			return Nil, err
 		}
 	}
 	s, err := h.newSpan(0, npages, m.bits, h.sweepgen.Load())
 	if errors.Is(err, ErrLimit) {
-		if err := h.collect(m); err != nil {
+		if err := h.collect(m, true); err != nil {
 			return Nil, err
 		}
 		s, err = h.newSpan(0, npages, m.bits, h.sweepgen.Load())
@@ -236,7 +237,7 @@ func (m *Mutator) GC() error {
 		return m.stateErr()
 	}
 	m.flushAllocs()
-	return m.h.collect(m)
+	return m.h.collect(m, false)
 }
 
 // Release tells the heap that the Mutator will not use it until Acquire,

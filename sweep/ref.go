@@ -20,7 +20,8 @@ var (
 	// Mutator.Close.
 	ErrClosed = errors.New("sweep: closed")
 	// ErrLimit reports that serving an allocation would map more than
-	// Options.MaxBytes, even after a collection.
+	// Options.MaxBytes, even after a collection that swept the whole heap
+	// and released every empty span.
 	ErrLimit = errors.New("sweep: heap memory limit reached")
 	// ErrReleased reports use of a Mutator between Release and Acquire.
 	ErrReleased = errors.New("sweep: mutator released")

@@ -49,3 +49,83 @@ func TestStaleReadLargeDuringSweep(t *testing.T) {
 		}
 	}
 }
+
+// TestErrLimitCollectsOtherClass fills a capped heap with objects of one
+// class, drops them all, and allocates from another class: the
+// collection that ErrLimit triggers must free the empty spans in time.
+func TestErrLimitCollectsOtherClass(t *testing.T) {
+	h := testHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
+	m := newMutator(t, h)
+	defer m.Close()
+	n := 0
+	for ; ; n++ {
+		r, err := m.Alloc(1024)
+		if err != nil {
+			if !errors.Is(err, ErrLimit) {
+				t.Fatal(err)
+			}
+			break
+		}
+		m.Push(r)
+	}
+	m.Pop(n) // everything is garbage now
+	for i := range 100 {
+		if _, err := m.Alloc(16); err != nil {
+			t.Fatalf("Alloc(16) #%d with %d dead 1 KiB objects: %v", i, n, err)
+		}
+	}
+}
+
+// TestErrLimitCollectsLarge allocates dead large objects in a heap that
+// holds only one of them at a time.
+func TestErrLimitCollectsLarge(t *testing.T) {
+	h := testHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 1 << 20, GCPercent: -1})
+	m := newMutator(t, h)
+	defer m.Close()
+	for i := range 20 {
+		if _, err := m.Alloc(600 << 10); err != nil { // dead at once
+			t.Fatalf("large alloc %d: %v", i, err)
+		}
+	}
+}
+
+// TestStaleValidDuringAlloc resolves stale Refs while their slots are
+// handed out again; under -race it checks that sequence numbers are
+// stored and loaded atomically.
+func TestStaleValidDuringAlloc(t *testing.T) {
+	h := testHeap(t, Options{GCPercent: -1, Sweepers: -1})
+	m := newMutator(t, h)
+	defer m.Close()
+	var stale []Ref
+	for range 500 {
+		r, err := m.Alloc(16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale = append(stale, r)
+	}
+	if err := m.GC(); err != nil {
+		t.Fatal(err)
+	}
+	h.WaitSweep()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range 50 {
+			for _, r := range stale {
+				if err := h.Valid(r); err == nil {
+					t.Errorf("stale %v is valid", r)
+					return
+				}
+			}
+		}
+	}()
+	for range 500 {
+		if _, err := m.Alloc(16); err != nil {
+			t.Error(err)
+			break
+		}
+	}
+	wg.Wait()
+}

@@ -53,12 +53,12 @@ type Span struct {
 	npages   int            // pages of heap memory, 0 for a standalone span
 	base     unsafe.Pointer // address of slot 0; nil for a standalone span
 	// seqs[i] is the sequence number of the object in slot i, 0 while the
-	// slot is free; nil in unchecked mode. The holder writes an entry with
-	// a plain store, and only while the slot has no live object: when it
+	// slot is free; nil in unchecked mode. The holder stores an entry
+	// atomically, and only while the slot has no live object: when it
 	// hands the slot out (take) and when a sweep frees it. Any goroutine
 	// resolving a Ref loads entries atomically. A load that races with a
 	// store is made with a Ref to a dead object, an error either way; it
-	// sees the old or the new value (a word is never torn), and both
+	// sees the old or the new value, and both
 	// differ from any live object's number but the new one's own.
 	seqs []uint32
 
@@ -260,7 +260,7 @@ func (s *Span) sweepWith(nb gcbits.Bits, e uint64) int {
 		for w := range s.markBits {
 			dead := (s.allocBits[w] | s.belowFreeindex(w)) &^ s.markBits[w]
 			for dead != 0 {
-				s.seqs[w<<6+bits.TrailingZeros64(dead)] = 0
+				atomic.StoreUint32(&s.seqs[w<<6+bits.TrailingZeros64(dead)], 0)
 				dead &= dead - 1
 			}
 		}
@@ -334,7 +334,7 @@ func (s *Span) take(i int) Ref {
 			seq = 1
 		}
 		s.nextSeq = seq
-		s.seqs[i] = seq
+		atomic.StoreUint32(&s.seqs[i], seq)
 	}
 	return makeRef(s.idx, i, seq)
 }
