@@ -417,7 +417,8 @@ func (h *Heap) Word(r Ref, i int) (uint64, error) {
 	return *p, nil
 }
 
-// SetWord stores v into word i of the object r.
+// SetWord stores v into word i of the object r. Call it only from a
+// goroutine holding a running Mutator: there is no write barrier.
 func (h *Heap) SetWord(r Ref, i int, v uint64) error {
 	p, err := h.word(r, i)
 	if err != nil {
@@ -433,7 +434,9 @@ func (h *Heap) Field(r Ref, i int) (Ref, error) {
 	return Ref(v), err
 }
 
-// SetField stores v into word i of the object r. In checked mode v must
+// SetField stores v into word i of the object r. Call it only from a
+// goroutine holding a running Mutator: there is no write barrier, so a
+// collection must not run while it stores. In checked mode v must
 // be Nil or a live object, so that a stale Ref is caught where it is
 // stored rather than where it is used.
 func (h *Heap) SetField(r Ref, i int, v Ref) error {
@@ -467,7 +470,8 @@ func (h *Heap) ReadAt(r Ref, p []byte, off int) error {
 	return nil
 }
 
-// WriteAt copies p into the object r at offset off.
+// WriteAt copies p into the object r at offset off. Call it only from a
+// goroutine holding a running Mutator.
 func (h *Heap) WriteAt(r Ref, p []byte, off int) error {
 	b, err := h.bytes(r, off, len(p))
 	if err != nil {

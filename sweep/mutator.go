@@ -23,6 +23,9 @@ const (
 // survive collections.
 //
 // A Mutator is not safe for concurrent use: give each goroutine its own.
+// Only a goroutine holding a running Mutator may write to objects
+// (Heap.SetWord, SetField, WriteAt): there is no write barrier, so a
+// collection relies on every writer being stopped while it marks.
 //
 // # Safepoints
 //
@@ -243,8 +246,8 @@ func (m *Mutator) GC() error {
 // Release tells the heap that the Mutator will not use it until Acquire,
 // so that collections need not wait for it. Its root stack still counts.
 // A released Mutator's methods other than Acquire, Close and the root
-// accessors return ErrReleased; the root stack must not change while
-// released.
+// readers return ErrReleased; Push and Pop do nothing. Nor may the
+// goroutine write to objects (SetWord, SetField, WriteAt) while released.
 func (m *Mutator) Release() {
 	if m.state != running {
 		return
@@ -310,11 +313,21 @@ func (m *Mutator) Close() error {
 	return nil
 }
 
-// Push adds r to the top of the root stack.
-func (m *Mutator) Push(r Ref) { m.roots = append(m.roots, r) }
+// Push adds r to the top of the root stack. It does nothing unless the
+// Mutator is running: a collection may be reading the root stack of a
+// released Mutator.
+func (m *Mutator) Push(r Ref) {
+	if m.state == running {
+		m.roots = append(m.roots, r)
+	}
+}
 
-// Pop removes the top n roots (all of them if n exceeds the depth).
+// Pop removes the top n roots (all of them if n exceeds the depth). It
+// does nothing unless the Mutator is running.
 func (m *Mutator) Pop(n int) {
+	if m.state != running {
+		return
+	}
 	n = min(max(n, 0), len(m.roots))
 	clear(m.roots[len(m.roots)-n:])
 	m.roots = m.roots[:len(m.roots)-n]
@@ -332,8 +345,12 @@ func (m *Mutator) Root(i int) Ref {
 }
 
 // SetRoot replaces root i; it returns an error wrapping ErrBadRef when i
-// is out of range.
+// is out of range, and ErrReleased (or ErrClosed) unless the Mutator is
+// running.
 func (m *Mutator) SetRoot(i int, r Ref) error {
+	if m.state != running {
+		return m.stateErr()
+	}
 	if uint(i) >= uint(len(m.roots)) {
 		return fmt.Errorf("%w: root %d of %d", ErrBadRef, i, len(m.roots))
 	}
