@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -407,16 +408,32 @@ func TestMutatorStates(t *testing.T) {
 // leaves nothing behind.
 func TestClose(t *testing.T) {
 	for range 20 {
-		o := small
-		o.Sweepers = 3
-		h, err := New(Options{Trace: treeTrace, MinHeapBytes: o.MinHeapBytes, Sweepers: 3})
+		// The default minimum heap: building the tree does not collect.
+		h, err := New(Options{Trace: treeTrace, Sweepers: 3})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The first span a sweeper takes holds it until Close has begun.
+		started, gate := make(chan struct{}), make(chan struct{})
+		var first atomic.Bool
+		h.onSweep = func(*Span, uint32) {
+			if first.CompareAndSwap(false, true) {
+				close(started)
+				<-gate
+			}
 		}
 		m := newMutator(t, h)
 		b := trees{h, m}
 		r, _ := b.tree(10)
 		m.GC() // starts a sweep phase that Close interrupts
+		<-started
+		if left := h.sweepLeft.Load(); left <= 0 {
+			t.Fatalf("no sweep running at Close: %d spans left", left)
+		}
+		go func() {
+			time.Sleep(5 * time.Millisecond)
+			close(gate)
+		}()
 		if err := h.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -45,6 +45,7 @@ type demoFlags struct {
 	compare   bool   // also run the Go version in a child process
 	unchecked bool   // sweep.Options.Unchecked
 	gcPercent int    // sweep.Options.GCPercent
+	minHeap   int64  // sweep.Options.MinHeapBytes
 	stretch   int    // gcbench: depth of the stretch tree
 	longLived int    // gcbench: depth of the long-lived tree
 	minDepth  int    // gcbench: smallest tree depth
@@ -81,6 +82,10 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gcbits demo %s: unexpected argument %q\n", name, fs.Arg(0))
 		return 2
 	}
+	if f.minHeap < 0 {
+		fmt.Fprintf(stderr, "gcbits demo %s: -minheap %d is negative\n", name, f.minHeap)
+		return 2
+	}
 	if f.gc != "heap" && f.gc != "go" {
 		fmt.Fprintf(stderr, "gcbits demo %s: -gc is heap or go, not %q\n", name, f.gc)
 		return 2
@@ -114,6 +119,7 @@ func newDemoFlagSet(f *demoFlags, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&f.compare, "compare", true, "also run the program on Go's collector in a child process")
 	fs.BoolVar(&f.unchecked, "unchecked", false, "turn off stale-Ref detection (sequence numbers)")
 	fs.IntVar(&f.gcPercent, "gcpercent", 100, "heap growth between collections, in percent, as GOGC")
+	fs.Int64Var(&f.minHeap, "minheap", 0, "heap bytes below which no collection starts (0: sweep's default, 4 MiB)")
 	fs.IntVar(&f.stretch, "stretch", 18, "gcbench: depth of the stretch tree")
 	fs.IntVar(&f.longLived, "long", 16, "gcbench: depth of the long-lived tree")
 	fs.IntVar(&f.minDepth, "min", 4, "gcbench: smallest depth of the short-lived trees")
@@ -129,10 +135,11 @@ const statsPrefix = "gcbits-demo-child:"
 // newDemoHeap makes the heap the demos allocate on.
 func newDemoHeap(f *demoFlags, trace sweep.Tracer) (*sweep.Heap, error) {
 	return sweep.New(sweep.Options{
-		Trace:     trace,
-		GCPercent: f.gcPercent,
-		Unchecked: f.unchecked,
-		Timing:    true,
+		Trace:        trace,
+		GCPercent:    f.gcPercent,
+		MinHeapBytes: f.minHeap,
+		Unchecked:    f.unchecked,
+		Timing:       true,
 	})
 }
 
@@ -778,8 +785,8 @@ func report(w io.Writer, name string, f *demoFlags, elapsed time.Duration, st sw
 		st.PeakSlots, float64(st.PeakBytes)/(1<<20), st.Allocs, ratio, st.SlotsFreed)
 	fmt.Fprintf(w, "memory: %.1f MiB of spans mapped, %.1f MiB of bitmap arenas; arena epoch %d, %.1f MiB of bitmaps served\n",
 		float64(st.Mapped)/(1<<20), float64(st.Arena.MappedBytes)/(1<<20), st.Arena.Epoch, float64(st.Arena.AllocatedBytes)/(1<<20))
-	fmt.Fprintf(w, "checks: %d bad refs, %d bitmap lifetime violations, %d unswept spans taken, %d bitmap fallbacks\n",
-		st.BadRefs, st.LifetimeViolations, st.UnsweptTaken, st.BitsFallbacks)
+	fmt.Fprintf(w, "checks: %d bad refs, %d bitmap lifetime violations, %d unswept spans taken, %d double-cached spans, %d bitmap fallbacks\n",
+		st.BadRefs, st.LifetimeViolations, st.UnsweptTaken, st.DoubleCached, st.BitsFallbacks)
 }
 
 // childCommand returns the command that runs gcbits with args in a child

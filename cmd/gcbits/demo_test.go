@@ -44,15 +44,22 @@ func TestDemoBinaryTreesOutput(t *testing.T) {
 	}
 	for n := 4; n <= 10; n++ {
 		for _, gc := range []string{"heap", "go"} {
-			code, out, errb := runDemoArgs("binarytrees", "-depth", fmt.Sprint(n), "-gc", gc, "-compare=false", "-gcpercent", "25")
+			// A 64 KiB minimum heap: every depth collects.
+			code, out, errb := runDemoArgs("binarytrees", "-depth", fmt.Sprint(n), "-gc", gc, "-compare=false", "-gcpercent", "25", "-minheap", "65536")
 			if code != 0 {
 				t.Fatalf("depth %d, -gc %s: exit %d\n%s", n, gc, code, errb)
 			}
 			if want := binaryTreesWant(n); out != want {
 				t.Fatalf("depth %d, -gc %s:\n%s\nwant:\n%s", n, gc, out, want)
 			}
-			if gc == "heap" && !strings.Contains(errb, "checks: 0 bad refs, 0 bitmap lifetime violations, 0 unswept spans taken") {
+			if gc != "heap" {
+				continue
+			}
+			if !strings.Contains(errb, "checks: 0 bad refs, 0 bitmap lifetime violations, 0 unswept spans taken, 0 double-cached spans, 0 bitmap fallbacks\n") {
 				t.Fatalf("depth %d: stderr:\n%s", n, errb)
+			}
+			if strings.Contains(errb, "collections: 0;") || !strings.Contains(errb, "collections: ") {
+				t.Fatalf("depth %d: no collection:\n%s", n, errb)
 			}
 		}
 	}
@@ -126,6 +133,7 @@ func TestDemoUsage(t *testing.T) {
 		{"binarytrees", "-nosuchflag"},
 		{"binarytrees", "extra"},
 		{"binarytrees", "-gc", "boehm"},
+		{"binarytrees", "-minheap", "-1"},
 		{"gcbench", "-min", "0"},
 		{"gcbench", "-max", "20", "-stretch", "18"},
 		{"gcbench", "-array", "10"},
