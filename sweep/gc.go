@@ -173,7 +173,9 @@ func (h *Heap) waitSweepStopped() {
 }
 
 // countAllocated adds up the allocated slots of every span, with the
-// world stopped and no sweep in progress, and records the peak.
+// world stopped and no sweep in progress, and records the peak. The
+// peak's load-then-store is safe because only one collection at a time
+// runs this.
 func (h *Heap) countAllocated() {
 	var slots, bytes int64
 	t := h.table.Load()

@@ -190,7 +190,10 @@ type retiredSpan struct {
 	region *regionInfo
 }
 
-// counters are the heap's statistics, all updated atomically.
+// counters are the heap's statistics, all updated atomically. peakSlots
+// and peakBytes are raised by a load and then a store, not a
+// compare-and-swap: that is correct only because one collector at a time
+// updates them (countAllocated, with the world stopped).
 type counters struct {
 	allocs, spansSwept, slotsFreed, badRefs, bitsFallbacks      atomic.Uint64
 	lifetimeViolations, unsweptTaken, doubleCached, acquireLost atomic.Uint64

@@ -59,8 +59,11 @@ type Mutator struct {
 	// allocs counts allocations not yet added to the heap's total. Owned
 	// by the Mutator; flushed by the collector while it is parked.
 	allocs uint64
-	// state is written under Heap.wmu by the Mutator itself and read
-	// under wmu by collectors; the Mutator reads it without the lock.
+	// state is written under Heap.wmu by the Mutator's own goroutine and
+	// read by that goroutine without the lock (collect reads it, too, on
+	// the calling Mutator's goroutine). Collectors never read other
+	// Mutators' state: they count running and parked Mutators in the
+	// Heap's fields under wmu.
 	state mstate
 }
 

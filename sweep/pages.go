@@ -8,10 +8,18 @@ import (
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
-// regionInfo is one mapping of heap memory.
+// regionInfo is one mapping of heap memory. Both fields are set by
+// mapRegion and read-only afterwards; the pageHeap's books that list
+// regions (regions, mapped) are under Heap.mu.
 type regionInfo struct {
-	region    mem.Region
-	dedicated bool // holds one large object's span and is unmapped when it is freed
+	// region is the mapping: its base and size. Unmapped by Close, or,
+	// for a dedicated region, when the memory of its freed span is
+	// released (Heap.releaseRetired), never while a sweep may run.
+	region mem.Region
+	// dedicated: the region holds one large object's span and is
+	// unmapped with it; otherwise it is carved into free page runs and
+	// stays mapped until Close.
+	dedicated bool
 }
 
 // pageRun is a run of free pages.

@@ -105,7 +105,8 @@ type Span struct {
 	// heap returns the pages of a span that stays empty.
 	emptySweeps int
 	// region is the dedicated memory of a large object's span, unmapped
-	// when the span is freed; nil when the span lies in a shared region.
+	// when the span's retired memory is released; nil when the span lies
+	// in a shared region. Set when the span is made; read-only afterwards.
 	region *regionInfo
 }
 
