@@ -14,14 +14,19 @@ import (
 // Advance and Close write) and a bump.
 //
 // A Cache is not safe for concurrent use: give each worker goroutine its
-// own. It is worth it when a goroutine makes many small requests (up to
-// SlabSize/16 bytes; larger ones go to the arena); for occasional requests
-// from many goroutines, Arena.Alloc is simpler and wastes no slab ends.
+// own. It is worth it when a goroutine makes many small requests (up to a
+// sixteenth of a slab: 512 bytes with the default 64 KiB arenas, whose
+// slabs are 8 KiB, ChunkSize/8 at most; larger requests go to the arena);
+// for occasional requests from many goroutines, Arena.Alloc is simpler and
+// wastes no slab ends.
 //
 // Epochs: a slab belongs to the epoch it was carved in, and the Cache uses
 // it only while Epoch() still equals that epoch. So every request it serves
 // began in the slab's epoch, and the arena recycles the slab no earlier
 // than Retain+1 epochs later. When Advance runs, the next request refills.
+//
+// Every field belongs to the Cache's goroutine; only the arena's epoch,
+// read through the epoch pointer, is shared (read atomically).
 type Cache struct {
 	arena *Arena
 	epoch *atomic.Uint64 // &arena.epoch
