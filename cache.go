@@ -15,8 +15,8 @@ import (
 //
 // A Cache is not safe for concurrent use: give each worker goroutine its
 // own. It is worth it when a goroutine makes many small requests (up to a
-// sixteenth of a slab: 512 bytes with the default 64 KiB arenas, whose
-// slabs are 8 KiB, ChunkSize/8 at most; larger requests go to the arena);
+// sixteenth of a slab, which is ChunkSize/8 up to 8 KiB: 512 bytes with
+// the default 64 KiB arenas; larger requests go to the arena);
 // for occasional requests from many goroutines, Arena.Alloc is simpler and
 // wastes no slab ends.
 //
