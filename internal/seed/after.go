@@ -211,16 +211,3 @@ func (a *After) Close() error {
 	a.free, a.current, a.previous = nil, nil, nil
 	return errors.Join(errs...)
 }
-
-// offsetOf returns the index in the mapping order of the chunk holding p
-// and p's byte offset in it, or -1 if p is not in any chunk.
-func (a *After) offsetOf(p []uint64) (int, uintptr) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for i, c := range a.all {
-		if off, ok := chunkOffset(c.mem, p); ok {
-			return i, off
-		}
-	}
-	return -1, 0
-}

@@ -191,16 +191,3 @@ func (b *Before) Close() error {
 	b.free, b.next, b.current, b.previous = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
-
-// offsetOf returns the index in the mapping order of the chunk holding p
-// and p's byte offset in it, or -1 if p is not in any chunk.
-func (b *Before) offsetOf(p []uint64) (int, uintptr) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for i, c := range b.all {
-		if off, ok := chunkOffset(c.mem, p); ok {
-			return i, off
-		}
-	}
-	return -1, 0
-}

@@ -92,17 +92,3 @@ func bitmap(r mem.Region, off uintptr, words int) []uint64 {
 	p := unsafe.Add(r.Base(), headerBytes+off)
 	return unsafe.Slice((*uint64)(p), words)
 }
-
-// chunkOffset reports whether p lies in the usable part of r, and at which
-// byte offset. It is used by tests to compare layouts.
-func chunkOffset(r mem.Region, p []uint64) (uintptr, bool) {
-	if len(p) == 0 {
-		return 0, false
-	}
-	start := uintptr(r.Base()) + headerBytes
-	addr := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
-	if addr < start || addr >= start+usableBytes {
-		return 0, false
-	}
-	return addr - start, true
-}
