@@ -190,14 +190,14 @@ const (
 // its own cache lines.
 type clock struct {
 	_      [64]byte
-	phase  atomic.Int32
-	base   time.Time
-	start  atomic.Int64               // ns after base when timing began
-	cpu0   atomic.Int64               // process CPU time when timing began
-	epochs atomic.Int64               // Advances so far
-	timer  atomic.Pointer[time.Timer] // ends the timed part
-	dur    time.Duration
-	warm   int64 // Advances before the timed part
+	phase  atomic.Int32               // warming, timing or stopped; read and written atomically
+	base   time.Time                  // read-only after newClock
+	start  atomic.Int64               // ns after base when timing began; atomic
+	cpu0   atomic.Int64               // process CPU time when timing began; atomic
+	epochs atomic.Int64               // Advances so far; atomic
+	timer  atomic.Pointer[time.Timer] // ends the timed part; atomic
+	dur    time.Duration              // length of the timed part; read-only
+	warm   int64                      // Advances before the timed part; read-only
 	_      [64]byte
 }
 
