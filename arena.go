@@ -54,11 +54,7 @@ type Arena struct {
 	epoch      atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
 	_          [cacheLine - 8]byte               //
 	nextShard  atomic.Uint32                     // round-robin shard for NewCache; atomic
-	straddle   atomic.Uint64                     // bytes lost by Adds that straddled a chunk's end; atomic
-	slabBytes  atomic.Uint64                     // bytes carved for Caches; atomic
-	slabWaste  atomic.Uint64                     // slab bytes Caches dropped unused; atomic
-	cacheBytes atomic.Uint64                     // bytes Caches handed out, as flushed at refill; atomic
-	_          [cacheLine]byte                   //
+	_          [cacheLine - 4]byte               //
 	mu         sync.Mutex                        // guards the fields below and every head change
 	gens       []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
 	history    [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
@@ -77,10 +73,17 @@ type Arena struct {
 }
 
 // shard is one head of the shared path, padded to its own cache lines so
-// that goroutines on different shards never share a line.
+// that goroutines on different shards never share a line. The books of
+// the allocations made through it live here too, rather than in Arena, so
+// that a Cache refill writes only lines of its own shard: a counter shared
+// by all workers would be the one cache line every refill contends for.
 type shard struct {
-	head atomic.Pointer[chunk] // current chunk of this epoch or nil; read atomically, written atomically under mu
-	_    [cacheLine - 8]byte
+	head       atomic.Pointer[chunk] // current chunk of this epoch or nil; read atomically, written atomically under mu
+	straddle   atomic.Uint64         // bytes lost by Adds that straddled a chunk's end; atomic
+	slabBytes  atomic.Uint64         // bytes carved for Caches; atomic
+	slabWaste  atomic.Uint64         // slab bytes Caches dropped unused; atomic
+	cacheBytes atomic.Uint64         // bytes Caches handed out, as flushed at refill; atomic
+	_          [cacheLine - 40]byte
 }
 
 // chunk is one use of a block of memory in one generation. A block that is
@@ -235,7 +238,7 @@ func (a *Arena) Alloc(nbits int) (Bits, error) {
 	}
 	s := &a.shards[shardHint()>>a.shardShift]
 	if c := s.head.Load(); c != nil {
-		if start, ok := a.tryAdd(c, n); ok {
+		if start, ok := s.tryAdd(c, n); ok {
 			return c.take(start, n), nil
 		}
 	}
@@ -255,15 +258,16 @@ func shardHint() uint64 {
 	return uint64(uintptr(unsafe.Pointer(&x))>>11) * 0x9E3779B97F4A7C15
 }
 
-// tryAdd claims n bytes of c with one atomic add. It fails when c is full
-// or sealed; an add that straddles the end loses the tail, counted as waste.
-func (a *Arena) tryAdd(c *chunk, n uintptr) (uintptr, bool) {
+// tryAdd claims n bytes of c, a chunk published on s, with one atomic add.
+// It fails when c is full or sealed; an add that straddles the end loses
+// the tail, counted as waste.
+func (s *shard) tryAdd(c *chunk, n uintptr) (uintptr, bool) {
 	end := c.free.Add(uint64(n))
 	if end <= uint64(c.size) {
 		return uintptr(end) - n, true
 	}
 	if start := end - uint64(n); start < uint64(c.size) {
-		a.straddle.Add(uint64(c.size) - start)
+		s.straddle.Add(uint64(c.size) - start)
 	}
 	return 0, false
 }
@@ -288,7 +292,7 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 		}
 		// The head cannot change while we hold mu, but its offset can.
 		if c := s.head.Load(); c != nil {
-			if start, ok := a.tryAdd(c, n); ok {
+			if start, ok := s.tryAdd(c, n); ok {
 				a.mu.Unlock()
 				return c, start, nil
 			}
@@ -330,8 +334,9 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 // tryAnyHeadLocked claims n bytes from whichever shard head has room.
 func (a *Arena) tryAnyHeadLocked(n uintptr) (*chunk, uintptr, bool) {
 	for i := range a.shards {
-		if c := a.shards[i].head.Load(); c != nil {
-			if start, ok := a.tryAdd(c, n); ok {
+		s := &a.shards[i]
+		if c := s.head.Load(); c != nil {
+			if start, ok := s.tryAdd(c, n); ok {
 				return c, start, true
 			}
 		}

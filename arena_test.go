@@ -411,3 +411,28 @@ func TestClearing(t *testing.T) {
 	}
 	fill(b, 1)
 }
+
+// TestLayout checks the padding that keeps cores off each other's cache
+// lines: every shard (head and its books) and every chunk header fills
+// exactly one padding unit, a Cache at least one, and the epoch word, which
+// every Cache.Alloc reads, has a full unit of padding on either side.
+func TestLayout(t *testing.T) {
+	if n := unsafe.Sizeof(shard{}); n != cacheLine {
+		t.Errorf("shard is %d bytes, want %d", n, cacheLine)
+	}
+	if n := unsafe.Sizeof(chunk{}); n != cacheLine {
+		t.Errorf("chunk is %d bytes, want %d", n, cacheLine)
+	}
+	if n := unsafe.Sizeof(Cache{}); n < cacheLine {
+		t.Errorf("Cache is %d bytes, want at least %d", n, cacheLine)
+	}
+	var a Arena
+	before := unsafe.Offsetof(a.epoch) - (unsafe.Offsetof(a.clearFn) + unsafe.Sizeof(a.clearFn))
+	after := unsafe.Offsetof(a.nextShard) - (unsafe.Offsetof(a.epoch) + unsafe.Sizeof(a.epoch))
+	if before < cacheLine || after+8 < cacheLine {
+		t.Errorf("epoch has %d bytes of padding before and %d after, want %d", before, after, cacheLine)
+	}
+	if gap := unsafe.Offsetof(a.mu) - unsafe.Offsetof(a.nextShard); gap < cacheLine {
+		t.Errorf("nextShard and mu are %d bytes apart, want %d", gap, cacheLine)
+	}
+}

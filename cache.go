@@ -89,7 +89,7 @@ func (c *Cache) refill(n uintptr) (Bits, error) {
 	size := a.slabSize
 	ch, start, ok := (*chunk)(nil), uintptr(0), false
 	if h := c.shard.head.Load(); h != nil {
-		start, ok = a.tryAdd(h, size)
+		start, ok = c.shard.tryAdd(h, size)
 		ch = h
 	}
 	if !ok {
@@ -98,7 +98,7 @@ func (c *Cache) refill(n uintptr) (Bits, error) {
 			return nil, err
 		}
 	}
-	a.slabBytes.Add(uint64(size))
+	c.shard.slabBytes.Add(uint64(size))
 	c.base = ch.region.Base()
 	c.start, c.pos, c.end = start, start+n, start+size
 	c.gen = ch.gen
@@ -109,15 +109,15 @@ func (c *Cache) refill(n uintptr) (Bits, error) {
 // adds the bytes it served to the arena's Stats. The next Alloc refills.
 // Call it when a worker stops for a while; it is never needed for safety.
 func (c *Cache) Flush() {
-	a := c.arena
-	if a == nil {
+	s := c.shard
+	if s == nil {
 		return
 	}
 	if c.end > c.pos {
-		a.slabWaste.Add(uint64(c.end - c.pos))
+		s.slabWaste.Add(uint64(c.end - c.pos))
 	}
 	if c.pos > c.start {
-		a.cacheBytes.Add(uint64(c.pos - c.start))
+		s.cacheBytes.Add(uint64(c.pos - c.start))
 	}
 	c.start, c.pos, c.end = 0, 0, 0
 }

@@ -68,16 +68,21 @@ func (a *Arena) Stats() Stats {
 	}
 	// Chunks still taking allocations count as far as they are used now.
 	taken := a.consumed
+	var straddle, slabs, slabWaste, cached uint64
 	for i := range a.shards {
-		if c := a.shards[i].head.Load(); c != nil {
+		sh := &a.shards[i]
+		if c := sh.head.Load(); c != nil {
 			taken += min(c.free.Load(), uint64(c.size))
 		}
+		straddle += sh.straddle.Load()
+		slabs += sh.slabBytes.Load()
+		slabWaste += sh.slabWaste.Load()
+		cached += sh.cacheBytes.Load()
 	}
-	straddle := a.straddle.Load()
 	// The counters move while we read them; a slab or straddle counted
 	// before its chunk offset is read could push this below zero.
-	alloc := int64(taken) - int64(straddle) - int64(a.slabBytes.Load()) + int64(a.cacheBytes.Load()) + int64(a.largeBytes)
+	alloc := int64(taken) - int64(straddle) - int64(slabs) + int64(cached) + int64(a.largeBytes)
 	s.AllocatedBytes = uint64(max(alloc, 0))
-	s.WastedBytes = a.tailWaste + straddle + a.slabWaste.Load() + a.largeWaste
+	s.WastedBytes = a.tailWaste + straddle + slabWaste + a.largeWaste
 	return s
 }
