@@ -1,7 +1,6 @@
 package sweep
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -9,6 +8,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/gcbits/gcbits/internal/workload"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -45,143 +46,13 @@ func newMutator(t testing.TB, h *Heap) *Mutator {
 var small = Options{MinHeapBytes: 32 << 10, GCPercent: 50, RegionBytes: 256 << 10}
 
 // trees builds and checks binary trees for one Mutator.
-type trees struct {
-	h *Heap
-	m *Mutator
-}
+type trees = workload.Trees[Ref, *Mutator, *Heap]
 
-// tree builds a full tree top-down; every node is linked before the next
-// safepoint and the root is on the root stack while it grows.
-func (b trees) tree(depth int) (Ref, error) {
-	r, err := b.m.Alloc(16)
-	if err != nil {
-		return Nil, err
-	}
-	b.m.Push(r)
-	defer b.m.Pop(1)
-	return r, b.fill(r, depth)
-}
-
-func (b trees) fill(n Ref, depth int) error {
-	if depth == 0 {
-		return nil
-	}
-	for i := range 2 {
-		c, err := b.m.Alloc(16)
-		if err != nil {
-			return err
-		}
-		if err := b.h.SetField(n, i, c); err != nil {
-			return err
-		}
-		if err := b.fill(c, depth-1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (b trees) check(n Ref) (int, error) {
-	l, err := b.h.Field(n, 0)
-	if err != nil {
-		return 0, err
-	}
-	r, err := b.h.Field(n, 1)
-	if err != nil {
-		return 0, err
-	}
-	if l == Nil {
-		return 1, nil
-	}
-	x, err := b.check(l)
-	if err != nil {
-		return 0, err
-	}
-	y, err := b.check(r)
-	return 1 + x + y, err
-}
-
-// binaryTrees is the benchmark on h, one goroutine and Mutator per depth.
+// binaryTrees runs the benchmark on h and returns its output.
 func binaryTrees(h *Heap, n int) (string, error) {
 	var out strings.Builder
-	maxD := max(6, n)
-	m, err := h.NewMutator()
-	if err != nil {
-		return "", err
-	}
-	defer m.Close()
-	b := trees{h, m}
-	s, err := b.tree(maxD + 1)
-	if err != nil {
-		return "", err
-	}
-	c, err := b.check(s)
-	if err != nil {
-		return "", err
-	}
-	fmt.Fprintf(&out, "stretch tree of depth %d\t check: %d\n", maxD+1, c)
-	long, err := b.tree(maxD)
-	if err != nil {
-		return "", err
-	}
-	m.Push(long)
-	lines := make([]string, maxD+1)
-	errs := make([]error, maxD+1)
-	var wg sync.WaitGroup
-	for d := 4; d <= maxD; d += 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wm, err := h.NewMutator()
-			if err != nil {
-				errs[d] = err
-				return
-			}
-			defer wm.Close()
-			w := trees{h, wm}
-			it, sum := 1<<(maxD-d+4), 0
-			for range it {
-				t, err := w.tree(d)
-				if err != nil {
-					errs[d] = err
-					return
-				}
-				c, err := w.check(t)
-				if err != nil {
-					errs[d] = err
-					return
-				}
-				sum += c
-			}
-			lines[d] = fmt.Sprintf("%d\t trees of depth %d\t check: %d\n", it, d, sum)
-		}()
-	}
-	m.Release()
-	wg.Wait()
-	m.Acquire()
-	if err := errors.Join(errs...); err != nil {
-		return "", err
-	}
-	for d := 4; d <= maxD; d += 2 {
-		out.WriteString(lines[d])
-	}
-	c, err = b.check(long)
-	fmt.Fprintf(&out, "long lived tree of depth %d\t check: %d\n", maxD, c)
+	err := workload.BinaryTrees(h, n, &out)
 	return out.String(), err
-}
-
-// binaryTreesWant is the benchmark's output from its formula: a tree of
-// depth d has 2^(d+1)-1 nodes.
-func binaryTreesWant(n int) string {
-	var b strings.Builder
-	maxD := max(6, n)
-	fmt.Fprintf(&b, "stretch tree of depth %d\t check: %d\n", maxD+1, 1<<(maxD+2)-1)
-	for d := 4; d <= maxD; d += 2 {
-		it := 1 << (maxD - d + 4)
-		fmt.Fprintf(&b, "%d\t trees of depth %d\t check: %d\n", it, d, it*(1<<(d+1)-1))
-	}
-	fmt.Fprintf(&b, "long lived tree of depth %d\t check: %d\n", maxD, 1<<(maxD+1)-1)
-	return b.String()
 }
 
 // checkProtocol fails t if the heap's books show a protocol failure.
@@ -203,7 +74,7 @@ func TestBinaryTreesFormula(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := binaryTreesWant(n); got != want {
+			if want := workload.BinaryTreesWant(n); got != want {
 				t.Fatalf("depth %d (unchecked %v):\n%s\nwant:\n%s", n, unchecked, got, want)
 			}
 			h.WaitSweep()
@@ -306,9 +177,9 @@ func TestSweepOnceConcurrent(t *testing.T) {
 					return
 				}
 				defer m.Close()
-				b := trees{h, m}
+				b := trees{H: h, M: m}
 				rng := rand.New(rand.NewPCG(uint64(w), 3))
-				keep, err := b.tree(6)
+				keep, err := b.Tree(6)
 				if err != nil {
 					errs <- err
 					return
@@ -316,10 +187,10 @@ func TestSweepOnceConcurrent(t *testing.T) {
 				m.Push(keep)
 				for range 150 {
 					d := 2 + rng.IntN(6)
-					r, err := b.tree(d)
+					r, err := b.Tree(d)
 					if err == nil {
 						var c int
-						if c, err = b.check(r); err == nil && c != 1<<(d+1)-1 {
+						if c, err = b.Check(r); err == nil && c != 1<<(d+1)-1 {
 							err = fmt.Errorf("tree of depth %d has %d nodes", d, c)
 						}
 					}
@@ -331,7 +202,7 @@ func TestSweepOnceConcurrent(t *testing.T) {
 						return
 					}
 				}
-				if c, err := b.check(keep); err != nil || c != 127 {
+				if c, err := b.Check(keep); err != nil || c != 127 {
 					errs <- fmt.Errorf("kept tree: %d nodes, %v", c, err)
 				}
 			}()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gcbits/gcbits"
 	"github.com/gcbits/gcbits/internal/mem"
+	"github.com/gcbits/gcbits/internal/workload"
 )
 
 // TestStaleRefs checks that Refs to swept objects, and garbage Refs, give
@@ -370,9 +371,9 @@ func TestMutatorStates(t *testing.T) {
 			}
 		}
 	}()
-	ta := trees{h, a}
+	ta := trees{H: h, M: a}
 	for range 30 {
-		if _, err := ta.tree(8); err != nil {
+		if _, err := ta.Tree(8); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -423,8 +424,8 @@ func TestClose(t *testing.T) {
 			}
 		}
 		m := newMutator(t, h)
-		b := trees{h, m}
-		r, _ := b.tree(10)
+		b := trees{H: h, M: m}
+		r, _ := b.Tree(10)
 		m.GC() // starts a sweep phase that Close interrupts
 		<-started
 		if left := h.sweepLeft.Load(); left <= 0 {
@@ -497,7 +498,7 @@ func TestBitmapFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := binaryTreesWant(8); got != want {
+	if want := workload.BinaryTreesWant(8); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 	h.WaitSweep()
@@ -524,9 +525,9 @@ func TestNoDeadlockManyMutators(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				b := trees{h, m}
+				b := trees{H: h, M: m}
 				for range 1 + (w+i)%4 {
-					if _, err := b.tree(6); err != nil {
+					if _, err := b.Tree(6); err != nil {
 						t.Error(err)
 					}
 				}

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gcbits/gcbits/internal/workload"
 	"github.com/gcbits/gcbits/sweep"
 )
 
@@ -145,74 +146,10 @@ func newDemoHeap(f *demoFlags, trace sweep.Tracer) (*sweep.Heap, error) {
 
 // ---- binary-trees ----
 
-// btMinDepth is the benchmark's smallest depth.
-const btMinDepth = 4
-
 // treeTrace is the Tracer of binary-tree nodes: two Ref fields.
 func treeTrace(o sweep.Object, visit func(sweep.Ref)) {
 	visit(o.Field(0))
 	visit(o.Field(1))
-}
-
-// heapTrees builds and checks trees on a sweep.Heap.
-type heapTrees struct {
-	h *sweep.Heap
-	m *sweep.Mutator
-}
-
-// tree returns a full binary tree of the given depth. It is built from
-// the root down, each node linked into its parent as soon as it is
-// allocated, with the root on the root stack meanwhile, so that every
-// node is reachable at every safepoint. The root is popped again: the
-// caller must root or use it before its next allocation.
-func (t *heapTrees) tree(depth int) (sweep.Ref, error) {
-	root, err := t.m.Alloc(16)
-	if err != nil {
-		return sweep.Nil, err
-	}
-	t.m.Push(root)
-	defer t.m.Pop(1)
-	return root, t.fill(root, depth)
-}
-
-func (t *heapTrees) fill(n sweep.Ref, depth int) error {
-	if depth <= 0 {
-		return nil
-	}
-	for i := range 2 {
-		c, err := t.m.Alloc(16)
-		if err != nil {
-			return err
-		}
-		if err := t.h.SetField(n, i, c); err != nil {
-			return err
-		}
-		if err := t.fill(c, depth-1); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// check is the benchmark's node count.
-func (t *heapTrees) check(n sweep.Ref) (int, error) {
-	l, err := t.h.Field(n, 0)
-	if err != nil {
-		return 0, err
-	}
-	r, err := t.h.Field(n, 1)
-	if err != nil {
-		return 0, err
-	}
-	if l == sweep.Nil {
-		return 1, nil
-	}
-	a, err := t.check(l)
-	if err != nil {
-		return 0, err
-	}
-	b, err := t.check(r)
-	return 1 + a + b, err
 }
 
 // goNode is a binary-tree node on the Go heap.
@@ -235,16 +172,16 @@ func (n *goNode) check() int {
 // binaryTreesGo is binary-trees on Go's collector, as the benchmark's Go
 // programs run it: one goroutine per depth.
 func binaryTreesGo(n int, out io.Writer) {
-	maxDepth := max(btMinDepth+2, n)
+	maxDepth := max(workload.MinDepth+2, n)
 	fmt.Fprintf(out, "stretch tree of depth %d\t check: %d\n", maxDepth+1, goTree(maxDepth+1).check())
 	long := goTree(maxDepth)
 	lines := make([]string, maxDepth+1)
 	var wg sync.WaitGroup
-	for d := btMinDepth; d <= maxDepth; d += 2 {
+	for d := workload.MinDepth; d <= maxDepth; d += 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			iters := 1 << (maxDepth - d + btMinDepth)
+			iters := 1 << (maxDepth - d + workload.MinDepth)
 			check := 0
 			for range iters {
 				check += goTree(d).check()
@@ -253,84 +190,10 @@ func binaryTreesGo(n int, out io.Writer) {
 		}()
 	}
 	wg.Wait()
-	for d := btMinDepth; d <= maxDepth; d += 2 {
+	for d := workload.MinDepth; d <= maxDepth; d += 2 {
 		fmt.Fprint(out, lines[d])
 	}
 	fmt.Fprintf(out, "long lived tree of depth %d\t check: %d\n", maxDepth, long.check())
-}
-
-// binaryTreesHeap is binary-trees on h, with the same structure: one
-// goroutine, with its own Mutator, per depth.
-func binaryTreesHeap(h *sweep.Heap, n int, out io.Writer) error {
-	maxDepth := max(btMinDepth+2, n)
-	m, err := h.NewMutator()
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	main := &heapTrees{h: h, m: m}
-	stretch, err := main.tree(maxDepth + 1)
-	if err != nil {
-		return err
-	}
-	c, err := main.check(stretch)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "stretch tree of depth %d\t check: %d\n", maxDepth+1, c)
-	long, err := main.tree(maxDepth)
-	if err != nil {
-		return err
-	}
-	m.Push(long)
-
-	lines := make([]string, maxDepth+1)
-	errs := make([]error, maxDepth+1)
-	var wg sync.WaitGroup
-	for d := btMinDepth; d <= maxDepth; d += 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wm, err := h.NewMutator()
-			if err != nil {
-				errs[d] = err
-				return
-			}
-			defer wm.Close()
-			w := &heapTrees{h: h, m: wm}
-			iters := 1 << (maxDepth - d + btMinDepth)
-			check := 0
-			for range iters {
-				t, err := w.tree(d)
-				n := 0
-				if err == nil {
-					n, err = w.check(t)
-				}
-				if err != nil {
-					errs[d] = err
-					return
-				}
-				check += n
-			}
-			lines[d] = fmt.Sprintf("%d\t trees of depth %d\t check: %d\n", iters, d, check)
-		}()
-	}
-	// Waiting is not a safepoint: let collections go on without us.
-	m.Release()
-	wg.Wait()
-	m.Acquire()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	for d := btMinDepth; d <= maxDepth; d += 2 {
-		fmt.Fprint(out, lines[d])
-	}
-	c, err = main.check(long)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "long lived tree of depth %d\t check: %d\n", maxDepth, c)
-	return nil
 }
 
 func runBinaryTrees(f *demoFlags, stdout, stderr io.Writer) int {
@@ -347,7 +210,7 @@ func runBinaryTrees(f *demoFlags, stdout, stderr io.Writer) int {
 	}
 	var out bytes.Buffer
 	t0 := time.Now()
-	err = binaryTreesHeap(h, f.depth, &out)
+	err = workload.BinaryTrees(h, f.depth, &out)
 	elapsed := time.Since(t0)
 	stdout.Write(out.Bytes())
 	if err != nil {

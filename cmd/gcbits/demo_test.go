@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/gcbits/gcbits/internal/workload"
 )
 
 // runDemoArgs runs gcbits demo with args and returns the exit status and
@@ -17,31 +19,7 @@ func runDemoArgs(args ...string) (int, string, string) {
 	return code, out.String(), errb.String()
 }
 
-// binaryTreesWant is binary-trees' output computed from the formula: a
-// tree of depth d has 2^(d+1)-1 nodes.
-func binaryTreesWant(n int) string {
-	var b strings.Builder
-	maxD := max(btMinDepth+2, n)
-	fmt.Fprintf(&b, "stretch tree of depth %d\t check: %d\n", maxD+1, 1<<(maxD+2)-1)
-	for d := btMinDepth; d <= maxD; d += 2 {
-		it := 1 << (maxD - d + btMinDepth)
-		fmt.Fprintf(&b, "%d\t trees of depth %d\t check: %d\n", it, d, it*(1<<(d+1)-1))
-	}
-	fmt.Fprintf(&b, "long lived tree of depth %d\t check: %d\n", maxD, 1<<(maxD+1)-1)
-	return b.String()
-}
-
 func TestDemoBinaryTreesOutput(t *testing.T) {
-	// The format of the benchmark's page, for N = 10.
-	const n10 = "stretch tree of depth 11\t check: 4095\n" +
-		"1024\t trees of depth 4\t check: 31744\n" +
-		"256\t trees of depth 6\t check: 32512\n" +
-		"64\t trees of depth 8\t check: 32704\n" +
-		"16\t trees of depth 10\t check: 32752\n" +
-		"long lived tree of depth 10\t check: 2047\n"
-	if binaryTreesWant(10) != n10 {
-		t.Fatalf("formula:\n%s", binaryTreesWant(10))
-	}
 	for n := 4; n <= 10; n++ {
 		for _, gc := range []string{"heap", "go"} {
 			// A 64 KiB minimum heap: every depth collects.
@@ -49,7 +27,7 @@ func TestDemoBinaryTreesOutput(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("depth %d, -gc %s: exit %d\n%s", n, gc, code, errb)
 			}
-			if want := binaryTreesWant(n); out != want {
+			if want := workload.BinaryTreesWant(n); out != want {
 				t.Fatalf("depth %d, -gc %s:\n%s\nwant:\n%s", n, gc, out, want)
 			}
 			if gc != "heap" {
@@ -95,7 +73,7 @@ func TestDemoCompare(t *testing.T) {
 		return cmd, nil
 	}
 	code, out, errb := runDemoArgs("binarytrees", "-depth", "8")
-	if code != 0 || out != binaryTreesWant(8) {
+	if code != 0 || out != workload.BinaryTreesWant(8) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
 	}
 	for _, want := range []string{"binarytrees on sweep.Heap:", "binarytrees on Go's GC:", "output identical", "collections:", "slots: peak"} {
