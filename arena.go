@@ -31,6 +31,10 @@ const (
 
 	// maxSlab caps the slab a Cache carves in one refill.
 	maxSlab = 8 << 10
+
+	// shardProbes is how many shards, from its home shard on, a goroutine
+	// tries to claim before it settles for sharing its home shard.
+	shardProbes = 8
 )
 
 // Arena hands out zeroed bitmaps whose memory is recycled a fixed number
@@ -45,6 +49,7 @@ type Arena struct {
 	guard      bool                              // Options.Guard
 	maxBytes   int64                             // Options.MaxBytes, 0 for none
 	shardShift uint                              // 64 - log2(len(shards))
+	shardMask  uint64                            // len(shards) - 1
 	shards     []shard                           // the slice is read-only; see shard for its fields
 	mapFn      func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
 	unmapFn    func(mem.Region) error            // mem.Region.Unmap; replaced by tests
@@ -79,11 +84,12 @@ type Arena struct {
 // by all workers would be the one cache line every refill contends for.
 type shard struct {
 	head       atomic.Pointer[chunk] // current chunk of this epoch or nil; read atomically, written atomically under mu
+	owner      atomic.Uint64         // stack key of the goroutine that claimed it this epoch, 0 if none; claimed by CAS, reset under mu by Advance
 	straddle   atomic.Uint64         // bytes lost by Adds that straddled a chunk's end; atomic
 	slabBytes  atomic.Uint64         // bytes carved for Caches; atomic
 	slabWaste  atomic.Uint64         // slab bytes Caches dropped unused; atomic
 	cacheBytes atomic.Uint64         // bytes Caches handed out, as flushed at refill; atomic
-	_          [cacheLine - 40]byte
+	_          [cacheLine - 48]byte
 }
 
 // chunk is one use of a block of memory in one generation. A block that is
@@ -206,6 +212,7 @@ func New(opts Options) (*Arena, error) {
 	for s := n; s > 1; s >>= 1 {
 		a.shardShift--
 	}
+	a.shardMask = uint64(n - 1)
 	return a, nil
 }
 
@@ -236,7 +243,7 @@ func (a *Arena) Alloc(nbits int) (Bits, error) {
 	if n > a.largeMin {
 		return a.allocLarge(n)
 	}
-	s := &a.shards[shardHint()>>a.shardShift]
+	s := a.shardFor(stackKey())
 	if c := s.head.Load(); c != nil {
 		if start, ok := s.tryAdd(c, n); ok {
 			return c.take(start, n), nil
@@ -249,13 +256,50 @@ func (a *Arena) Alloc(nbits int) (Bits, error) {
 	return c.take(start, n), nil
 }
 
-// shardHint hashes the address of the calling goroutine's stack, which is
-// distinct per goroutine and stable while it calls from one depth, so a
-// goroutine keeps to one shard without any shared state. Stacks start at
-// 2 KiB, hence the shift by 11: goroutines with adjacent stacks differ.
-func shardHint() uint64 {
+// stackKey identifies the calling goroutine without any shared state: the
+// address of its stack, in units of 2 KiB. Stacks are at least 2 KiB and
+// 2 KiB-aligned, so goroutines alive together never share a key; a
+// goroutine keeps its key while it calls from one depth (and its stack
+// does not move). It is never 0.
+func stackKey() uint64 {
 	var x byte
-	return uint64(uintptr(unsafe.Pointer(&x))>>11) * 0x9E3779B97F4A7C15
+	return uint64(uintptr(unsafe.Pointer(&x)) >> 11)
+}
+
+// shardFor returns the shard for the goroutine whose stack key is key.
+// A hash of the key names its home shard. Hashing alone lets two
+// goroutines share a shard by chance (a test found it in most runs of 8
+// goroutines over 128 shards: stacks are not random addresses), and two
+// goroutines on one shard contend for its chunk on every Alloc. So a
+// goroutine claims a shard for the epoch: the first of shardProbes
+// shards from its home that is unclaimed or already its own. Advance
+// clears the claims, so those of goroutines that have exited or moved
+// their stacks last one epoch. The claim is a hint for speed only: any
+// shard is correct for any goroutine. When every probed shard is taken
+// (more goroutines than shards), the goroutine shares its home shard.
+func (a *Arena) shardFor(key uint64) *shard {
+	home := key * 0x9E3779B97F4A7C15 >> a.shardShift
+	if s := &a.shards[home]; s.owner.Load() == key {
+		return s // the common case, kept small enough to inline
+	}
+	return a.claimShard(key, home)
+}
+
+// claimShard is shardFor for a goroutine that does not own its home shard.
+// Not inlined: it would swell Alloc for a call most Allocs skip.
+//
+//go:noinline
+func (a *Arena) claimShard(key, home uint64) *shard {
+	for i := range uint64(shardProbes) {
+		s := &a.shards[(home+i)&a.shardMask]
+		switch o := s.owner.Load(); {
+		case o == key:
+			return s
+		case o == 0 && s.owner.CompareAndSwap(0, key):
+			return s
+		}
+	}
+	return &a.shards[home]
 }
 
 // tryAdd claims n bytes of c, a chunk published on s, with one atomic add.
@@ -534,12 +578,17 @@ func (a *Arena) Advance() uint64 {
 	return e
 }
 
-// sealHeadsLocked seals and clears every shard head.
+// sealHeadsLocked seals and clears every shard head, and clears the
+// shards' claims.
 func (a *Arena) sealHeadsLocked() {
 	for i := range a.shards {
-		if c := a.shards[i].head.Load(); c != nil {
-			a.shards[i].head.Store(nil)
+		s := &a.shards[i]
+		if c := s.head.Load(); c != nil {
+			s.head.Store(nil)
 			a.sealLocked(c)
+		}
+		if s.owner.Load() != 0 {
+			s.owner.Store(0)
 		}
 	}
 }

@@ -3,6 +3,9 @@ package gcbits
 import (
 	"errors"
 	"math"
+	"math/rand/v2"
+	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"unsafe"
@@ -435,4 +438,113 @@ func TestLayout(t *testing.T) {
 	if gap := unsafe.Offsetof(a.mu) - unsafe.Offsetof(a.nextShard); gap < cacheLine {
 		t.Errorf("nextShard and mu are %d bytes apart, want %d", gap, cacheLine)
 	}
+}
+
+// claimShards starts n goroutines that stay alive together and returns
+// the stack key of each and the shard it was given for that key.
+func claimShards(a *Arena, n int) ([]uint64, []*shard) {
+	keys, got := make([]uint64, n), make([]*shard, n)
+	var ready, done sync.WaitGroup
+	ready.Add(n)
+	done.Add(n)
+	for i := range n {
+		go func() {
+			defer done.Done()
+			keys[i] = stackKey()
+			got[i] = a.shardFor(keys[i])
+			ready.Done()
+			ready.Wait() // no goroutine exits, freeing its stack, before all have claimed
+		}()
+	}
+	done.Wait()
+	return keys, got
+}
+
+// TestShardClaims checks that goroutines alive together get shards of
+// their own, epoch after epoch, as long as there are shards to spare, and
+// that they share rather than fail when there are not.
+func TestShardClaims(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(16))
+	a := newArena(t, Options{})
+	if len(a.shards) != 128 {
+		t.Fatalf("%d shards with GOMAXPROCS 16, want 128", len(a.shards))
+	}
+	moved := 0
+	for trial := range 200 {
+		for _, n := range []int{2, 8, 16} {
+			keys, got := claimShards(a, n)
+			owner := map[*shard]uint64{}
+			for i, s := range got {
+				if k, ok := owner[s]; ok {
+					if k != keys[i] {
+						t.Fatalf("trial %d: goroutines with stack keys %#x and %#x got one shard", trial, k, keys[i])
+					}
+					// A stack moved (grew or shrank) after its goroutine
+					// claimed, and another goroutine's stack took its
+					// place: the first one's next call claims anew.
+					moved++
+				}
+				owner[s] = keys[i]
+			}
+			a.Advance() // clears the claims of goroutines now gone
+		}
+	}
+	t.Logf("%d keys taken over from a moved stack", moved)
+	for i := range a.shards {
+		if a.shards[i].owner.Load() != 0 {
+			t.Fatalf("shard %d still claimed after Advance", i)
+		}
+	}
+	// More goroutines than shards: some share, none fails.
+	_, got := claimShards(a, 3*len(a.shards))
+	seen := map[*shard]bool{}
+	for _, s := range got {
+		if s == nil {
+			t.Fatal("no shard")
+		}
+		seen[s] = true
+	}
+	if len(seen) < len(a.shards)/2 {
+		t.Fatalf("%d goroutines used only %d of %d shards", len(got), len(seen), len(a.shards))
+	}
+}
+
+// TestShardClaimsStructured gives shardFor the stack keys of goroutines
+// as the runtime lays out stacks, runs of 2, 4 and 8 KiB apart in a few
+// clusters, which collide far more often under hashing alone than random
+// keys would: each key must get a shard of its own.
+func TestShardClaimsStructured(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(16))
+	a := newArena(t, Options{})
+	hashOnly := 0
+	for trial := range 1000 {
+		rng := rand.New(rand.NewPCG(uint64(trial), 1))
+		var keys []uint64
+		for range 1 + rng.IntN(4) { // clusters
+			base, stride := 0x18000000+rng.Uint64N(1<<16), uint64(1)<<rng.IntN(3)
+			for j := range 1 + rng.IntN(8) {
+				keys = append(keys, base+uint64(j)*stride)
+			}
+		}
+		slices.Sort(keys)
+		keys = slices.Compact(keys)[:min(len(keys), 16)]
+		owner, homes := map[*shard]uint64{}, map[uint64]bool{}
+		for _, k := range keys {
+			s := a.shardFor(k)
+			if o, ok := owner[s]; ok {
+				t.Fatalf("trial %d: keys %#x and %#x got one shard", trial, o, k)
+			}
+			owner[s] = k
+			if a.shardFor(k) != s {
+				t.Fatalf("trial %d: key %#x changed shards within an epoch", trial, k)
+			}
+			home := k * 0x9E3779B97F4A7C15 >> a.shardShift
+			if homes[home] {
+				hashOnly++
+			}
+			homes[home] = true
+		}
+		a.Advance()
+	}
+	t.Logf("hashing alone would have put two keys on one shard %d times in 1000 trials", hashOnly)
 }
