@@ -197,6 +197,10 @@ func TestNoopWorker(t *testing.T) {
 	if !slices.Equal(got, []int{4, 4, 4, 1, 0}) || w.pos != 5 {
 		t.Errorf("lengths %v, pos %d", got, w.pos)
 	}
+	// Workers write pos on every Alloc: they must not share cache lines.
+	if n := unsafe.Sizeof(noopWorker{}); n < 128 {
+		t.Errorf("noopWorker is %d bytes, want at least 128", n)
+	}
 }
 
 func TestMedian(t *testing.T) {
