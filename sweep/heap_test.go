@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"go.uber.org/goleak"
 
@@ -332,4 +333,13 @@ func TestConcurrentMarkLosesNothing(t *testing.T) {
 		}
 	}
 	checkProtocol(t, h.Stats())
+}
+
+// TestMutatorLayout checks that a Mutator fills a 128-byte block of its
+// own: Mutators write their counters and root stacks on every allocation,
+// from different goroutines.
+func TestMutatorLayout(t *testing.T) {
+	if n := unsafe.Sizeof(Mutator{}); n != 128 {
+		t.Fatalf("Mutator is %d bytes, want 128 (adjust its padding)", n)
+	}
 }

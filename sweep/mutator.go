@@ -65,6 +65,9 @@ type Mutator struct {
 	// Mutators' state: they count running and parked Mutators in the
 	// Heap's fields under wmu.
 	state mstate
+	// A Mutator writes allocs and roots all the time: keep other
+	// goroutines' Mutators off its cache lines (TestMutatorLayout).
+	_ [128 - 80]byte
 }
 
 // NewMutator returns a running Mutator of h. If a collection is in
