@@ -11,6 +11,15 @@ import (
 	"unsafe"
 )
 
+// aboveInt64 returns x+1 and math.MaxInt where an int holds them (on
+// 32-bit systems it may hold neither): bad inputs above a limit.
+func aboveInt64(x int64) []int {
+	if x >= math.MaxInt {
+		return nil
+	}
+	return []int{int(x + 1), math.MaxInt}
+}
+
 func newArena(t testing.TB, o Options) *Arena {
 	t.Helper()
 	a, err := New(o)
@@ -24,7 +33,7 @@ func newArena(t testing.TB, o Options) *Arena {
 func TestNewOptions(t *testing.T) {
 	bad := []Options{
 		{ChunkSize: -1}, {ChunkSize: 1000}, {ChunkSize: 2048}, {ChunkSize: 3 << 12},
-		{ChunkSize: 2 << 30}, {Retain: -1}, {Retain: MaxRetain + 1},
+		{ChunkSize: int(min(2<<30, math.MaxInt))}, {Retain: -1}, {Retain: MaxRetain + 1},
 		{MaxBytes: -5}, {MaxBytes: 100},
 	}
 	for _, o := range bad {
@@ -70,7 +79,7 @@ func TestAllocBadSizes(t *testing.T) {
 	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
 		t.Fatalf("Alloc(0) = %v, %v", b, err)
 	}
-	for _, n := range []int{-1, -64, math.MinInt, MaxBits + 1, math.MaxInt} {
+	for _, n := range append([]int{-1, -64, math.MinInt}, aboveInt64(MaxBits)...) {
 		if _, err := a.Alloc(n); !errors.Is(err, ErrSize) {
 			t.Errorf("Alloc(%d) err = %v, want ErrSize", n, err)
 		}

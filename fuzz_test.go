@@ -336,7 +336,7 @@ func (m *model) close() {
 	m.closed = true
 	m.live = nil // Close ends every lifetime
 	m.stats(true)
-	for _, n := range []int{1, 0, -1, MaxBits + 1} {
+	for _, n := range []int{1, 0, -1, int(min(MaxBits+1, math.MaxInt))} {
 		m.alloc(-1, n)
 		m.alloc(0, n)
 	}
@@ -348,7 +348,7 @@ func (m *model) close() {
 }
 
 // fuzzSizes are the bit counts op bytes select from, bad ones included.
-var fuzzSizes = [16]int{0, -1, -64, math.MinInt, MaxBits, MaxBits + 1, math.MaxInt, 1, 63, 64, 65, 256, 257, 8192, 8193, MinChunkSize * 8}
+var fuzzSizes = [16]int{0, -1, -64, math.MinInt, MaxBits, int(min(MaxBits+1, math.MaxInt)), math.MaxInt, 1, 63, 64, 65, 256, 257, 8192, 8193, MinChunkSize * 8}
 
 // byteReader hands out the fuzz input one byte at a time, then zeros.
 type byteReader struct {

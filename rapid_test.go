@@ -25,7 +25,7 @@ func TestRapidArena(t *testing.T) {
 			MaxBytes:  rapid.SampledFrom([]int64{0, 8 * MinChunkSize, 32 * MinChunkSize}).Draw(rt, "MaxBytes"),
 			Guard:     mem.OffHeap && rapid.Bool().Draw(rt, "Guard"),
 		}
-		bad := []int{0, -1, -64, math.MinInt, MaxBits + 1, math.MaxInt}
+		bad := append([]int{0, -1, -64, math.MinInt}, aboveInt64(MaxBits)...)
 		if o.MaxBytes > 0 {
 			bad = append(bad, MaxBits) // refused by the limit, not mapped
 		}

@@ -44,6 +44,10 @@ const maxSlots = 1 << refSlotBits
 // sensible use and far below overflow.
 const maxLargePages = 1 << 20
 
+// maxObjectBytes is the largest object: maxLargePages pages, or what an
+// int can count on 32-bit systems.
+const maxObjectBytes = min(maxLargePages*PageSize, math.MaxInt)
+
 // classTable maps a request size to its class. Classes are numbered from
 // 1; class 0 stands for large objects, each in a span of its own.
 type classTable struct {

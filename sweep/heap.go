@@ -338,7 +338,7 @@ func (h *Heap) SizeClass(size int) (class, slotSize int, err error) {
 	if h == nil || h.classes == nil {
 		return 0, 0, fmt.Errorf("%w: heap", ErrClosed)
 	}
-	if size < 1 || size > maxLargePages*PageSize {
+	if size < 1 || size > maxObjectBytes {
 		return 0, 0, fmt.Errorf("%w: %d bytes", ErrSize, size)
 	}
 	c := h.classes.classOf(size)

@@ -166,7 +166,7 @@ func (m *Mutator) refill(c int) (Ref, error) {
 // its own.
 func (m *Mutator) allocLarge(size int) (Ref, error) {
 	h := m.h
-	if size < 1 || size > maxLargePages*PageSize {
+	if size < 1 || size > maxObjectBytes {
 		return Nil, fmt.Errorf("%w: %d bytes", ErrSize, size)
 	}
 	if h.closed.Load() {

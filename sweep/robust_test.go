@@ -103,7 +103,7 @@ func TestStaleRefs(t *testing.T) {
 			t.Errorf("Valid(%v) = %v", r, err)
 		}
 	}
-	for _, i := range []int{-1, 2, 1 << 40} {
+	for _, i := range append([]int{-1, 2}, aboveInt64(1<<40-1)...) {
 		if _, err := h.Field(live, i); !errors.Is(err, ErrBadRef) {
 			t.Errorf("Field(%d) = %v", i, err)
 		}
@@ -177,7 +177,7 @@ func TestPayloadAndLarge(t *testing.T) {
 			t.Fatal("reused slot not zeroed")
 		}
 	}
-	for _, size := range []int{0, -1, maxLargePages*PageSize + 1} {
+	for _, size := range append([]int{0, -1}, aboveInt64(maxObjectBytes)...) {
 		if _, err := m.Alloc(size); !errors.Is(err, ErrSize) {
 			t.Errorf("Alloc(%d) = %v, want ErrSize", size, err)
 		}
