@@ -13,8 +13,7 @@ import (
 
 // checkBooks checks the relations between Stats fields that hold while no
 // Alloc runs: everything mapped is in a live generation or on the free
-// list, and the free list holds no more blocks than the largest live
-// generation (Advance trims the rest).
+// list, the free bytes are the free arenas', and nothing passes MaxBytes.
 func checkBooks(t testing.TB, a *Arena) Stats {
 	t.Helper()
 	s := a.Stats()
@@ -35,8 +34,8 @@ func checkBooks(t testing.TB, a *Arena) Stats {
 }
 
 // trimmer advances an arena and checks the trimming policy: the free list
-// keeps the blocks that the largest of the last trimHistory generations
-// (and of the live ones) held, and Advance returns half of any excess,
+// keeps twice the blocks that the largest of the last trimHistory
+// generations (and of the live ones) held, and Advance returns half of any excess,
 // rounded up, to the operating system.
 type trimmer struct {
 	hist []int // arenas of the generations that ended, newest last
@@ -62,6 +61,7 @@ func (tr *trimmer) advance(t testing.TB, a *Arena) Stats {
 	for _, g := range s.Generations {
 		keep = max(keep, g.Arenas)
 	}
+	keep *= 2
 	free := before.FreeArenas + recycled
 	if free > keep {
 		free -= (free - keep + 1) / 2

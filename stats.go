@@ -12,9 +12,9 @@ type Stats struct {
 	FreeBytes   int64 // their bytes
 	MappedBytes int64 // all memory the arena holds from the OS
 	// ReleasedBytes counts bytes of free arenas returned to the OS: by
-	// Advance, when the free list held more than the largest of the last
-	// few generations, and under MaxBytes, to make room for a dedicated
-	// arena.
+	// Advance, when the free list held more than twice the largest of the
+	// last few generations, and under MaxBytes, to make room for a
+	// dedicated arena.
 	ReleasedBytes uint64
 	// AllocatedBytes counts bytes handed out by Alloc and Cache.Alloc.
 	// A Cache reports its share when it refills or is flushed.
