@@ -485,3 +485,19 @@ func TestErrors(t *testing.T) {
 		t.Errorf("New failing: %v", err)
 	}
 }
+
+// TestAllocPctPaired checks that each allocator run is compared with the
+// no-op run of its own round: here the machine is slow in rounds 2 and 3
+// for the no-op and in round 3 for the allocator. Medians taken apart
+// (50 against 50 Mop/s) would say the allocator costs nothing; the rounds
+// say 50%, 0% and 50%.
+func TestAllocPctPaired(t *testing.T) {
+	runs := []sample{ms(50000), ms(50000), ms(25000)}
+	noop := []sample{ms(100000), ms(50000), ms(50000)}
+	if pct, ok := allocPct(runs, noop); !ok || pct != 50 {
+		t.Errorf("allocPct = %v, %v; want 50", pct, ok)
+	}
+	if _, ok := allocPct(runs, nil); ok {
+		t.Error("allocPct without no-op runs")
+	}
+}

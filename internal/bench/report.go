@@ -52,10 +52,10 @@ type Result struct {
 	NoopMops       *float64 `json:"noop_mops,omitempty"`
 	NoopMopsPerCPU *float64 `json:"noop_mops_per_cpu,omitempty"`
 	// AllocPct is the allocator's share of the sweep's time in percent,
-	// 100 * (1 - t_noop/t_alloc), with t the median CPU time per span
-	// (MopsPerCPU), which a busy machine does not inflate the way it does
-	// wall time; where CPU time is unknown, t is the median wall time per
-	// span (Mops).
+	// 100 * (1 - t_noop/t_alloc), with t the CPU time per span, which a
+	// busy machine does not inflate the way it does wall time (where CPU
+	// time is unknown, the wall time per span): the median over rounds,
+	// each allocator run against the no-op run of its own round.
 	AllocPct *float64 `json:"alloc_pct,omitempty"`
 }
 
@@ -186,6 +186,33 @@ func measure(name, scenario string, workers int, spans []span, cfg Config) (s sa
 	return runAlloc(a, f, scenario, workers, cfg)
 }
 
+// allocPct is the share of a span's sweep time that the allocator adds
+// over the no-op: 1 - t_noop/t_alloc, where time per span is 1/Mops per
+// CPU (or per second where CPU time is missing). Each run of the
+// allocator is paired with the no-op run of the same round, made right
+// after it, and the median of the per-round shares is returned: a slow
+// spell of a shared machine then weighs on both sides of a share rather
+// than on one median only.
+func allocPct(runs, noop []sample) (float64, bool) {
+	var pcts []float64
+	for k := range min(len(runs), len(noop)) {
+		a, n := runs[k], noop[k]
+		switch {
+		case a.cpu > 0 && n.cpu > 0 && a.ops > 0 && n.ops > 0:
+			// t = cpu/ops for both, so t_noop/t_alloc needs no units.
+			tA := a.cpu.Seconds() / float64(a.ops)
+			tN := n.cpu.Seconds() / float64(n.ops)
+			pcts = append(pcts, 100*(1-tN/tA))
+		case a.mops() > 0 && n.mops() > 0:
+			pcts = append(pcts, 100*(1-a.mops()/n.mops()))
+		}
+	}
+	if len(pcts) == 0 {
+		return 0, false
+	}
+	return Median(pcts), true
+}
+
 // rows turns the samples of one (scenario, workers) into results.
 func rows(names []string, scenario string, workers int, samples [][]sample, noop []sample) []Result {
 	out := make([]Result, len(names))
@@ -240,12 +267,8 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 			if mc > 0 {
 				r.NoopMopsPerCPU = ptr(round3(mc))
 			}
-			// Time per span is 1/Mops: 1 - t_noop/t_alloc.
-			switch {
-			case r.MopsPerCPU > 0 && mc > 0:
-				r.AllocPct = ptr(round3(100 * (1 - r.MopsPerCPU/mc)))
-			case r.Mops > 0 && m > 0:
-				r.AllocPct = ptr(round3(100 * (1 - r.Mops/m)))
+			if pct, ok := allocPct(samples[i], noop); ok {
+				r.AllocPct = ptr(round3(pct))
 			}
 		}
 		out[i] = r
@@ -331,8 +354,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.AllocPct != nil }) {
 		b.WriteString("sweep: Mop/s counts spans swept; alloc % = 1 - t_noop/t_alloc, the share of a span's sweep time that\n" +
-			"  the allocator adds over a no-op that bumps through preallocated zero memory, from the median CPU time\n" +
-			"  per span (noise can still make it <0).\n")
+			"  the allocator adds over a no-op that bumps through preallocated zero memory: the median over rounds\n" +
+			"  of CPU time per span, each allocator run against the no-op run of its round (noise can still make it <0).\n")
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Scenario == Concurrent }) {
 		b.WriteString("epochs: median Advances in a timed run. The concurrent scenario's Advance runs on a goroutine of its\n" +
