@@ -84,7 +84,7 @@ type Arena struct {
 // by all workers would be the one cache line every refill contends for.
 type shard struct {
 	head       atomic.Pointer[chunk] // current chunk of this epoch or nil; read atomically, written atomically under mu
-	owner      atomic.Uint64         // stack key of the goroutine that claimed it this epoch, 0 if none; claimed by CAS, reset under mu by Advance
+	owner      atomic.Uint64         // stack key of the goroutine that claimed it this epoch, 0 if none; claimed by CAS, reset under mu by Advance and Close
 	straddle   atomic.Uint64         // bytes lost by Adds that straddled a chunk's end; atomic
 	slabBytes  atomic.Uint64         // bytes carved for Caches; atomic
 	slabWaste  atomic.Uint64         // slab bytes Caches dropped unused; atomic
@@ -184,9 +184,9 @@ func New(opts Options) (*Arena, error) {
 	if o.Guard && !mem.OffHeap {
 		return nil, fmt.Errorf("%w: Guard needs mmap, not available on %s", ErrOption, runtime.GOOS)
 	}
-	// Shards: 8 per P, so that two goroutines whose stacks hash to one
-	// shard are rare (1 in 16 for a pair on two Ps); only the shards in
-	// use hold memory.
+	// Shards: 8 per P (at most 256), so that goroutines find shards of
+	// their own (see shardFor) within a few probes; only the shards in use
+	// hold memory.
 	n := 1
 	for n < 8*runtime.GOMAXPROCS(0) && n < 256 {
 		n *= 2
@@ -243,7 +243,13 @@ func (a *Arena) Alloc(nbits int) (Bits, error) {
 	if n > a.largeMin {
 		return a.allocLarge(n)
 	}
-	s := a.shardFor(stackKey())
+	// The common case of shardFor, written out here: as a call it would
+	// not be inlined, and every Alloc would pay for the call.
+	key := stackKey()
+	s := &a.shards[a.home(key)]
+	if s.owner.Load() != key {
+		s = a.shardFor(key)
+	}
 	if c := s.head.Load(); c != nil {
 		if start, ok := s.tryAdd(c, n); ok {
 			return c.take(start, n), nil
@@ -266,30 +272,30 @@ func stackKey() uint64 {
 	return uint64(uintptr(unsafe.Pointer(&x)) >> 11)
 }
 
+// home is the shard index that key hashes to.
+func (a *Arena) home(key uint64) uint64 { return key * 0x9E3779B97F4A7C15 >> a.shardShift }
+
 // shardFor returns the shard for the goroutine whose stack key is key.
 // A hash of the key names its home shard. Hashing alone lets two
-// goroutines share a shard by chance (a test found it in most runs of 8
-// goroutines over 128 shards: stacks are not random addresses), and two
-// goroutines on one shard contend for its chunk on every Alloc. So a
-// goroutine claims a shard for the epoch: the first of shardProbes
-// shards from its home that is unclaimed or already its own. Advance
-// clears the claims, so those of goroutines that have exited or moved
-// their stacks last one epoch. The claim is a hint for speed only: any
-// shard is correct for any goroutine. When every probed shard is taken
-// (more goroutines than shards), the goroutine shares its home shard.
-func (a *Arena) shardFor(key uint64) *shard {
-	home := key * 0x9E3779B97F4A7C15 >> a.shardShift
-	if s := &a.shards[home]; s.owner.Load() == key {
-		return s // the common case, kept small enough to inline
-	}
-	return a.claimShard(key, home)
-}
-
-// claimShard is shardFor for a goroutine that does not own its home shard.
-// Not inlined: it would swell Alloc for a call most Allocs skip.
+// goroutines share a shard by chance (a test found it in a third to four
+// fifths of trials of 8 goroutines over 128 shards: stacks are not random
+// addresses), and two goroutines on one shard contend for its chunk on
+// every Alloc. So a goroutine claims a shard for the epoch: the first of
+// shardProbes shards from its home that is unclaimed or already its own.
+// Advance (and Close) clear the claims, so those of goroutines that have
+// exited or moved their stacks last one epoch. The claim is a hint for
+// speed only: any shard is correct for any goroutine. When every probed
+// shard is taken (more goroutines than shards), the goroutine shares its
+// home shard.
+//
+// Alloc checks the common case, a goroutine that owns its home shard,
+// before it calls shardFor. A goroutine that claimed a shard further on
+// calls it on every Alloc and loads one shard line per probe until its
+// own; Caches do not claim (each keeps the shard NewCache gave it).
 //
 //go:noinline
-func (a *Arena) claimShard(key, home uint64) *shard {
+func (a *Arena) shardFor(key uint64) *shard {
+	home := a.home(key)
 	for i := range uint64(shardProbes) {
 		s := &a.shards[(home+i)&a.shardMask]
 		switch o := s.owner.Load(); {
@@ -598,7 +604,7 @@ func (a *Arena) sealHeadsLocked() {
 // held, and returns them. Remembering several epochs keeps a dip in the
 // load from giving back memory the next epoch maps again. The factor of
 // two is room for a load that varies from epoch to epoch: the free list is
-// refilled only by the generation that dies, three epochs after it was
+// refilled only by the generation that dies, Retain+1 epochs after it was
 // allocated, so a free list capped at one generation ran dry after every
 // run of larger epochs (with Advance every 2 ms on a timer, a fifth of the
 // blocks were unmapped and mapped again, and one goroutine made 57 million

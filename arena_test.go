@@ -550,7 +550,7 @@ func TestShardClaimsStructured(t *testing.T) {
 			if a.shardFor(k) != s {
 				t.Fatalf("trial %d: key %#x changed shards within an epoch", trial, k)
 			}
-			home := k * 0x9E3779B97F4A7C15 >> a.shardShift
+			home := a.home(k)
 			if homes[home] {
 				hashOnly++
 			}

@@ -24,11 +24,11 @@
 // concurrently with it; no stop-the-world is needed. This is achieved so:
 //
 //   - The fast path is one atomic load of a head chunk and one atomic add
-//     of its free offset. Heads are spread over shards (8 per P), each on
-//     its own cache line. A goroutine, known by its stack address, claims
-//     a shard for the epoch near the one its address hashes to, so
-//     goroutines alive together do not share a line while there are
-//     shards to spare.
+//     of its free offset. Heads are spread over shards (8 per P, at most
+//     256), each on its own cache line. A goroutine, known by its stack
+//     address, claims a shard for the epoch near the one its address
+//     hashes to, so goroutines alive together usually have lines of their
+//     own while there are shards to spare.
 //   - A chunk stops taking allocations when it is sealed: under the lock,
 //     its free offset is swapped to a huge value, so every later add
 //     fails. Advance seals every head before it publishes the new epoch, so

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/gcbits/gcbits"
 	"github.com/gcbits/gcbits/internal/seed"
@@ -264,7 +265,7 @@ func (w poolWorker) Alloc(nbits int) ([]uint64, error) {
 type noopWorker struct {
 	buf []uint64
 	pos int
-	_   [128 - 32]byte
+	_   [128 - unsafe.Sizeof([]uint64(nil)) - unsafe.Sizeof(0)]byte
 }
 
 func (w *noopWorker) Alloc(nbits int) ([]uint64, error) {

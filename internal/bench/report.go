@@ -187,24 +187,32 @@ func measure(name, scenario string, workers int, spans []span, cfg Config) (s sa
 }
 
 // allocPct is the share of a span's sweep time that the allocator adds
-// over the no-op: 1 - t_noop/t_alloc, where time per span is 1/Mops per
-// CPU (or per second where CPU time is missing). Each run of the
-// allocator is paired with the no-op run of the same round, made right
-// after it, and the median of the per-round shares is returned: a slow
-// spell of a shared machine then weighs on both sides of a share rather
-// than on one median only.
+// over the no-op: 1 - t_noop/t_alloc, with t the CPU time per span, or the
+// wall time per span when some run lacks CPU time (never a mix of the
+// two). Each run of the allocator is paired with the no-op run of the
+// same round (made after all the allocators' runs of that round), and the
+// median of the per-round shares is returned: a slow spell of a shared
+// machine then weighs on both sides of a share rather than on one median
+// only.
 func allocPct(runs, noop []sample) (float64, bool) {
+	n := min(len(runs), len(noop))
+	useCPU := true
+	for k := range n {
+		useCPU = useCPU && runs[k].cpu > 0 && noop[k].cpu > 0
+	}
+	perSpan := func(s sample) float64 {
+		if s.ops == 0 {
+			return 0
+		}
+		if useCPU {
+			return s.cpu.Seconds() / float64(s.ops)
+		}
+		return s.elapsed.Seconds() / float64(s.ops)
+	}
 	var pcts []float64
-	for k := range min(len(runs), len(noop)) {
-		a, n := runs[k], noop[k]
-		switch {
-		case a.cpu > 0 && n.cpu > 0 && a.ops > 0 && n.ops > 0:
-			// t = cpu/ops for both, so t_noop/t_alloc needs no units.
-			tA := a.cpu.Seconds() / float64(a.ops)
-			tN := n.cpu.Seconds() / float64(n.ops)
+	for k := range n {
+		if tA, tN := perSpan(runs[k]), perSpan(noop[k]); tA > 0 && tN > 0 {
 			pcts = append(pcts, 100*(1-tN/tA))
-		case a.mops() > 0 && n.mops() > 0:
-			pcts = append(pcts, 100*(1-a.mops()/n.mops()))
 		}
 	}
 	if len(pcts) == 0 {

@@ -111,14 +111,15 @@ func iterations(n, d int) int { return 1 << (maxDepth(n) - d + MinDepth) }
 // BinaryTrees runs the binary-trees benchmark with argument n on h, as its
 // Go programs do: a stretch tree, a long-lived tree, and one goroutine per
 // depth, each with a Mutator of its own, building and checking trees. It
-// writes the benchmark's output to out.
-func BinaryTrees[R comparable, M Mutator[R], H Heap[R, M]](h H, n int, out io.Writer) error {
+// writes the benchmark's output to out. Errors of the heap, Close's
+// included, are returned joined.
+func BinaryTrees[R comparable, M Mutator[R], H Heap[R, M]](h H, n int, out io.Writer) (err error) {
 	maxD := maxDepth(n)
 	m, err := h.NewMutator()
 	if err != nil {
 		return err
 	}
-	defer m.Close()
+	defer func() { err = errors.Join(err, m.Close()) }()
 	main := Trees[R, M, H]{H: h, M: m}
 	stretch, err := main.Tree(maxD + 1)
 	if err != nil {
@@ -160,12 +161,12 @@ func BinaryTrees[R comparable, M Mutator[R], H Heap[R, M]](h H, n int, out io.Wr
 
 // depthLine builds and checks binary-trees' trees of depth d with a
 // Mutator of its own and returns the output line.
-func depthLine[R comparable, M Mutator[R], H Heap[R, M]](h H, n, d int) (string, error) {
+func depthLine[R comparable, M Mutator[R], H Heap[R, M]](h H, n, d int) (_ string, err error) {
 	m, err := h.NewMutator()
 	if err != nil {
 		return "", err
 	}
-	defer m.Close()
+	defer func() { err = errors.Join(err, m.Close()) }()
 	w := Trees[R, M, H]{H: h, M: m}
 	it, sum := iterations(n, d), 0
 	for range it {

@@ -16,10 +16,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // slice, Ref i+1 names pair i, and nothing is ever freed. Allocations
 // fail with errFull once limit pairs exist.
 type slab struct {
-	mu     sync.Mutex
-	fields [][2]int
-	limit  int
-	open   int // Mutators not yet closed
+	mu       sync.Mutex
+	fields   [][2]int
+	limit    int
+	open     int   // Mutators not yet closed
+	closeErr error // what Mutator.Close returns
 }
 
 var errFull = errors.New("slab full")
@@ -77,7 +78,7 @@ func (m *slabMutator) Close() error {
 	m.h.mu.Lock()
 	defer m.h.mu.Unlock()
 	m.h.open--
-	return nil
+	return m.h.closeErr
 }
 
 func TestBinaryTreesWant(t *testing.T) {
@@ -106,6 +107,19 @@ func TestBinaryTrees(t *testing.T) {
 		if h.open != 0 {
 			t.Fatalf("n=%d: %d Mutators left open", n, h.open)
 		}
+	}
+}
+
+// TestBinaryTreesCloseError checks that a Mutator's Close error, from the
+// main goroutine's or a depth's, is not dropped.
+func TestBinaryTreesCloseError(t *testing.T) {
+	errClose := errors.New("close failed")
+	h := &slab{closeErr: errClose}
+	if err := BinaryTrees(h, 4, &strings.Builder{}); !errors.Is(err, errClose) {
+		t.Fatalf("BinaryTrees = %v, want the Close error", err)
+	}
+	if h.open != 0 {
+		t.Fatalf("%d Mutators left open", h.open)
 	}
 }
 
