@@ -501,3 +501,20 @@ func TestAllocPctPaired(t *testing.T) {
 		t.Error("allocPct without no-op runs")
 	}
 }
+
+// TestScalingLines checks the table's scaling summary: the most workers
+// against the next fewer, per scenario, with slowdowns flagged.
+func TestScalingLines(t *testing.T) {
+	rs := []Result{
+		{Allocator: "seed-after", Workers: 8, Scenario: Quiescent, Mops: 20},
+		{Allocator: "gcbits", Workers: 8, Scenario: Quiescent, Mops: 100},
+		{Allocator: "seed-after", Workers: 16, Scenario: Quiescent, Mops: 10},
+		{Allocator: "gcbits", Workers: 16, Scenario: Quiescent, Mops: 180},
+		{Allocator: "gcbits", Workers: 1, Scenario: Sweep, Mops: 50},
+	}
+	got := scalingLines(rs)
+	want := []string{"scaling, quiescent, 16 against 8 workers: seed-after 0.50× (slower), gcbits 1.80×"}
+	if !slices.Equal(got, want) {
+		t.Errorf("scalingLines:\n%q\nwant\n%q", got, want)
+	}
+}

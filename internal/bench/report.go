@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -353,6 +354,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		})
 	}
 	writeColumns(&b, tab, map[int]bool{0: true, 2: true, 10: true})
+	for _, l := range scalingLines(r.Results) {
+		b.WriteString(l + "\n")
+	}
 	if unsafe {
 		b.WriteString("unsafe: the allocator's contract does not hold in that row (seed-after needs a stopped world to Advance;\n" +
 			"  sync.Pool hands back memory it has already taken back); measured for reference only.\n")
@@ -374,6 +378,48 @@ func (r *Report) WriteTable(w io.Writer) error {
 	fmt.Fprintf(&b, "wall time %s\n", r.Wall)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// scalingLines says, per scenario, how each allocator's Mop/s at the most
+// workers compares with the next smaller worker count (16 against 8 on a
+// 16-core machine): below 1× the allocator got slower as cores joined.
+func scalingLines(rs []Result) []string {
+	type key struct{ scenario, alloc string }
+	byWorkers := map[key]map[int]float64{}
+	var order []key
+	for _, x := range rs {
+		k := key{x.Scenario, x.Allocator}
+		if byWorkers[k] == nil {
+			byWorkers[k] = map[int]float64{}
+			order = append(order, k)
+		}
+		byWorkers[k][x.Workers] = x.Mops
+	}
+	var lines []string
+	var cur string
+	for _, k := range order {
+		ws := slices.Sorted(maps.Keys(byWorkers[k]))
+		if len(ws) < 2 {
+			continue
+		}
+		hi, lo := ws[len(ws)-1], ws[len(ws)-2]
+		if byWorkers[k][lo] <= 0 {
+			continue
+		}
+		ratio := byWorkers[k][hi] / byWorkers[k][lo]
+		item := fmt.Sprintf("%s %.2f×", k.alloc, ratio)
+		if ratio < 1 {
+			item += " (slower)"
+		}
+		head := fmt.Sprintf("scaling, %s, %d against %d workers: ", k.scenario, hi, lo)
+		if head != cur {
+			lines = append(lines, head+item)
+			cur = head
+		} else {
+			lines[len(lines)-1] += ", " + item
+		}
+	}
+	return lines
 }
 
 func minMax(xs []float64) (float64, float64) {
