@@ -2,6 +2,7 @@ package gcbits_test
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -60,19 +61,30 @@ var allocators = []struct {
 	}},
 }
 
-// BenchmarkAlloc compares the allocators on the size-class mix with 1 and
-// 2 workers. Epochs turn every epochLen allocations per worker with all
-// workers stopped at a barrier, as the runtime's stop-the-world does, since
-// the seed designs need it. Compare with benchstat.
+// BenchmarkAlloc compares the allocators on the size-class mix with 1, 2,
+// 4 … GOMAXPROCS workers. Epochs turn every epochLen allocations per
+// worker with all workers stopped at a barrier, as the runtime's
+// stop-the-world does, since the seed designs need it. Compare with
+// benchstat.
 func BenchmarkAlloc(b *testing.B) {
 	for _, al := range allocators {
-		for _, workers := range []int{1, 2} {
+		for _, workers := range workerCounts() {
 			b.Run(fmt.Sprintf("alloc=%s/workers=%d", al.name, workers), func(b *testing.B) {
 				newWorker, advance := al.make(b)
 				runWorkers(b, workers, newWorker, advance)
 			})
 		}
 	}
+}
+
+// workerCounts is 1, 2, 4 … up to GOMAXPROCS, and GOMAXPROCS itself.
+func workerCounts() []int {
+	p := runtime.GOMAXPROCS(0)
+	var ws []int
+	for w := 1; w < p; w *= 2 {
+		ws = append(ws, w)
+	}
+	return append(ws, p)
 }
 
 // runWorkers splits b.N allocations over workers goroutines in epochs of
