@@ -537,7 +537,8 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 // system calls in Guard mode), plus one list pop per arena it returns to
 // the OS: free arenas beyond twice what the largest of the last few epochs
 // needed go back, half of the excess per Advance (none in a steady state),
-// unmapped after the lock is released. After Close it returns the final epoch and does nothing.
+// unmapped after the lock is released. After Close it returns the final
+// epoch and does nothing.
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
 	e := a.epoch.Load()
@@ -608,10 +609,9 @@ func (a *Arena) sealHeadsLocked() {
 // allocated, so a free list capped at one generation ran dry after every
 // run of larger epochs (with Advance every 2 ms on a timer, a fifth of the
 // blocks were unmapped and mapped again, and one goroutine made 57 million
-// Allocs in a second instead of 75 to 83 million).
-// Releasing half the excess at a time spreads the system calls over
-// several Advances while the footprint still follows the load down
-// geometrically.
+// Allocs in a second instead of 75 to 83 million). Releasing half the
+// excess at a time spreads the system calls over several Advances while
+// the footprint still follows the load down geometrically.
 func (a *Arena) trimLocked(ended uint64) *chunk {
 	a.history[ended%trimHistory] = a.gens[ended%uint64(len(a.gens))].chunks.n
 	if a.guard {
