@@ -518,3 +518,40 @@ func TestScalingLines(t *testing.T) {
 		t.Errorf("scalingLines:\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestClockAtLeastOneEpoch checks that a timed part ends when its time is
+// up only once it holds an Advance.
+func TestClockAtLeastOneEpoch(t *testing.T) {
+	// Time runs out before the first timed Advance: the run goes on, and
+	// that Advance ends it.
+	c := newClock(time.Millisecond, 1)
+	c.advanced() // the warm-up's last: timing starts
+	if !waitFor(c.late.Load) {
+		t.Fatal("the timer did not fire")
+	}
+	if p := c.phase.Load(); p != timing {
+		t.Fatalf("phase %d with no timed Advance, want timing", p)
+	}
+	c.advanced()
+	if p := c.phase.Load(); p != stopped || c.timedEpochs() != 1 {
+		t.Fatalf("phase %d, %d timed epochs after a late Advance", p, c.timedEpochs())
+	}
+	// An Advance within the time: the timer ends the run.
+	c = newClock(time.Millisecond, 1)
+	c.advanced()
+	c.advanced()
+	if !waitFor(func() bool { return c.phase.Load() == stopped }) {
+		t.Fatal("the timer did not end a run that had an Advance")
+	}
+	c.end()
+}
+
+// waitFor polls cond for up to a second.
+func waitFor(cond func() bool) bool {
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return false
+}

@@ -203,6 +203,7 @@ type clock struct {
 	cpu0   atomic.Int64               // process CPU time when timing began; atomic
 	epochs atomic.Int64               // Advances so far; atomic
 	timer  atomic.Pointer[time.Timer] // ends the timed part; atomic
+	late   atomic.Bool                // the timer fired before the first timed Advance; atomic
 	dur    time.Duration              // length of the timed part; read-only
 	warm   int64                      // Advances before the timed part; read-only
 	_      [64]byte
@@ -214,14 +215,32 @@ func newClock(d time.Duration, warm int) *clock {
 
 // advanced counts one Advance and starts the timed part after the
 // warm-th. Only one goroutine at a time calls it.
+//
+// The timed part lasts dur and at least one epoch, so that every run
+// includes an Advance (a slow machine under the race detector could
+// otherwise time a run with none). If the timer fires first, the next
+// Advance ends the run: the timer sets late before it reads epochs, and
+// advanced adds to epochs before it reads late, so one of them sees the
+// other.
 func (c *clock) advanced() {
-	if c.epochs.Add(1) != c.warm {
-		return
+	switch n := c.epochs.Add(1); {
+	case n == c.warm:
+		c.cpu0.Store(int64(cpuTime()))
+		c.start.Store(int64(time.Since(c.base)))
+		if c.phase.CompareAndSwap(warming, timing) {
+			c.timer.Store(time.AfterFunc(c.dur, c.expire))
+		}
+	case n > c.warm && c.late.Load():
+		c.phase.CompareAndSwap(timing, stopped)
 	}
-	c.cpu0.Store(int64(cpuTime()))
-	c.start.Store(int64(time.Since(c.base)))
-	if c.phase.CompareAndSwap(warming, timing) {
-		c.timer.Store(time.AfterFunc(c.dur, func() { c.phase.CompareAndSwap(timing, stopped) }))
+}
+
+// expire ends the timed part when its time is up, or marks it late if no
+// Advance has happened in it yet.
+func (c *clock) expire() {
+	c.late.Store(true)
+	if c.epochs.Load() > c.warm {
+		c.phase.CompareAndSwap(timing, stopped)
 	}
 }
 
