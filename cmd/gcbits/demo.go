@@ -203,28 +203,12 @@ func runBinaryTrees(f *demoFlags, stdout, stderr io.Writer) int {
 		reportChild(stderr, time.Since(t0))
 		return 0
 	}
-	h, err := newDemoHeap(f, treeTrace)
-	if err != nil {
-		fmt.Fprintf(stderr, "gcbits demo binarytrees: %v\n", err)
-		return 1
-	}
-	var out bytes.Buffer
-	t0 := time.Now()
-	err = workload.BinaryTrees(h, f.depth, &out)
-	elapsed := time.Since(t0)
-	stdout.Write(out.Bytes())
-	if err != nil {
-		h.Close()
-		fmt.Fprintf(stderr, "gcbits demo binarytrees: %v\n", err)
-		return 1
-	}
-	st, err := finalStats(h)
-	if err != nil {
-		fmt.Fprintf(stderr, "gcbits demo binarytrees: %v\n", err)
-		return 1
-	}
-	report(stderr, "binarytrees", f, elapsed, st, out.Bytes(), true)
-	return 0
+	return runOnHeap("binarytrees", f, treeTrace, stderr, func(h *sweep.Heap) ([]byte, error) {
+		var out bytes.Buffer
+		err := workload.BinaryTrees(h, f.depth, &out)
+		stdout.Write(out.Bytes())
+		return out.Bytes(), err
+	})
 }
 
 // ---- GCBench ----
@@ -562,25 +546,36 @@ func runGCBench(f *demoFlags, stdout, stderr io.Writer) int {
 		reportChild(stderr, time.Since(t0))
 		return 0
 	}
-	h, err := newDemoHeap(f, gcbenchTrace)
-	if err != nil {
-		fmt.Fprintf(stderr, "gcbits demo gcbench: %v\n", err)
+	return runOnHeap("gcbench", f, gcbenchTrace, stderr, func(h *sweep.Heap) ([]byte, error) {
+		return nil, gcBenchHeap(h, f, stdout, stderr)
+	})
+}
+
+// runOnHeap times run on a new demo heap traced by trace, then writes the
+// figures of the heap (and of Go's collector, if f.compare) to stderr and
+// returns the exit status. run returns the program's output when Go's run
+// must print the same, or nil.
+func runOnHeap(name string, f *demoFlags, trace sweep.Tracer, stderr io.Writer, run func(*sweep.Heap) ([]byte, error)) int {
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "gcbits demo %s: %v\n", name, err)
 		return 1
 	}
+	h, err := newDemoHeap(f, trace)
+	if err != nil {
+		return fail(err)
+	}
 	t0 := time.Now()
-	err = gcBenchHeap(h, f, stdout, stderr)
+	want, err := run(h)
 	elapsed := time.Since(t0)
 	if err != nil {
 		h.Close()
-		fmt.Fprintf(stderr, "gcbits demo gcbench: %v\n", err)
-		return 1
+		return fail(err)
 	}
 	st, err := finalStats(h)
 	if err != nil {
-		fmt.Fprintf(stderr, "gcbits demo gcbench: %v\n", err)
-		return 1
+		return fail(err)
 	}
-	report(stderr, "gcbench", f, elapsed, st, nil, false)
+	report(stderr, name, f, elapsed, st, want)
 	return 0
 }
 
@@ -629,12 +624,12 @@ func mib(kb int64) string {
 
 // report writes the heap run's figures and, if f.compare, runs the same
 // demo on Go's collector in a child process and writes its figures too.
-// If sameOut, the child's stdout must equal want.
-func report(w io.Writer, name string, f *demoFlags, elapsed time.Duration, st sweep.Stats, want []byte, sameOut bool) {
+// If want is not nil, the child's stdout must equal it.
+func report(w io.Writer, name string, f *demoFlags, elapsed time.Duration, st sweep.Stats, want []byte) {
 	rss := peakRSS()
 	fmt.Fprintf(w, "\n%s on sweep.Heap: %v, peak RSS %s (this process, VmHWM)\n", name, elapsed.Round(time.Millisecond), mib(rss))
 	if f.compare {
-		compareGo(w, name, f, want, sameOut)
+		compareGo(w, name, f, want)
 	}
 	fmt.Fprintf(w, "collections: %d; world stopped %v in all, of which marking %v\n",
 		st.Cycles, st.PauseTime.Round(time.Microsecond), st.MarkTime.Round(time.Microsecond))
@@ -663,7 +658,7 @@ var childCommand = func(args []string) (*exec.Cmd, error) {
 }
 
 // compareGo runs the demo with -gc go in a child process.
-func compareGo(w io.Writer, name string, f *demoFlags, want []byte, sameOut bool) {
+func compareGo(w io.Writer, name string, f *demoFlags, want []byte) {
 	args := []string{"demo", name, "-gc", "go", "-compare=false",
 		"-depth", strconv.Itoa(f.depth), "-stretch", strconv.Itoa(f.stretch), "-long", strconv.Itoa(f.longLived),
 		"-min", strconv.Itoa(f.minDepth), "-max", strconv.Itoa(f.maxDepth), "-array", strconv.Itoa(f.array)}
@@ -685,7 +680,7 @@ func compareGo(w io.Writer, name string, f *demoFlags, want []byte, sameOut bool
 		}
 	}
 	same := ""
-	if sameOut {
+	if want != nil {
 		same = ", output identical"
 		if !bytes.Equal(out.Bytes(), want) {
 			same = ", OUTPUT DIFFERS"

@@ -23,13 +23,12 @@ func chunkOffset(r mem.Region, p []uint64) (uintptr, bool) {
 	return addr - start, true
 }
 
-// offsetOf returns the index in the mapping order of the chunk holding p
-// and p's byte offset in it, or -1 if p is not in any chunk.
-func (b *Before) offsetOf(p []uint64) (int, uintptr) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for i, c := range b.all {
-		if off, ok := chunkOffset(c.mem, p); ok {
+// chunkIndex returns the index in all of the chunk holding p and p's byte
+// offset in it, or -1 if p is not in any chunk. region gives a chunk's
+// memory.
+func chunkIndex[C any](all []C, region func(C) mem.Region, p []uint64) (int, uintptr) {
+	for i, c := range all {
+		if off, ok := chunkOffset(region(c), p); ok {
 			return i, off
 		}
 	}
@@ -38,13 +37,15 @@ func (b *Before) offsetOf(p []uint64) (int, uintptr) {
 
 // offsetOf returns the index in the mapping order of the chunk holding p
 // and p's byte offset in it, or -1 if p is not in any chunk.
+func (b *Before) offsetOf(p []uint64) (int, uintptr) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return chunkIndex(b.all, func(c *beforeChunk) mem.Region { return c.mem }, p)
+}
+
+// offsetOf is Before.offsetOf for After.
 func (a *After) offsetOf(p []uint64) (int, uintptr) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i, c := range a.all {
-		if off, ok := chunkOffset(c.mem, p); ok {
-			return i, off
-		}
-	}
-	return -1, 0
+	return chunkIndex(a.all, func(c *afterChunk) mem.Region { return c.mem }, p)
 }
