@@ -49,7 +49,6 @@ type Arena struct {
 	guard      bool                              // Options.Guard
 	maxBytes   int64                             // Options.MaxBytes, 0 for none
 	shardShift uint                              // 64 - log2(len(shards))
-	shardMask  uint64                            // len(shards) - 1
 	shards     []shard                           // the slice is read-only; see shard for its fields
 	mapFn      func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
 	unmapFn    func(mem.Region) error            // mem.Region.Unmap; replaced by tests
@@ -212,7 +211,6 @@ func New(opts Options) (*Arena, error) {
 	for s := n; s > 1; s >>= 1 {
 		a.shardShift--
 	}
-	a.shardMask = uint64(n - 1)
 	return a, nil
 }
 
@@ -295,9 +293,9 @@ func (a *Arena) home(key uint64) uint64 { return key * 0x9E3779B97F4A7C15 >> a.s
 //
 //go:noinline
 func (a *Arena) shardFor(key uint64) *shard {
-	home := a.home(key)
+	home, mask := a.home(key), uint64(len(a.shards)-1)
 	for i := range uint64(shardProbes) {
-		s := &a.shards[(home+i)&a.shardMask]
+		s := &a.shards[(home+i)&mask]
 		switch o := s.owner.Load(); {
 		case o == key:
 			return s

@@ -278,11 +278,11 @@ const pollEvery = 256
 // of that, a harness cost that would weigh most on the fastest allocators.
 type barrier struct {
 	mu    sync.Mutex
-	cond  sync.Cond
+	cond  sync.Cond     // on mu; broadcast when gen moves on
 	n     int           // goroutines that meet; read-only
 	count int           // arrived in this round; under mu
 	gen   atomic.Uint64 // round number; written under mu, read atomically by spinners
-	out   atomic.Int32  // the leader's result, stored before gen moves on
+	out   atomic.Int32  // the leader's result; stored under mu before gen moves on, read atomically after gen did
 }
 
 // spinYields is how many times a waiter yields before it parks.
