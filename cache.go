@@ -2,7 +2,6 @@ package gcbits
 
 import (
 	"fmt"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -26,10 +25,9 @@ import (
 // than Retain+1 epochs later. When Advance runs, the next request refills.
 //
 // Every field belongs to the Cache's goroutine; only the arena's epoch,
-// read through the epoch pointer, is shared (read atomically).
+// read through the arena pointer, is shared (read atomically).
 type Cache struct {
 	arena *Arena
-	epoch *atomic.Uint64 // &arena.epoch
 	shard *shard         // where refills carve
 	small uintptr        // requests of 1..small bytes are served from the slab
 	base  unsafe.Pointer // current slab's block
@@ -37,19 +35,18 @@ type Cache struct {
 	pos   uintptr        // offset in base of the slab's next free byte
 	end   uintptr        // offset in base of the slab's end
 	gen   uint64         // epoch the slab belongs to
-	_     [cacheLine - 72]byte
+	_     [cacheLine - 64]byte
 }
 
 // NewCache returns a Cache drawing on a. Caches need no closing; Flush
 // hands back the unused part of the slab in the books.
 func (a *Arena) NewCache() *Cache {
 	if len(a.shards) == 0 { // not made by New: every Alloc goes to a.Alloc
-		return &Cache{arena: a, epoch: &a.epoch}
+		return &Cache{arena: a}
 	}
 	i := a.nextShard.Add(1) - 1
 	return &Cache{
 		arena: a,
-		epoch: &a.epoch,
 		shard: &a.shards[uint(i)%uint(len(a.shards))],
 		small: a.slabSize / 16,
 	}
@@ -61,7 +58,9 @@ func (c *Cache) Alloc(nbits int) (Bits, error) {
 	// n-1 < small rejects nbits <= 0 (n is 0, or huge once nbits+63 is
 	// negative) and requests too large for slabs, in one comparison.
 	n := uintptr(nbits+63) >> 6 << 3
-	if n-1 < c.small && c.gen == c.epoch.Load() && c.pos+n <= c.end {
+	// A zero Cache has small 0 and stops at the first test, before its nil
+	// arena is read.
+	if n-1 < c.small && c.gen == c.arena.epoch.Load() && c.pos+n <= c.end {
 		p := unsafe.Add(c.base, c.pos)
 		c.pos += n
 		return unsafe.Slice((*uint64)(p), n>>3), nil
