@@ -3,6 +3,7 @@ module github.com/gcbits/gcbits/cmd/gcbits
 go 1.26.0
 
 require (
+	github.com/bits-and-blooms/bitset v1.29.0
 	github.com/gcbits/gcbits v0.0.0-00010101000000-000000000000
 	github.com/schollz/progressbar/v3 v3.19.1
 	golang.org/x/term v0.44.0
