@@ -14,7 +14,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/gcbits/gcbits/internal/bench"
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/bench"
 )
 
 const benchUsage = `Usage: gcbits bench [flags]

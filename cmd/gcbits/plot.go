@@ -15,7 +15,7 @@ import (
 	_ "gonum.org/v1/plot/vg/vgimg" // registers png
 	_ "gonum.org/v1/plot/vg/vgsvg" // registers svg
 
-	"github.com/gcbits/gcbits/internal/bench"
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/bench"
 )
 
 // plotFormat returns the image format of path from its extension: svg or

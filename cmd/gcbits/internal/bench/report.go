@@ -329,7 +329,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "gcbits bench: %s %s/%s, %d CPUs, GOMAXPROCS %d; runs: %d of %s each, median Mop/s\n",
 		r.Go, r.GOOS, r.GOARCH, r.CPUs, r.GOMAXPROCS, r.Runs, r.Duration)
-	fmt.Fprintf(&b, "mix: %d size classes, one span's bitmap each, %.1f bytes on average\n", len(SizeClasses), r.MixBytes)
+	fmt.Fprintf(&b, "mix: %d size classes, one span's bitmap each, %.1f bytes on average\n", len(Mix()), r.MixBytes)
 	fmt.Fprintf(&b, "epochs: quiescent every %d allocations per worker; concurrent every %s; sweep every %d spans; %d untimed first (%d concurrent)\n",
 		r.EpochAllocs, r.AdvanceEvery, r.SweepSpans, WarmEpochs, ConcurrentWarmEpochs)
 	tab := [][]string{{"allocator", "workers", "scenario", "Mop/s", "min–max", "vs " + Reference, "waste %", "alloc %", "epochs", "CPUs", ""}}
