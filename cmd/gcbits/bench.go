@@ -66,7 +66,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	workers := fs.String("workers", joinInts(bench.DefaultWorkers()), "comma-separated worker `counts`")
 	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated `scenarios`")
 	allocators := fs.String("allocators", strings.Join(bench.Names(), ","), "comma-separated `allocators`")
-	fs.IntVar(&bf.cfg.Runs, "runs", bench.DefaultRuns, "runs per row; the table shows their median")
+	fs.IntVar(&bf.cfg.Runs, "runs", bench.DefaultRuns, "runs per row; the table shows their median and its 95% confidence interval (6 runs or more)")
 	fs.DurationVar(&bf.cfg.Duration, "duration", bench.DefaultDuration, "length of one run")
 	fs.IntVar(&bf.cfg.EpochAllocs, "epoch", bench.DefaultEpochAllocs, "quiescent: allocations per worker per epoch")
 	fs.DurationVar(&bf.cfg.AdvanceEvery, "advance-every", bench.DefaultAdvanceEvery, "concurrent: `period` of Advance")

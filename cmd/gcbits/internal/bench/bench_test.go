@@ -178,10 +178,13 @@ func TestNoopWorker(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
+// TestSummarize checks the medians and confidence intervals that come
+// from benchmath: the median of an even count is the mean of the middle
+// two, 6 values give a 95% interval (the extremes, at 96.9%), 5 do not.
+func TestSummarize(t *testing.T) {
 	for _, c := range []struct {
-		xs   []float64
-		want float64
+		xs     []float64
+		median float64
 	}{
 		{nil, 0},
 		{[]float64{3}, 3},
@@ -190,12 +193,20 @@ func TestMedian(t *testing.T) {
 		{[]float64{2, 2, 9, 1, 100}, 2},
 	} {
 		in := slices.Clone(c.xs)
-		if got := Median(c.xs); got != c.want {
-			t.Errorf("Median(%v) = %v, want %v", c.xs, got, c.want)
+		if got := median(c.xs); got != c.median {
+			t.Errorf("median(%v) = %v, want %v", c.xs, got, c.median)
 		}
 		if !slices.Equal(in, c.xs) {
-			t.Errorf("Median modified its input: %v", c.xs)
+			t.Errorf("median modified its input: %v", c.xs)
 		}
+	}
+	s := summarize([]float64{6, 2, 4, 1, 5, 3})
+	if s.Center != 3.5 || s.Lo != 1 || s.Hi != 6 || s.Confidence < 0.95 || len(s.Warnings) != 0 {
+		t.Errorf("6 runs: %+v", s)
+	}
+	s = summarize([]float64{5, 2, 4, 1, 3})
+	if s.Center != 3 || !(math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0)) || len(s.Warnings) == 0 {
+		t.Errorf("5 runs: %+v", s)
 	}
 }
 
@@ -240,6 +251,13 @@ func TestRows(t *testing.T) {
 				t.Errorf("row %d: sweep fields outside the sweep", i)
 			}
 		}
+	}
+	if r := rows(names, Quiescent, 2, samples, nil)[0]; r.MopsLo != nil || r.MopsHi != nil {
+		t.Errorf("3 runs: confidence interval %s–%s", optf(r.MopsLo, "%v"), optf(r.MopsHi, "%v"))
+	}
+	six := [][]sample{{ms(10000), ms(30000), ms(20000), ms(15000), ms(25000), ms(12000)}}
+	if r := rows(names[:1], Quiescent, 1, six, nil)[0]; r.Mops != 17.5 || r.MopsLo == nil || *r.MopsLo != 10 || *r.MopsHi != 30 {
+		t.Errorf("6 runs: %v Mop/s in %s–%s, want 17.5 in 10–30", r.Mops, optf(r.MopsLo, "%v"), optf(r.MopsHi, "%v"))
 	}
 	// Without seed-after there is no ratio.
 	rs := rows(names[1:], Quiescent, 1, samples[1:], nil)

@@ -2,14 +2,18 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/perf/benchmath"
 )
 
 // Result is one row: an allocator with a number of workers in a scenario.
@@ -18,6 +22,11 @@ type Result struct {
 	Workers   int     `json:"workers"`
 	Scenario  string  `json:"scenario"`
 	Mops      float64 `json:"mops"` // median over the runs, millions of allocations (sweep: spans) per second
+	// MopsLo and MopsHi bound the 95% confidence interval of Mops, as
+	// benchstat computes it (golang.org/x/perf/benchmath, no assumption
+	// on the distribution); absent with fewer than 6 runs, too few for one.
+	MopsLo *float64 `json:"mops_lo,omitempty"`
+	MopsHi *float64 `json:"mops_hi,omitempty"`
 	// Ratio is Mops over the Mops of seed-after in the same scenario with
 	// the same workers; absent when seed-after was not measured.
 	Ratio *float64 `json:"ratio,omitempty"`
@@ -219,7 +228,7 @@ func allocPct(runs, noop []sample) (float64, bool) {
 	if len(pcts) == 0 {
 		return 0, false
 	}
-	return Median(pcts), true
+	return median(pcts), true
 }
 
 // rows turns the samples of one (scenario, workers) into results.
@@ -255,13 +264,17 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 				}
 			}
 		}
-		r.Mops = round3(Median(r.Runs))
-		r.Epochs = int(Median(epochs))
-		r.CPUs = float64(int(Median(cpus)*100+0.5)) / 100
-		r.MopsPerCPU = round3(Median(perCPU))
-		r.BytesPerOp = round3(Median(bpo))
+		sum := summarize(r.Runs)
+		r.Mops = round3(sum.Center)
+		if !math.IsInf(sum.Lo, 0) && !math.IsInf(sum.Hi, 0) {
+			r.MopsLo, r.MopsHi = ptr(round3(sum.Lo)), ptr(round3(sum.Hi))
+		}
+		r.Epochs = int(median(epochs))
+		r.CPUs = float64(int(median(cpus)*100+0.5)) / 100
+		r.MopsPerCPU = round3(median(perCPU))
+		r.BytesPerOp = round3(median(bpo))
 		if acct {
-			r.WastePct = ptr(round3(Median(waste)))
+			r.WastePct = ptr(round3(median(waste)))
 		}
 		if noop != nil {
 			var nm, nc []float64
@@ -271,7 +284,7 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 					nc = append(nc, float64(s.ops)/s.cpu.Seconds()/1e6)
 				}
 			}
-			m, mc := Median(nm), Median(nc)
+			m, mc := median(nm), median(nc)
 			r.NoopMops = ptr(round3(m))
 			if mc > 0 {
 				r.NoopMopsPerCPU = ptr(round3(mc))
@@ -290,20 +303,24 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 	return out
 }
 
-// Median returns the median of xs (the mean of the middle two for an even
-// count), or 0 for none. xs is not modified.
-func Median(xs []float64) float64 {
+// confidence is the level of the confidence intervals: benchstat's.
+const confidence = 0.95
+
+// summarize returns the median of xs and its confidence interval at the
+// level confidence, from golang.org/x/perf/benchmath with no assumption on
+// the distribution, as benchstat computes them. The interval is infinite
+// for fewer than 6 values; the summary is zero for none. xs is not
+// modified.
+func summarize(xs []float64) benchmath.Summary {
 	if len(xs) == 0 {
-		return 0
+		return benchmath.Summary{}
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
+	s := benchmath.NewSample(slices.Clone(xs), &benchmath.DefaultThresholds)
+	return benchmath.AssumeNothing.Summary(s, confidence)
 }
+
+// median returns the median of xs, or 0 for none.
+func median(xs []float64) float64 { return summarize(xs).Center }
 
 func ptr[T any](v T) *T { return &v }
 
@@ -327,18 +344,17 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // the setup.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "gcbits bench: %s %s/%s, %d CPUs, GOMAXPROCS %d; runs: %d of %s each, median Mop/s\n",
+	fmt.Fprintf(&b, "gcbits bench: %s %s/%s, %d CPUs, GOMAXPROCS %d; runs: %d of %s each, median Mop/s and its 95%% confidence interval\n",
 		r.Go, r.GOOS, r.GOARCH, r.CPUs, r.GOMAXPROCS, r.Runs, r.Duration)
 	fmt.Fprintf(&b, "mix: %d size classes, one span's bitmap each, %.1f bytes on average\n", len(Mix()), r.MixBytes)
 	fmt.Fprintf(&b, "epochs: quiescent every %d allocations per worker; concurrent every %s; sweep every %d spans; %d untimed first (%d concurrent)\n",
 		r.EpochAllocs, r.AdvanceEvery, r.SweepSpans, WarmEpochs, ConcurrentWarmEpochs)
-	tab := [][]string{{"allocator", "workers", "scenario", "Mop/s", "min–max", "vs " + Reference, "waste %", "alloc %", "epochs", "CPUs", ""}}
+	tab := [][]string{{"allocator", "workers", "scenario", "Mop/s", "95% CI", "vs " + Reference, "waste %", "alloc %", "epochs", "CPUs", ""}}
 	unsafe := false
 	for i, x := range r.Results {
 		if i > 0 && x.Scenario != r.Results[i-1].Scenario {
 			tab = append(tab, nil)
 		}
-		lo, hi := minMax(x.Runs)
 		note := ""
 		if x.Unsafe {
 			note = "unsafe"
@@ -349,7 +365,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		tab = append(tab, []string{
 			x.Allocator, fmt.Sprint(x.Workers), x.Scenario, fmt.Sprintf("%.2f", x.Mops),
-			fmt.Sprintf("%.1f–%.1f", lo, hi), optf(x.Ratio, "%.2f×"), optf(x.WastePct, "%.2f"),
+			ci(x), optf(x.Ratio, "%.2f×"), optf(x.WastePct, "%.2f"),
 			optf(x.AllocPct, "%.1f"), fmt.Sprint(x.Epochs), fmt.Sprintf("%.2f", x.CPUs), note,
 		})
 	}
@@ -372,6 +388,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Scenario == Concurrent }) {
 		b.WriteString("epochs: median Advances in a timed run. The concurrent scenario's Advance runs on a goroutine of its\n" +
 			"  own, with one more P than there are workers so that it keeps its period for every allocator.\n")
+	}
+	if ws := summarize(make([]float64, r.Runs)).Warnings; len(ws) > 0 {
+		fmt.Fprintf(&b, "95%% CI: ∞ with %d runs: %v (-runs)\n", r.Runs, errors.Join(ws...))
 	}
 	b.WriteString("CPUs: median CPU time the process used per second of a timed run; below the worker count the run\n" +
 		"  did not have the CPUs it asked for (a busy machine, or workers waiting at barriers and locks).\n")
@@ -422,11 +441,13 @@ func scalingLines(rs []Result) []string {
 	return lines
 }
 
-func minMax(xs []float64) (float64, float64) {
-	if len(xs) == 0 {
-		return 0, 0
+// ci formats the confidence interval of x's Mop/s, or "∞" where there
+// were too few runs for one.
+func ci(x Result) string {
+	if x.MopsLo == nil || x.MopsHi == nil {
+		return "∞"
 	}
-	return slices.Min(xs), slices.Max(xs)
+	return fmt.Sprintf("%.1f–%.1f", *x.MopsLo, *x.MopsHi)
 }
 
 func optf(p *float64, format string) string {

@@ -35,11 +35,12 @@ var Scenarios = []string{Quiescent, Concurrent, Sweep}
 // Reference is the allocator the ratios are relative to.
 const Reference = "seed-after"
 
-// Defaults of Config. The epoch lengths are chosen so that a gcbits epoch
+// Defaults of Config. Six runs are the fewest whose median has a 95%
+// confidence interval. The epoch lengths are chosen so that a gcbits epoch
 // holds a few MiB of bitmaps: the half-used chunk and slab ends that every
 // epoch leaves behind then stay well under 3% of what was handed out.
 const (
-	DefaultRuns         = 5
+	DefaultRuns         = 6
 	DefaultDuration     = 100 * time.Millisecond
 	DefaultEpochAllocs  = 1 << 18 // per worker: ~3 MiB of the mix
 	DefaultAdvanceEvery = 2 * time.Millisecond
