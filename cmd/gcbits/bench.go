@@ -44,6 +44,7 @@ Flags:
 type benchFlags struct {
 	cfg      bench.Config
 	json     bool
+	benchfmt bool
 	plot     string
 	progress bool
 	cpuprof  string
@@ -72,6 +73,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.DurationVar(&bf.cfg.AdvanceEvery, "advance-every", bench.DefaultAdvanceEvery, "concurrent: `period` of Advance")
 	fs.IntVar(&bf.cfg.SweepSpans, "spans", bench.DefaultSweepSpans, "sweep: spans per epoch")
 	fs.BoolVar(&bf.json, "json", false, "print one JSON object instead of the table")
+	fs.BoolVar(&bf.benchfmt, "benchfmt", false, "print every run in the Go benchmark format instead of the table, for benchstat")
 	fs.StringVar(&bf.plot, "plot", "", "also write an SVG (or .png) `file` of Mop/s against workers, one panel per scenario")
 	fs.StringVar(&bf.cpuprof, "cpuprofile", "", "write a CPU profile of the whole benchmark to `file` (go tool pprof)")
 	fs.BoolVar(&bf.progress, "progress", true, "show a progress bar on stderr when it is a terminal")
@@ -86,6 +88,9 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	}
 	if fs.NArg() > 0 {
 		return fail("unexpected arguments %q", fs.Args())
+	}
+	if bf.json && bf.benchfmt {
+		return fail("-json and -benchfmt: choose one")
 	}
 	var err error
 	if bf.cfg.Workers, err = parseInts(*workers); err != nil {
@@ -167,9 +172,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
 		return 1
 	}
-	if bf.json {
+	switch {
+	case bf.json:
 		err = rep.WriteJSON(stdout)
-	} else {
+	case bf.benchfmt:
+		err = rep.WriteBenchfmt(stdout)
+	default:
 		err = rep.WriteTable(stdout)
 	}
 	if err != nil {

@@ -3,11 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+
+	"golang.org/x/perf/benchfmt"
 )
 
 // small makes gcbits bench fast enough for tests under -race.
@@ -70,6 +73,47 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// TestBenchBenchfmt checks that gcbits bench -benchfmt prints nothing but
+// the Go benchmark format, one result per run, as benchstat reads it.
+func TestBenchBenchfmt(t *testing.T) {
+	args := append(append([]string{"bench", "-benchfmt", "-allocators", "seed-after,gcbits"}, small...), "-runs", "2")
+	rc, out, errs := runArgs(t, args...)
+	if rc != 0 {
+		t.Fatalf("rc %d, stderr:\n%s", rc, errs)
+	}
+	r := benchfmt.NewReader(strings.NewReader(out), "stdout")
+	names := map[string]int{}
+	for r.Scan() {
+		switch rec := r.Result().(type) {
+		case *benchfmt.SyntaxError:
+			t.Fatalf("%v in:\n%s", rec, out)
+		case *benchfmt.Result:
+			if rec.Iters <= 0 {
+				t.Errorf("%s: %d iterations", rec.Name, rec.Iters)
+			}
+			if v, ok := rec.Value("sec/op"); !ok || v <= 0 {
+				t.Errorf("%s: sec/op %v, %v", rec.Name, v, ok)
+			}
+			names[rec.Name.String()]++
+		}
+	}
+	// Two allocators, two worker counts, three scenarios, -runs 2 (the
+	// flag given last wins over small's).
+	if len(names) != 2*2*3 {
+		t.Errorf("%d benchmarks: %v", len(names), names)
+	}
+	for name, n := range names {
+		if n != 2 {
+			t.Errorf("%s: %d runs, want 2", name, n)
+		}
+	}
+	if procs := runtime.GOMAXPROCS(0); procs > 1 {
+		if _, ok := names[fmt.Sprintf("Quiescent/alloc=gcbits/workers=2-%d", procs)]; !ok {
+			t.Errorf("no Quiescent/alloc=gcbits/workers=2-%d in %v", procs, names)
+		}
+	}
+}
+
 func TestBenchTableAndPlot(t *testing.T) {
 	svg := filepath.Join(t.TempDir(), "bench.svg")
 	args := append([]string{"bench", "-plot", svg, "-allocators", "seed-after,gcbits,gcbits-cache,sync.Pool"}, small...)
@@ -124,6 +168,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bench", "-bogus"},
 		{"bench", "extra"},
 		{"bench", "-plot", "out.gif"},
+		{"bench", "-json", "-benchfmt"},
 		{"demo"},
 		{"demo", "nosuchdemo"},
 	} {

@@ -67,12 +67,16 @@ type Result struct {
 	// time is unknown, the wall time per span): the median over rounds,
 	// each allocator run against the no-op run of its own round.
 	AllocPct *float64 `json:"alloc_pct,omitempty"`
+
+	samples   []sample  // the runs, for WriteBenchfmt
+	allocPcts []float64 // sweep: the share of each run, NaN where unknown
 }
 
 // Report is the output of Run.
 type Report struct {
-	CPUs         int      `json:"cpus"` // runtime.NumCPU()
-	Go           string   `json:"go"`   // runtime.Version()
+	CPUs         int      `json:"cpus"`          // runtime.NumCPU()
+	CPU          string   `json:"cpu,omitempty"` // the processor's name, where the system tells
+	Go           string   `json:"go"`            // runtime.Version()
 	GOMAXPROCS   int      `json:"gomaxprocs"`
 	GOOS         string   `json:"goos"`
 	GOARCH       string   `json:"goarch"`
@@ -98,6 +102,7 @@ func Run(cfg Config) (*Report, error) {
 	t0 := time.Now()
 	rep := &Report{
 		CPUs:         runtime.NumCPU(),
+		CPU:          cpuName(),
 		Go:           runtime.Version(),
 		GOMAXPROCS:   runtime.GOMAXPROCS(0),
 		GOOS:         runtime.GOOS,
@@ -196,15 +201,15 @@ func measure(name, scenario string, workers int, spans []span, cfg Config) (s sa
 	return runAlloc(a, f, scenario, workers, cfg)
 }
 
-// allocPct is the share of a span's sweep time that the allocator adds
-// over the no-op: 1 - t_noop/t_alloc, with t the CPU time per span, or the
-// wall time per span when some run lacks CPU time (never a mix of the
-// two). Each run of the allocator is paired with the no-op run of the
-// same round (made after all the allocators' runs of that round), and the
-// median of the per-round shares is returned: a slow spell of a shared
-// machine then weighs on both sides of a share rather than on one median
-// only.
-func allocPct(runs, noop []sample) (float64, bool) {
+// allocPcts returns, round by round, the share of a span's sweep time
+// that the allocator adds over the no-op, in percent: 1 - t_noop/t_alloc,
+// with t the CPU time per span, or the wall time per span when some run
+// lacks CPU time (never a mix of the two). Each run of the allocator is
+// paired with the no-op run of the same round (made after all the
+// allocators' runs of that round), so that a slow spell of a shared
+// machine weighs on both sides of a share. Element k belongs to runs[k];
+// it is NaN where the round has no share.
+func allocPcts(runs, noop []sample) []float64 {
 	n := min(len(runs), len(noop))
 	useCPU := true
 	for k := range n {
@@ -219,16 +224,26 @@ func allocPct(runs, noop []sample) (float64, bool) {
 		}
 		return s.elapsed.Seconds() / float64(s.ops)
 	}
-	var pcts []float64
-	for k := range n {
-		if tA, tN := perSpan(runs[k]), perSpan(noop[k]); tA > 0 && tN > 0 {
-			pcts = append(pcts, 100*(1-tN/tA))
+	pcts := make([]float64, len(runs))
+	for k := range pcts {
+		pcts[k] = math.NaN()
+		if k < n {
+			if tA, tN := perSpan(runs[k]), perSpan(noop[k]); tA > 0 && tN > 0 {
+				pcts[k] = 100 * (1 - tN/tA)
+			}
 		}
 	}
-	if len(pcts) == 0 {
+	return pcts
+}
+
+// allocPct is the median of the rounds' allocPcts, and false when no round
+// has one.
+func allocPct(runs, noop []sample) (float64, bool) {
+	known := slices.DeleteFunc(allocPcts(runs, noop), math.IsNaN)
+	if len(known) == 0 {
 		return 0, false
 	}
-	return median(pcts), true
+	return median(known), true
 }
 
 // rows turns the samples of one (scenario, workers) into results.
@@ -242,6 +257,7 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 			Scenario:  scenario,
 			Unsafe:    !f.Epochal || (scenario == Concurrent && !f.ConcurrentAdvance),
 		}
+		r.samples = samples[i]
 		var epochs, bpo, waste, cpus, perCPU []float64
 		acct := false
 		for _, s := range samples[i] {
@@ -291,6 +307,7 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 			}
 			if pct, ok := allocPct(samples[i], noop); ok {
 				r.AllocPct = ptr(round3(pct))
+				r.allocPcts = allocPcts(samples[i], noop)
 			}
 		}
 		out[i] = r
@@ -344,8 +361,12 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // the setup.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "gcbits bench: %s %s/%s, %d CPUs, GOMAXPROCS %d; runs: %d of %s each, median Mop/s and its 95%% confidence interval\n",
-		r.Go, r.GOOS, r.GOARCH, r.CPUs, r.GOMAXPROCS, r.Runs, r.Duration)
+	cpu := ""
+	if r.CPU != "" {
+		cpu = " (" + r.CPU + ")"
+	}
+	fmt.Fprintf(&b, "gcbits bench: %s %s/%s, %d CPUs%s, GOMAXPROCS %d; runs: %d of %s each, median Mop/s and its 95%% confidence interval\n",
+		r.Go, r.GOOS, r.GOARCH, r.CPUs, cpu, r.GOMAXPROCS, r.Runs, r.Duration)
 	fmt.Fprintf(&b, "mix: %d size classes, one span's bitmap each, %.1f bytes on average\n", len(Mix()), r.MixBytes)
 	fmt.Fprintf(&b, "epochs: quiescent every %d allocations per worker; concurrent every %s; sweep every %d spans; %d untimed first (%d concurrent)\n",
 		r.EpochAllocs, r.AdvanceEvery, r.SweepSpans, WarmEpochs, ConcurrentWarmEpochs)
