@@ -69,7 +69,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	allocators := fs.String("allocators", strings.Join(bench.Names(), ","), "comma-separated `allocators`")
 	fs.IntVar(&bf.cfg.Runs, "runs", bench.DefaultRuns, "runs per row; the table shows their median and its 95% confidence interval (6 runs or more)")
 	fs.DurationVar(&bf.cfg.Duration, "duration", bench.DefaultDuration, "length of one run")
-	fs.IntVar(&bf.cfg.EpochAllocs, "epoch", bench.DefaultEpochAllocs, "quiescent: allocations per worker per epoch")
+	fs.IntVar(&bf.cfg.EpochAllocs, "epoch", bench.DefaultEpochAllocs, fmt.Sprintf("allocations per worker per epoch: quiescent, all of them; concurrent, %d times as many at most", bench.ConcurrentEpochCap))
 	fs.DurationVar(&bf.cfg.AdvanceEvery, "advance-every", bench.DefaultAdvanceEvery, "concurrent: `period` of Advance")
 	fs.IntVar(&bf.cfg.SweepSpans, "spans", bench.DefaultSweepSpans, "sweep: spans per epoch")
 	fs.BoolVar(&bf.json, "json", false, "print one JSON object instead of the table")

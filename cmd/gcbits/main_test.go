@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -111,6 +112,23 @@ func TestBenchBenchfmt(t *testing.T) {
 		if _, ok := names[fmt.Sprintf("Quiescent/alloc=gcbits/workers=2-%d", procs)]; !ok {
 			t.Errorf("no Quiescent/alloc=gcbits/workers=2-%d in %v", procs, names)
 		}
+	}
+}
+
+// TestBenchRefusesMemory checks that a run the machine cannot hold is
+// refused before it starts, with the estimate and the machine's memory.
+func TestBenchRefusesMemory(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("the machine's memory is not read on", runtime.GOOS)
+	}
+	// 1024 workers of 2^30 bitmaps an epoch: about 200 TiB.
+	args := []string{"-workers", "1024", "-epoch", "1073741824"}
+	if _, err := parseBench(args, io.Discard); err == nil || !strings.Contains(err.Error(), "TiB") || !strings.Contains(err.Error(), "this machine's") {
+		t.Errorf("parseBench(%q) = %v, want an error with the estimate and the machine's memory", args, err)
+	}
+	rc, out, errs := runArgs(t, append([]string{"bench"}, args...)...)
+	if rc != 2 || out != "" || !strings.Contains(errs, "not enough memory") {
+		t.Errorf("rc %d, stdout %q, stderr %q", rc, out, errs)
 	}
 }
 

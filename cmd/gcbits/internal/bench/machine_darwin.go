@@ -11,3 +11,13 @@ func cpuName() string {
 	}
 	return s
 }
+
+// systemMemory returns the machine's RAM in bytes, or 0 where it cannot
+// tell.
+func systemMemory() uint64 {
+	n, err := unix.SysctlUint64("hw.memsize")
+	if err != nil {
+		return 0
+	}
+	return n
+}

@@ -39,6 +39,10 @@ type Result struct {
 	// when handed out: memory some other bitmap was still using. Only
 	// unsafe rows may have any. Not measured in the sweep.
 	Dirty uint64 `json:"dirty"`
+	// Capped counts, over all runs of the concurrent scenario, the times a
+	// worker reached ConcurrentEpochCap in a timed epoch and waited for
+	// Advance: such a row measures the cap, not the allocator.
+	Capped uint64 `json:"capped"`
 	// Epochs is the median number of Advances in a run.
 	Epochs int `json:"epochs"`
 	// CPUs is the median over the runs of the CPU time the process used
@@ -74,20 +78,25 @@ type Result struct {
 
 // Report is the output of Run.
 type Report struct {
-	CPUs         int      `json:"cpus"`          // runtime.NumCPU()
-	CPU          string   `json:"cpu,omitempty"` // the processor's name, where the system tells
-	Go           string   `json:"go"`            // runtime.Version()
-	GOMAXPROCS   int      `json:"gomaxprocs"`
-	GOOS         string   `json:"goos"`
-	GOARCH       string   `json:"goarch"`
-	Runs         int      `json:"runs"`
-	Duration     string   `json:"duration"`      // of one run
-	EpochAllocs  int      `json:"epoch_allocs"`  // quiescent: per worker per epoch
-	AdvanceEvery string   `json:"advance_every"` // concurrent: Advance period
-	SweepSpans   int      `json:"sweep_spans"`   // sweep: spans per epoch
-	MixBytes     float64  `json:"mix_bytes"`     // average bitmap of the size-class mix
-	Wall         string   `json:"wall"`          // time Run took
-	Results      []Result `json:"results"`
+	CPUs         int     `json:"cpus"`          // runtime.NumCPU()
+	CPU          string  `json:"cpu,omitempty"` // the processor's name, where the system tells
+	Go           string  `json:"go"`            // runtime.Version()
+	GOMAXPROCS   int     `json:"gomaxprocs"`
+	GOOS         string  `json:"goos"`
+	GOARCH       string  `json:"goarch"`
+	Runs         int     `json:"runs"`
+	Duration     string  `json:"duration"`      // of one run
+	EpochAllocs  int     `json:"epoch_allocs"`  // quiescent: per worker per epoch
+	AdvanceEvery string  `json:"advance_every"` // concurrent: Advance period
+	SweepSpans   int     `json:"sweep_spans"`   // sweep: spans per epoch
+	MixBytes     float64 `json:"mix_bytes"`     // average bitmap of the size-class mix
+	Wall         string  `json:"wall"`          // time Run took
+	// Estimate is the most memory a run could hold at once, as checked
+	// before Run starts (see Estimate); PeakRSS is the most the process
+	// held (0 where the system does not tell), both in bytes.
+	Estimate uint64   `json:"estimate_bytes"`
+	PeakRSS  uint64   `json:"peak_rss_bytes"`
+	Results  []Result `json:"results"`
 }
 
 // Run measures every (scenario, workers, allocator) of cfg, cfg.Runs times
@@ -97,6 +106,9 @@ type Report struct {
 func Run(cfg Config) (*Report, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkMemory(cfg); err != nil {
 		return nil, err
 	}
 	t0 := time.Now()
@@ -113,6 +125,7 @@ func Run(cfg Config) (*Report, error) {
 		AdvanceEvery: cfg.AdvanceEvery.String(),
 		SweepSpans:   cfg.SweepSpans,
 		MixBytes:     mixBytes(),
+		Estimate:     clampBytes(estimate(cfg).bytes),
 	}
 	total := 0
 	for _, sc := range cfg.Scenarios {
@@ -164,6 +177,7 @@ func Run(cfg Config) (*Report, error) {
 		}
 	}
 	rep.Wall = time.Since(t0).Round(time.Millisecond).String()
+	rep.PeakRSS = peakRSS()
 	return rep, nil
 }
 
@@ -263,6 +277,7 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 		for _, s := range samples[i] {
 			r.Runs = append(r.Runs, round3(s.mops()))
 			r.Dirty += s.dirty
+			r.Capped += s.capped
 			epochs = append(epochs, float64(s.epochs))
 			if s.elapsed > 0 {
 				cpus = append(cpus, s.cpu.Seconds()/s.elapsed.Seconds())
@@ -384,6 +399,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if x.Dirty > 0 {
 			note += fmt.Sprintf(" %d dirty", x.Dirty)
 		}
+		if x.Capped > 0 {
+			note += " capped"
+		}
 		tab = append(tab, []string{
 			x.Allocator, fmt.Sprint(x.Workers), x.Scenario, fmt.Sprintf("%.2f", x.Mops),
 			ci(x), optf(x.Ratio, "%.2f×"), optf(x.WastePct, "%.2f"),
@@ -401,6 +419,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Dirty > 0 }) {
 		b.WriteString("dirty: bitmaps whose first word was already set when handed out (every worker sets bit 0 of each).\n")
 	}
+	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Capped > 0 }) {
+		fmt.Fprintf(&b, "capped: workers reached %d×-epoch allocations in one concurrent epoch and waited for Advance; the row\n"+
+			"  measures that bound, not the allocator (a larger -epoch, or a shorter -advance-every, lifts it).\n", ConcurrentEpochCap)
+	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.AllocPct != nil }) {
 		b.WriteString("sweep: Mop/s counts spans swept; alloc % = 1 - t_noop/t_alloc, the share of a span's sweep time that\n" +
 			"  the allocator adds over a no-op that bumps through preallocated zero memory: the median over rounds\n" +
@@ -415,6 +437,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	b.WriteString("CPUs: median CPU time the process used per second of a timed run; below the worker count the run\n" +
 		"  did not have the CPUs it asked for (a busy machine, or workers waiting at barriers and locks).\n")
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(&b, "memory: peak RSS %s, against %s estimated before the run\n", size(float64(r.PeakRSS)), size(float64(r.Estimate)))
+	}
 	fmt.Fprintf(&b, "wall time %s\n", r.Wall)
 	_, err := io.WriteString(w, b.String())
 	return err
