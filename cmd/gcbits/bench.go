@@ -117,7 +117,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 		}
 	}
 	if bf.plot != "" {
-		if _, err := plotFormat(bf.plot); err != nil {
+		if err := checkPlotPath(bf.plot); err != nil {
 			return fail("-plot: %v", err)
 		}
 	}

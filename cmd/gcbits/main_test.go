@@ -153,11 +153,34 @@ func TestBenchTableAndPlot(t *testing.T) {
 	}
 }
 
+// TestBenchPlotError checks that a -plot file that cannot be written is
+// refused before the run, not after it.
 func TestBenchPlotError(t *testing.T) {
-	bad := filepath.Join(t.TempDir(), "no", "such", "dir", "x.svg")
-	args := append([]string{"bench", "-plot", bad, "-allocators", "gcbits", "-scenarios", "quiescent"}, small...)
-	if rc, _, errs := runArgs(t, args...); rc != 1 || !strings.Contains(errs, "plot") {
-		t.Errorf("rc %d, stderr %q; want 1 and a plot error", rc, errs)
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder.svg")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		filepath.Join(dir, "no", "such", "dir", "x.svg"),
+		filepath.Join(notDir, "x.svg"),
+		folder,
+		filepath.Join(dir, "x.gif"),
+	} {
+		if _, err := parseBench([]string{"-plot", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "-plot") {
+			t.Errorf("-plot %s: %v, want a -plot error", bad, err)
+		}
+	}
+	args := append([]string{"bench", "-plot", filepath.Join(dir, "no", "x.svg"), "-allocators", "gcbits", "-scenarios", "quiescent"}, small...)
+	if rc, out, errs := runArgs(t, args...); rc != 2 || out != "" || !strings.Contains(errs, "-plot") {
+		t.Errorf("rc %d, stdout %q, stderr %q; want 2, nothing, a -plot error", rc, out, errs)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("the check left files in %s: %v", dir, entries)
 	}
 }
 
