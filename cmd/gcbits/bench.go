@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -96,8 +97,12 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	if bf.cfg.Workers, err = parseInts(*workers); err != nil {
 		return fail("-workers: %v", err)
 	}
-	bf.cfg.Scenarios = splitList(*scenarios)
-	bf.cfg.Allocators = splitList(*allocators)
+	if bf.cfg.Scenarios, err = splitList(*scenarios); err != nil {
+		return fail("-scenarios: %v", err)
+	}
+	if bf.cfg.Allocators, err = splitList(*allocators); err != nil {
+		return fail("-allocators: %v", err)
+	}
 	// Zero values mean defaults to bench.Config; on the command line they
 	// are errors, like every other value out of range.
 	for _, c := range []struct {
@@ -109,11 +114,9 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 		{"-epoch", bf.cfg.EpochAllocs <= 0},
 		{"-advance-every", bf.cfg.AdvanceEvery <= 0},
 		{"-spans", bf.cfg.SweepSpans <= 0},
-		{"-scenarios", bf.cfg.Scenarios == nil},
-		{"-allocators", bf.cfg.Allocators == nil},
 	} {
 		if c.bad {
-			return fail("%s: must be positive or non-empty", c.name)
+			return fail("%s: must be positive", c.name)
 		}
 	}
 	if bf.plot != "" {
@@ -199,29 +202,42 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// splitList splits a comma-separated list, dropping empty items; it
-// returns nil when nothing is left.
-func splitList(s string) []string {
-	var out []string
-	for _, x := range strings.Split(s, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
+// splitList splits a comma-separated list whose items may be surrounded
+// by spaces. An empty list, an empty item ("1,,2", a trailing comma) and
+// an item given twice are errors.
+func splitList(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty list")
 	}
-	return out
+	var out []string
+	for x := range strings.SplitSeq(s, ",") {
+		x = strings.TrimSpace(x)
+		switch {
+		case x == "":
+			return nil, fmt.Errorf("%q has an empty item", s)
+		case slices.Contains(out, x):
+			return nil, fmt.Errorf("%q names %s twice", s, x)
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
-// parseInts parses a comma-separated list of positive integers.
+// parseInts parses a comma-separated list of counts from 1 to
+// bench.MaxWorkers, with the rules of splitList.
 func parseInts(s string) ([]int, error) {
-	items := splitList(s)
-	if len(items) == 0 {
-		return nil, errors.New("empty list")
+	items, err := splitList(s)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]int, 0, len(items))
 	for _, x := range items {
 		n, err := strconv.Atoi(x)
 		if err != nil || n < 1 || n > bench.MaxWorkers {
 			return nil, fmt.Errorf("%q is not a count from 1 to %d", x, bench.MaxWorkers)
+		}
+		if slices.Contains(out, n) {
+			return nil, fmt.Errorf("%q names %d twice", s, n)
 		}
 		out = append(out, n)
 	}

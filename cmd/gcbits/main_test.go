@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,6 +182,36 @@ func TestBenchPlotError(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("the check left files in %s: %v", dir, entries)
+	}
+}
+
+// TestBenchLists checks the comma-separated flags: items may have spaces
+// around them, but an empty list, an empty item and an item given twice
+// are errors.
+func TestBenchLists(t *testing.T) {
+	bf, err := parseBench([]string{"-workers", " 4, 1 ,2", "-scenarios", "sweep, quiescent", "-allocators", "gcbits"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(bf.cfg.Workers, []int{4, 1, 2}) || !slices.Equal(bf.cfg.Scenarios, []string{"sweep", "quiescent"}) ||
+		!slices.Equal(bf.cfg.Allocators, []string{"gcbits"}) {
+		t.Errorf("parsed %v %v %v", bf.cfg.Workers, bf.cfg.Scenarios, bf.cfg.Allocators)
+	}
+	for _, args := range [][]string{
+		{"-workers", "1,,2"},
+		{"-workers", "1,2,"},
+		{"-workers", ",1"},
+		{"-workers", " "},
+		{"-workers", "1,1"},
+		{"-workers", "2, 02"},
+		{"-scenarios", "quiescent,,sweep"},
+		{"-scenarios", "sweep,sweep"},
+		{"-allocators", "gcbits,"},
+		{"-allocators", "gcbits, gcbits"},
+	} {
+		if _, err := parseBench(args, io.Discard); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%q: %v, want an error about %s", args, err, args[0])
+		}
 	}
 }
 

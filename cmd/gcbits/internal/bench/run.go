@@ -126,6 +126,18 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("unknown scenario %q (have %v)", s, Scenarios))
 		}
 	}
+	for _, d := range []struct {
+		what string
+		dup  bool
+	}{
+		{"allocator", hasDuplicate(c.Allocators)},
+		{"worker count", hasDuplicate(c.Workers)},
+		{"scenario", hasDuplicate(c.Scenarios)},
+	} {
+		if d.dup {
+			errs = append(errs, fmt.Errorf("%s given twice", d.what))
+		}
+	}
 	if c.Runs < 1 || c.Runs > 1000 {
 		errs = append(errs, fmt.Errorf("runs %d is outside 1..1000", c.Runs))
 	}
@@ -142,6 +154,18 @@ func (c Config) withDefaults() (Config, error) {
 		errs = append(errs, fmt.Errorf("sweep spans %d is outside 1..2^26", c.SweepSpans))
 	}
 	return c, errors.Join(errs...)
+}
+
+// hasDuplicate reports whether an element of xs appears twice.
+func hasDuplicate[T comparable](xs []T) bool {
+	seen := make(map[T]bool, len(xs))
+	for _, x := range xs {
+		if seen[x] {
+			return true
+		}
+		seen[x] = true
+	}
+	return false
 }
 
 // MaxWorkers bounds the worker count of one row.
