@@ -51,19 +51,13 @@ type benchFlags struct {
 	cpuprof  string
 }
 
-// parseBench parses the flags of gcbits bench. It returns flag.ErrHelp for
-// -h and a usage error otherwise; the usage has been written to stderr.
+// parseBench parses the flags of gcbits bench and checks the run they ask
+// for. For -h it writes the usage to stderr and returns flag.ErrHelp; a
+// bad flag gives a usage error, which it does not print.
 func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs := flag.NewFlagSet("gcbits bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		var al strings.Builder
-		for _, f := range bench.Factories {
-			fmt.Fprintf(&al, "  %-12s %s\n", f.Name, f.Doc)
-		}
-		fmt.Fprint(stderr, strings.Replace(benchUsage, "{{allocators}}\n", al.String(), 1))
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard) // errors are returned, and the usage is for -h only
+	fs.Usage = func() {}
 	bf := &benchFlags{}
 	workers := fs.String("workers", joinInts(bench.DefaultWorkers()), "comma-separated worker `counts`")
 	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated `scenarios`")
@@ -79,13 +73,13 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.StringVar(&bf.cpuprof, "cpuprofile", "", "write a CPU profile of the whole benchmark to `file` (go tool pprof)")
 	fs.BoolVar(&bf.progress, "progress", true, "show a progress bar on stderr when it is a terminal")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeBenchUsage(stderr, fs)
+		}
 		return nil, err
 	}
 	fail := func(format string, a ...any) (*benchFlags, error) {
-		err := fmt.Errorf(format, a...)
-		fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
-		fs.Usage()
-		return nil, err
+		return nil, fmt.Errorf(format, a...)
 	}
 	if fs.NArg() > 0 {
 		return fail("unexpected arguments %q", fs.Args())
@@ -130,6 +124,17 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	return bf, nil
 }
 
+// writeBenchUsage writes the usage of gcbits bench, flags and all.
+func writeBenchUsage(w io.Writer, fs *flag.FlagSet) {
+	var al strings.Builder
+	for _, f := range bench.Factories {
+		fmt.Fprintf(&al, "  %-12s %s\n", f.Name, f.Doc)
+	}
+	fmt.Fprint(w, strings.Replace(benchUsage, "{{allocators}}\n", al.String(), 1))
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
 // runBench is gcbits bench.
 func runBench(args []string, stdout, stderr io.Writer) int {
 	bf, err := parseBench(args, stderr)
@@ -137,7 +142,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		return 2
+		return usageError(stderr, "gcbits bench", err)
 	}
 	if bf.progress && isTerminal(stderr) {
 		var bar *progressbar.ProgressBar
