@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unsafe"
 )
@@ -516,38 +517,46 @@ func TestScalingLines(t *testing.T) {
 }
 
 // TestClockAtLeastOneEpoch checks that a timed part ends when its time is
-// up only once it holds an Advance.
+// up only once it holds an Advance. It runs on synctest's fake clock, so
+// the timer fires exactly when the time is up.
 func TestClockAtLeastOneEpoch(t *testing.T) {
-	// Time runs out before the first timed Advance: the run goes on, and
-	// that Advance ends it.
-	c := newClock(time.Millisecond, 1)
-	c.advanced() // the warm-up's last: timing starts
-	if !waitFor(c.late.Load) {
-		t.Fatal("the timer did not fire")
-	}
-	if p := c.phase.Load(); p != timing {
-		t.Fatalf("phase %d with no timed Advance, want timing", p)
-	}
-	c.advanced()
-	if p := c.phase.Load(); p != stopped || c.timedEpochs() != 1 {
-		t.Fatalf("phase %d, %d timed epochs after a late Advance", p, c.timedEpochs())
-	}
-	// An Advance within the time: the timer ends the run.
-	c = newClock(time.Millisecond, 1)
-	c.advanced()
-	c.advanced()
-	if !waitFor(func() bool { return c.phase.Load() == stopped }) {
-		t.Fatal("the timer did not end a run that had an Advance")
-	}
-	c.end()
-}
-
-// waitFor polls cond for up to a second.
-func waitFor(cond func() bool) bool {
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return true
+	synctest.Test(t, func(t *testing.T) {
+		// Time runs out before the first timed Advance: the run goes on,
+		// and that Advance ends it.
+		c := newClock(time.Millisecond, 1)
+		c.advanced() // the warm-up's last: timing starts
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		if !c.late.Load() {
+			t.Fatal("the timer did not fire")
 		}
-	}
-	return false
+		if p := c.phase.Load(); p != timing {
+			t.Fatalf("phase %d with no timed Advance, want timing", p)
+		}
+		c.advanced()
+		if p := c.phase.Load(); p != stopped || c.timedEpochs() != 1 {
+			t.Fatalf("phase %d, %d timed epochs after a late Advance", p, c.timedEpochs())
+		}
+		if el, _ := c.end(); el != 2*time.Millisecond {
+			t.Errorf("timed part of %v, want 2ms", el)
+		}
+
+		// An Advance within the time: the timer ends the run, on time.
+		c = newClock(time.Millisecond, 1)
+		c.advanced()
+		c.advanced()
+		time.Sleep(time.Millisecond - time.Nanosecond)
+		synctest.Wait()
+		if p := c.phase.Load(); p != timing {
+			t.Fatalf("phase %d before the time is up, want timing", p)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if p := c.phase.Load(); p != stopped {
+			t.Fatalf("phase %d when the time is up, want stopped", p)
+		}
+		if el, _ := c.end(); el != time.Millisecond {
+			t.Errorf("timed part of %v, want 1ms", el)
+		}
+	})
 }
