@@ -104,7 +104,7 @@ func runWorkers(b *testing.B, workers int, newWorker func() func(int) ([]uint64,
 		start[w] = make(chan bool)
 		go func(alloc func(int) ([]uint64, error), start <-chan bool, j int) {
 			for range start {
-				for i := 0; i < epochLen; i++ {
+				for range epochLen {
 					if _, err := alloc(sizeMix[j]); err != nil {
 						b.Error(err)
 						break

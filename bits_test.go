@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -200,10 +201,8 @@ func TestBitsSetAtomicConcurrent(t *testing.T) {
 	firsts := make([]atomic.Int32, b.Len())
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
+	for w := range workers {
+		wg.Go(func() {
 			<-start
 			// Worker w sets the bits i with i%workers in a window of
 			// copies residues, each walking its own order, so the same
@@ -220,7 +219,7 @@ func TestBitsSetAtomicConcurrent(t *testing.T) {
 					t.Errorf("bit %d reads clear right after SetAtomic", i)
 				}
 			}
-		}(w)
+		})
 	}
 	close(start)
 	wg.Wait()
@@ -372,15 +371,12 @@ func TestBitsOpsModel(t *testing.T) {
 				if !b.Equal(b) || !b.Equal(append(slices.Clone(b), 0)) {
 					t.Fatal("b differs from itself, or from itself with a zero word more")
 				}
-				s := "{"
+				items := make([]string, len(set))
 				for k, i := range set {
-					if k > 0 {
-						s += ","
-					}
-					s += strconv.Itoa(i)
+					items[k] = strconv.Itoa(i)
 				}
-				if got := b.String(); got != s+"}" {
-					t.Fatalf("String() = %q, want %q", got, s+"}")
+				if got, want := b.String(), "{"+strings.Join(items, ",")+"}"; got != want {
+					t.Fatalf("String() = %q, want %q", got, want)
 				}
 			},
 		})

@@ -54,13 +54,11 @@ func ExampleCache() {
 	const workers = 4
 	marked := make([]int, workers)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
+	for w := range workers {
+		wg.Go(func() {
 			c := a.NewCache()
 			defer c.Flush() // report what it served to Stats
-			for span := 0; span < 1000; span++ {
+			for span := range 1000 {
 				b, err := c.Alloc(64)
 				if err != nil {
 					panic(err)
@@ -68,7 +66,7 @@ func ExampleCache() {
 				b.Set(span % 64)
 				marked[w] += b.Count()
 			}
-		}(w)
+		})
 	}
 	wg.Wait()
 	fmt.Println("marked:", marked)

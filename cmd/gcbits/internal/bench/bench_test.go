@@ -388,9 +388,9 @@ func TestRun(t *testing.T) {
 
 func TestJSON(t *testing.T) {
 	rep := &Report{CPUs: 2, Go: "go1.26.8", Results: []Result{
-		{Allocator: "seed-after", Workers: 2, Scenario: Quiescent, Mops: 12.3, Ratio: ptr(1.0), Runs: []float64{12.3}},
-		{Allocator: "seed-after", Workers: 2, Scenario: Concurrent, Mops: 10, Ratio: ptr(1.0), Unsafe: true},
-		{Allocator: "gcbits", Workers: 2, Scenario: Sweep, Mops: 20, Ratio: ptr(2.0), WastePct: ptr(1.5), AllocPct: ptr(30.0), NoopMops: ptr(28.0)},
+		{Allocator: "seed-after", Workers: 2, Scenario: Quiescent, Mops: 12.3, Ratio: new(1.0), Runs: []float64{12.3}},
+		{Allocator: "seed-after", Workers: 2, Scenario: Concurrent, Mops: 10, Ratio: new(1.0), Unsafe: true},
+		{Allocator: "gcbits", Workers: 2, Scenario: Sweep, Mops: 20, Ratio: new(2.0), WastePct: new(1.5), AllocPct: new(30.0), NoopMops: new(28.0)},
 	}}
 	var buf bytes.Buffer
 	if err := rep.WriteJSON(&buf); err != nil {

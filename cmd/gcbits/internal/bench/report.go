@@ -298,14 +298,14 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 		sum := summarize(r.Runs)
 		r.Mops = round3(sum.Center)
 		if !math.IsInf(sum.Lo, 0) && !math.IsInf(sum.Hi, 0) {
-			r.MopsLo, r.MopsHi = ptr(round3(sum.Lo)), ptr(round3(sum.Hi))
+			r.MopsLo, r.MopsHi = new(round3(sum.Lo)), new(round3(sum.Hi))
 		}
 		r.Epochs = int(median(epochs))
 		r.CPUs = float64(int(median(cpus)*100+0.5)) / 100
 		r.MopsPerCPU = round3(median(perCPU))
 		r.BytesPerOp = round3(median(bpo))
 		if acct {
-			r.WastePct = ptr(round3(median(waste)))
+			r.WastePct = new(round3(median(waste)))
 		}
 		if noop != nil {
 			var nm, nc []float64
@@ -316,12 +316,12 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 				}
 			}
 			m, mc := median(nm), median(nc)
-			r.NoopMops = ptr(round3(m))
+			r.NoopMops = new(round3(m))
 			if mc > 0 {
-				r.NoopMopsPerCPU = ptr(round3(mc))
+				r.NoopMopsPerCPU = new(round3(mc))
 			}
 			if pct, ok := allocPct(samples[i], noop); ok {
-				r.AllocPct = ptr(round3(pct))
+				r.AllocPct = new(round3(pct))
 				r.allocPcts = allocPcts(samples[i], noop)
 			}
 		}
@@ -329,7 +329,7 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 	}
 	if j := slices.Index(names, Reference); j >= 0 && out[j].Mops > 0 {
 		for i := range out {
-			out[i].Ratio = ptr(round3(out[i].Mops / out[j].Mops))
+			out[i].Ratio = new(round3(out[i].Mops / out[j].Mops))
 		}
 	}
 	return out
@@ -353,8 +353,6 @@ func summarize(xs []float64) benchmath.Summary {
 
 // median returns the median of xs, or 0 for none.
 func median(xs []float64) float64 { return summarize(xs).Center }
-
-func ptr[T any](v T) *T { return &v }
 
 // round3 keeps three decimals, enough for the table and the JSON.
 func round3(x float64) float64 {
