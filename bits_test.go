@@ -86,8 +86,15 @@ func TestBitsOutOfRange(t *testing.T) {
 		for _, i := range badIndexes(n) {
 			b.Set(i)
 			b.Clear(i)
+			b.Flip(i)
+			b.SetRange(i, i+1)
+			b.FlipRange(i, i+1)
+			b.ClearRange(i, i+1)
 			if b.SetAtomic(i) {
 				t.Errorf("%d words: SetAtomic(%d) = true", n, i)
+			}
+			if b.ClearAtomic(i) {
+				t.Errorf("%d words: ClearAtomic(%d) = true", n, i)
 			}
 			if b.Test(i) || b.TestAtomic(i) {
 				t.Errorf("%d words: bit %d reads as set", n, i)
@@ -116,13 +123,35 @@ func TestBitsOutOfRange(t *testing.T) {
 			}
 		}
 	}
+	// Ranges are clipped to [0, Len()); an empty or reversed one does
+	// nothing.
+	b := make(Bits, 2)
+	b.SetRange(math.MinInt, math.MaxInt)
+	b.ClearRange(5, 5)
+	b.ClearRange(70, 60)
+	b.FlipRange(-10, 1)
+	if b.Count() != 127 || b.Test(0) {
+		t.Errorf("after clipped ranges: %d bits set, bit 0 %v", b.Count(), b.Test(0))
+	}
 	var nilBits Bits
 	nilBits.Set(0)
 	nilBits.Clear(0)
+	nilBits.Flip(0)
 	nilBits.ClearAll()
-	if nilBits.SetAtomic(0) || nilBits.Test(0) || nilBits.TestAtomic(0) || nilBits.Count() != 0 ||
-		nilBits.NextSet(0) != -1 || nilBits.NextClear(-5) != -1 {
+	nilBits.SetAll()
+	nilBits.SetRange(0, 10)
+	nilBits.FlipRange(0, 10)
+	nilBits.And(b)
+	nilBits.Or(b)
+	nilBits.AndNot(b)
+	nilBits.Xor(b)
+	if nilBits.SetAtomic(0) || nilBits.ClearAtomic(0) || nilBits.Test(0) || nilBits.TestAtomic(0) || nilBits.Count() != 0 ||
+		nilBits.NextSet(0) != -1 || nilBits.NextClear(-5) != -1 || nilBits.Any() || !nilBits.None() ||
+		nilBits.String() != "{}" || !nilBits.Equal(make(Bits, 3)) || nilBits.Equal(b) {
 		t.Error("nil Bits is not an empty bitmap")
+	}
+	for i := range nilBits.All() {
+		t.Errorf("nil Bits yields %d", i)
 	}
 }
 
