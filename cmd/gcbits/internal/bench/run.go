@@ -717,11 +717,9 @@ func runSweep(a Allocator, spans []span, workers int, cfg Config) (sample, error
 				// Spans are claimed from the shared list 256 at a time:
 				// one atomic add per 256 spans keeps the list's counter
 				// from being the contended line the bench would measure
-				// (a no-op worker sweeps over 100 M spans/s; 16 of them
-				// claiming 32 at a time would need 60 M adds/s of one
-				// line; on the 2-core VM, claims of 32 held gcbits-cache
-				// at 2 workers to 65-75 M spans/s against 133). The last
-				// claims of an epoch leave workers at most 256 spans apart.
+				// (doc/BENCHMARKS.md has what smaller claims cost). The
+				// last claims of an epoch leave workers at most 256 spans
+				// apart.
 				const batch = 256
 				lo, hi := int64(0), int64(0)
 				for {
