@@ -8,14 +8,20 @@ import (
 	"time"
 
 	"github.com/gcbits/gcbits"
-	"github.com/gcbits/gcbits/internal/bench"
 	"github.com/gcbits/gcbits/internal/seed"
+	"github.com/gcbits/gcbits/sweep"
 )
 
 // sizeMix is the bitmap size, in bits, of one span of each of Go's small
 // size classes (objects per span): the requests a sweeper makes. The same
 // mix drives gcbits bench.
-var sizeMix = bench.Mix()
+var sizeMix = func() []int {
+	var m []int
+	for _, c := range sweep.GoClasses() {
+		m = append(m, c.Pages*sweep.PageSize/c.Size)
+	}
+	return m
+}()
 
 // newArena returns an arena closed when the benchmark ends.
 func newArena(tb testing.TB, o gcbits.Options) *gcbits.Arena {
@@ -98,7 +104,7 @@ func runWorkers(b *testing.B, workers int, newWorker func() func(int) ([]uint64,
 		start[w] = make(chan bool)
 		go func(alloc func(int) ([]uint64, error), start <-chan bool, j int) {
 			for range start {
-				for i := 0; i < epochLen; i++ {
+				for range epochLen {
 					if _, err := alloc(sizeMix[j]); err != nil {
 						b.Error(err)
 						break

@@ -1,17 +1,42 @@
 package gcbits
 
 import (
+	"iter"
 	"math/bits"
+	"strconv"
 	"sync/atomic"
 )
 
 // Bits is a fixed-size bitmap: bit i lives in word i/64 at position i%64.
-// Its length is a whole number of 64-bit words.
+// Its length, Len, is a whole number of 64-bit words: Arena.Alloc(100)
+// returns two words, 128 bits. A Bits is its words, so any []uint64 is one
+// (make(Bits, n) gives n*64 clear bits), and libraries that work on words
+// take it as it is: bitset.From(b) of github.com/bits-and-blooms/bitset
+// wraps the same memory.
+//
+// A bitmap of n bits, n not a multiple of 64, is the first n bits of a Bits
+// whose tail, bits n to Len()-1, stays clear. Alloc hands the tail out
+// clear and no method sets a bit the caller did not name, except SetAll:
+// Set, Flip and SetAtomic take one index, SetRange and FlipRange a range,
+// and And, Or, AndNot and Xor of bitmaps with clear tails leave the tail
+// clear. So with SetRange(0, n) for SetAll and FlipRange(0, n) for the
+// complement, Count, Any, None, Equal, All and String see exactly the n
+// bits; only NextClear can return an index in the tail (compare it with n).
+//
+// Indexes outside [0, Len()) are ignored by the setters and read as clear
+// by Test, since a fixed-size bitmap has no bit there; ranges are clipped
+// to [0, Len()).
+//
+// The set operations And, Or, AndNot and Xor change b in place and never
+// its length: the other operand c is read as a bitmap of b's length, its
+// missing words as zero and its words past b's end ignored, as Set ignores
+// an index past the end. Equal compares the set bits, whatever the lengths.
+//
+// The methods are not safe for concurrent use with each other on the same
+// word, except SetAtomic, ClearAtomic and TestAtomic with one another.
 //
 // A Bits from an Arena or a Cache refers to arena memory and is valid for
-// the lifetime described in the package documentation. Indexes outside
-// [0, Len()) are ignored by the setters and read as clear by Test, since a
-// fixed-size bitmap has no bit there.
+// the lifetime described in the package documentation.
 type Bits []uint64
 
 // Len returns the number of bits in b (64 per word).
@@ -46,9 +71,17 @@ func (b Bits) Clear(i int) {
 	}
 }
 
+// Flip inverts bit i.
+func (b Bits) Flip(i int) {
+	if w := uint(i) >> 6; w < uint(len(b)) {
+		b[w] ^= 1 << (uint(i) & 63)
+	}
+}
+
 // SetAtomic sets bit i atomically and reports whether this call changed it
-// from 0 to 1. Concurrent SetAtomic calls on one bitmap are safe; mixing
-// them with Set or Clear on the same word is not.
+// from 0 to 1. Concurrent SetAtomic, ClearAtomic and TestAtomic calls on
+// one bitmap are safe; mixing them with the other methods on the same word
+// is not.
 func (b Bits) SetAtomic(i int) bool {
 	w := uint(i) >> 6
 	if w >= uint(len(b)) {
@@ -58,8 +91,19 @@ func (b Bits) SetAtomic(i int) bool {
 	return atomic.OrUint64(&b[w], mask)&mask == 0
 }
 
+// ClearAtomic clears bit i atomically and reports whether this call changed
+// it from 1 to 0. See SetAtomic for what may run concurrently.
+func (b Bits) ClearAtomic(i int) bool {
+	w := uint(i) >> 6
+	if w >= uint(len(b)) {
+		return false
+	}
+	mask := uint64(1) << (uint(i) & 63)
+	return atomic.AndUint64(&b[w], ^mask)&mask != 0
+}
+
 // TestAtomic reports whether bit i is set, reading its word atomically, so
-// that it may run concurrently with SetAtomic.
+// that it may run concurrently with SetAtomic and ClearAtomic.
 func (b Bits) TestAtomic(i int) bool {
 	if w := uint(i) >> 6; w < uint(len(b)) {
 		return atomic.LoadUint64(&b[w])&(1<<(uint(i)&63)) != 0
@@ -76,6 +120,49 @@ func (b Bits) Count() int {
 	return n
 }
 
+// Any reports whether any bit is set.
+func (b Bits) Any() bool {
+	for _, w := range b {
+		if w != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// None reports whether no bit is set.
+func (b Bits) None() bool { return !b.Any() }
+
+// Equal reports whether b and c have the same bits set. Words that one of
+// them has past the other's end must be zero.
+func (b Bits) Equal(c Bits) bool {
+	if len(b) < len(c) {
+		b, c = c, b
+	}
+	for i, w := range c {
+		if b[i] != w {
+			return false
+		}
+	}
+	return b[len(c):].None()
+}
+
+// All returns an iterator over the indexes of the set bits, in increasing
+// order. It reads each word when it reaches it, so a change to b during
+// the iteration shows from the next word on.
+func (b Bits) All() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i, w := range b {
+			for w != 0 {
+				if !yield(i<<6 + bits.TrailingZeros64(w)) {
+					return
+				}
+				w &= w - 1 // clear the lowest set bit
+			}
+		}
+	}
+}
+
 // NextSet returns the index of the first set bit at or after from, or -1
 // when there is none. A negative from starts at 0.
 func (b Bits) NextSet(from int) int {
@@ -83,7 +170,8 @@ func (b Bits) NextSet(from int) int {
 }
 
 // NextClear returns the index of the first clear bit at or after from, or
-// -1 when there is none. A negative from starts at 0.
+// -1 when there is none. A negative from starts at 0. For a bitmap of n
+// bits with a clear tail (see Bits), a result of n or more means none.
 func (b Bits) NextClear(from int) int {
 	return b.next(from, ^uint64(0))
 }
@@ -112,3 +200,93 @@ func (b Bits) next(from int, flip uint64) int {
 
 // ClearAll clears every bit.
 func (b Bits) ClearAll() { clear(b) }
+
+// SetAll sets every bit, up to Len(). For a bitmap of n bits that is not a
+// multiple of 64, SetRange(0, n) keeps the tail clear (see Bits).
+func (b Bits) SetAll() {
+	for i := range b {
+		b[i] = ^uint64(0)
+	}
+}
+
+// SetRange sets bits lo to hi-1, clipped to [0, Len()).
+func (b Bits) SetRange(lo, hi int) {
+	b.applyRange(lo, hi, func(w, m uint64) uint64 { return w | m })
+}
+
+// ClearRange clears bits lo to hi-1, clipped to [0, Len()).
+func (b Bits) ClearRange(lo, hi int) {
+	b.applyRange(lo, hi, func(w, m uint64) uint64 { return w &^ m })
+}
+
+// FlipRange inverts bits lo to hi-1, clipped to [0, Len()).
+// FlipRange(0, n) is the complement of a bitmap of n bits.
+func (b Bits) FlipRange(lo, hi int) {
+	b.applyRange(lo, hi, func(w, m uint64) uint64 { return w ^ m })
+}
+
+// applyRange replaces each word w that holds bits of [lo, hi) ∩ [0, Len())
+// with op(w, m), m the mask of those bits in w.
+func (b Bits) applyRange(lo, hi int, op func(w, m uint64) uint64) {
+	lo, hi = max(lo, 0), min(hi, b.Len())
+	if lo >= hi {
+		return
+	}
+	first, last := lo>>6, (hi-1)>>6
+	firstMask := ^uint64(0) << (uint(lo) & 63)
+	lastMask := ^uint64(0) >> (63 - uint(hi-1)&63)
+	if first == last {
+		b[first] = op(b[first], firstMask&lastMask)
+		return
+	}
+	b[first] = op(b[first], firstMask)
+	for i := first + 1; i < last; i++ {
+		b[i] = op(b[i], ^uint64(0))
+	}
+	b[last] = op(b[last], lastMask)
+}
+
+// And sets b to the intersection of b and c: bits of b past c's end are
+// cleared.
+func (b Bits) And(c Bits) {
+	n := min(len(b), len(c))
+	for i := range n {
+		b[i] &= c[i]
+	}
+	clear(b[n:])
+}
+
+// Or sets b to the union of b and c; bits of c past b's end are ignored.
+func (b Bits) Or(c Bits) {
+	for i := range min(len(b), len(c)) {
+		b[i] |= c[i]
+	}
+}
+
+// AndNot clears in b the bits set in c.
+func (b Bits) AndNot(c Bits) {
+	for i := range min(len(b), len(c)) {
+		b[i] &^= c[i]
+	}
+}
+
+// Xor sets b to the symmetric difference of b and c; bits of c past b's end
+// are ignored.
+func (b Bits) Xor(c Bits) {
+	for i := range min(len(b), len(c)) {
+		b[i] ^= c[i]
+	}
+}
+
+// String returns the indexes of the set bits in braces, separated by
+// commas: "{1,63,64,100}" (bitset's String does the same).
+func (b Bits) String() string {
+	buf := []byte{'{'}
+	for i := range b.All() {
+		if len(buf) > 1 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendInt(buf, int64(i), 10)
+	}
+	return string(append(buf, '}'))
+}

@@ -4,9 +4,14 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
 // badIndexes are indexes outside every bitmap of n words.
@@ -81,8 +86,15 @@ func TestBitsOutOfRange(t *testing.T) {
 		for _, i := range badIndexes(n) {
 			b.Set(i)
 			b.Clear(i)
+			b.Flip(i)
+			b.SetRange(i, i+1)
+			b.FlipRange(i, i+1)
+			b.ClearRange(i, i+1)
 			if b.SetAtomic(i) {
 				t.Errorf("%d words: SetAtomic(%d) = true", n, i)
+			}
+			if b.ClearAtomic(i) {
+				t.Errorf("%d words: ClearAtomic(%d) = true", n, i)
 			}
 			if b.Test(i) || b.TestAtomic(i) {
 				t.Errorf("%d words: bit %d reads as set", n, i)
@@ -111,13 +123,35 @@ func TestBitsOutOfRange(t *testing.T) {
 			}
 		}
 	}
+	// Ranges are clipped to [0, Len()); an empty or reversed one does
+	// nothing.
+	b := make(Bits, 2)
+	b.SetRange(math.MinInt, math.MaxInt)
+	b.ClearRange(5, 5)
+	b.ClearRange(70, 60)
+	b.FlipRange(-10, 1)
+	if b.Count() != 127 || b.Test(0) {
+		t.Errorf("after clipped ranges: %d bits set, bit 0 %v", b.Count(), b.Test(0))
+	}
 	var nilBits Bits
 	nilBits.Set(0)
 	nilBits.Clear(0)
+	nilBits.Flip(0)
 	nilBits.ClearAll()
-	if nilBits.SetAtomic(0) || nilBits.Test(0) || nilBits.TestAtomic(0) || nilBits.Count() != 0 ||
-		nilBits.NextSet(0) != -1 || nilBits.NextClear(-5) != -1 {
+	nilBits.SetAll()
+	nilBits.SetRange(0, 10)
+	nilBits.FlipRange(0, 10)
+	nilBits.And(b)
+	nilBits.Or(b)
+	nilBits.AndNot(b)
+	nilBits.Xor(b)
+	if nilBits.SetAtomic(0) || nilBits.ClearAtomic(0) || nilBits.Test(0) || nilBits.TestAtomic(0) || nilBits.Count() != 0 ||
+		nilBits.NextSet(0) != -1 || nilBits.NextClear(-5) != -1 || nilBits.Any() || !nilBits.None() ||
+		nilBits.String() != "{}" || !nilBits.Equal(make(Bits, 3)) || nilBits.Equal(b) {
 		t.Error("nil Bits is not an empty bitmap")
+	}
+	for i := range nilBits.All() {
+		t.Errorf("nil Bits yields %d", i)
 	}
 }
 
@@ -196,10 +230,8 @@ func TestBitsSetAtomicConcurrent(t *testing.T) {
 	firsts := make([]atomic.Int32, b.Len())
 	var wg sync.WaitGroup
 	start := make(chan struct{})
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
+	for w := range workers {
+		wg.Go(func() {
 			<-start
 			// Worker w sets the bits i with i%workers in a window of
 			// copies residues, each walking its own order, so the same
@@ -216,7 +248,7 @@ func TestBitsSetAtomicConcurrent(t *testing.T) {
 					t.Errorf("bit %d reads clear right after SetAtomic", i)
 				}
 			}
-		}(w)
+		})
 	}
 	close(start)
 	wg.Wait()
@@ -230,5 +262,265 @@ func TestBitsSetAtomicConcurrent(t *testing.T) {
 	}
 	if b.SetAtomic(17) {
 		t.Error("SetAtomic of a set bit reported setting it")
+	}
+}
+
+// ref is the reference model of a Bits: one bool per bit.
+type ref []bool
+
+func refOf(b Bits) ref {
+	r := make(ref, b.Len())
+	for i := range r {
+		r[i] = b[i/64]>>(i%64)&1 == 1
+	}
+	return r
+}
+
+func (r ref) set() []int {
+	var s []int
+	for i, v := range r {
+		if v {
+			s = append(s, i)
+		}
+	}
+	return s
+}
+
+// at is bit i of r, clear past its end, as the set operations read c.
+func (r ref) at(i int) bool { return i < len(r) && r[i] }
+
+// checkRef fails t unless b holds exactly the bits of want.
+func checkRef(t interface {
+	Helper()
+	Fatalf(string, ...any)
+}, what string, b Bits, want ref) {
+	t.Helper()
+	if got := refOf(b); !slices.Equal(got, want) {
+		t.Fatalf("%s: bits %v, want %v", what, got.set(), want.set())
+	}
+}
+
+// drawBits draws a bitmap of 0 to 4 words, sparse, dense or random.
+func drawBits(t *rapid.T, label string) Bits {
+	n := rapid.IntRange(0, 4).Draw(t, label+" words")
+	b := make(Bits, n)
+	for i := range b {
+		b[i] = rapid.SampledFrom([]uint64{0, ^uint64(0), 1, 1 << 63}).Draw(t, label+" word")
+		if rapid.Bool().Draw(t, label+" random") {
+			b[i] = rapid.Uint64().Draw(t, label+" bits")
+		}
+	}
+	return b
+}
+
+// TestBitsOpsModel checks every Bits method against the []bool model, on
+// bitmaps of 0 to 4 words, with the second operand of the set operations
+// shorter, as long as or longer than the first, and indexes and ranges
+// inside, across and outside them.
+func TestBitsOpsModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		b, c := drawBits(t, "b"), drawBits(t, "c")
+		want, cref := refOf(b), refOf(c)
+		index := rapid.IntRange(-70, 4*64+70)
+		t.Repeat(map[string]func(*rapid.T){
+			"Flip": func(t *rapid.T) {
+				i := index.Draw(t, "i")
+				b.Flip(i)
+				if i >= 0 && i < len(want) {
+					want[i] = !want[i]
+				}
+			},
+			"ClearAtomic": func(t *rapid.T) {
+				i := index.Draw(t, "i")
+				in := i >= 0 && i < len(want)
+				if got := b.ClearAtomic(i); got != (in && want[i]) {
+					t.Fatalf("ClearAtomic(%d) = %v with bit %v", i, got, in && want[i])
+				}
+				if in {
+					want[i] = false
+				}
+			},
+			"Range": func(t *rapid.T) {
+				lo, hi := index.Draw(t, "lo"), index.Draw(t, "hi")
+				op := rapid.SampledFrom([]string{"set", "clear", "flip"}).Draw(t, "op")
+				switch op {
+				case "set":
+					b.SetRange(lo, hi)
+				case "clear":
+					b.ClearRange(lo, hi)
+				case "flip":
+					b.FlipRange(lo, hi)
+				}
+				for i := max(lo, 0); i < min(hi, len(want)); i++ {
+					want[i] = op == "set" || (op == "flip" && !want[i])
+				}
+			},
+			"SetAll": func(t *rapid.T) {
+				b.SetAll()
+				for i := range want {
+					want[i] = true
+				}
+			},
+			"SetOp": func(t *rapid.T) {
+				op := rapid.SampledFrom([]string{"And", "Or", "AndNot", "Xor"}).Draw(t, "op")
+				switch op {
+				case "And":
+					b.And(c)
+				case "Or":
+					b.Or(c)
+				case "AndNot":
+					b.AndNot(c)
+				case "Xor":
+					b.Xor(c)
+				}
+				for i := range want {
+					x, y := want[i], cref.at(i)
+					want[i] = map[string]bool{"And": x && y, "Or": x || y, "AndNot": x && !y, "Xor": x != y}[op]
+				}
+				checkRef(t, op, c, cref) // c is not changed
+			},
+			"SelfOp": func(t *rapid.T) {
+				// The operand may be b itself.
+				b.Xor(b)
+				clear(want)
+			},
+			"": func(t *rapid.T) {
+				checkRef(t, "b", b, want)
+				set := want.set()
+				if got := slices.Collect(b.All()); !slices.Equal(got, set) {
+					t.Fatalf("All() = %v, want %v", got, set)
+				}
+				if b.Count() != len(set) || b.Any() != (len(set) > 0) || b.None() != (len(set) == 0) {
+					t.Fatalf("Count %d, Any %v, None %v with %d bits set", b.Count(), b.Any(), b.None(), len(set))
+				}
+				eq := slices.Equal(set, cref.set())
+				if b.Equal(c) != eq || c.Equal(b) != eq {
+					t.Fatalf("Equal(%v, %v) = %v, %v", set, cref.set(), b.Equal(c), c.Equal(b))
+				}
+				if !b.Equal(b) || !b.Equal(append(slices.Clone(b), 0)) {
+					t.Fatal("b differs from itself, or from itself with a zero word more")
+				}
+				items := make([]string, len(set))
+				for k, i := range set {
+					items[k] = strconv.Itoa(i)
+				}
+				if got, want := b.String(), "{"+strings.Join(items, ",")+"}"; got != want {
+					t.Fatalf("String() = %q, want %q", got, want)
+				}
+			},
+		})
+	})
+}
+
+// TestBitsAllStops checks that the iterator stops when the loop breaks
+// and that it sees a change to a word it has not reached yet.
+func TestBitsAllStops(t *testing.T) {
+	b := make(Bits, 3)
+	b.Set(5)
+	b.Set(70)
+	b.Set(130)
+	var got []int
+	for i := range b.All() {
+		got = append(got, i)
+		if i == 5 {
+			b.Clear(70)
+			b.Set(71)
+		}
+		if i == 71 {
+			break
+		}
+	}
+	if want := []int{5, 71}; !slices.Equal(got, want) {
+		t.Errorf("iterated %v, want %v", got, want)
+	}
+	var nilBits Bits
+	for i := range nilBits.All() {
+		t.Errorf("nil Bits yields %d", i)
+	}
+}
+
+// TestBitsLengthRule checks the rule for a bitmap of n bits that is not a
+// multiple of 64: Alloc(100) gives 128 bits whose tail, with SetRange and
+// FlipRange bounded by n, stays clear, so that Count, the iterator and the
+// set operations see exactly the n bits; SetAll does set the tail.
+func TestBitsLengthRule(t *testing.T) {
+	a, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	const n = 100
+	b, err := a.Alloc(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() != 128 {
+		t.Fatalf("Alloc(%d).Len() = %d, want 128", n, b.Len())
+	}
+	tailClear := func(what string, b Bits) {
+		t.Helper()
+		if i := b.NextSet(n); i != -1 {
+			t.Errorf("%s: tail bit %d set", what, i)
+		}
+	}
+	b.SetRange(0, n)
+	tailClear("SetRange(0, n)", b)
+	if b.Count() != n || b.NextClear(0) != n {
+		t.Errorf("SetRange(0, n): Count %d, first clear %d; want %d, %d", b.Count(), b.NextClear(0), n, n)
+	}
+	c := make(Bits, 2)
+	c.SetRange(n/2, n)
+	for _, op := range []func(Bits){b.And, b.Or, b.AndNot, b.Xor} {
+		op(c)
+		tailClear("a set operation", b)
+	}
+	b.FlipRange(0, n) // the complement
+	tailClear("FlipRange(0, n)", b)
+	if got, last := b.Count(), slices.Collect(b.All()); got == 0 || last[len(last)-1] >= n {
+		t.Errorf("after the complement: Count %d, bits %v", got, last)
+	}
+	b.SetAll()
+	if b.Count() != 128 {
+		t.Errorf("SetAll: Count %d, want 128", b.Count())
+	}
+}
+
+// TestBitsClearAtomicConcurrent clears every bit of a full bitmap from
+// many goroutines at once, each bit by several of them: every bit ends
+// clear, and exactly one ClearAtomic per bit reports that it cleared it.
+// Run it with -race.
+func TestBitsClearAtomicConcurrent(t *testing.T) {
+	b := make(Bits, 64)
+	b.SetAll()
+	const copies = 3
+	firsts := make([]atomic.Int32, b.Len())
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for w := range copies * 4 {
+		wg.Go(func() {
+			<-start
+			for k := range b.Len() {
+				i := (k*7 + w*131) % b.Len()
+				if i%4 != w%4 { // four groups of bits, copies goroutines each
+					continue
+				}
+				if b.ClearAtomic(i) {
+					firsts[i].Add(1)
+				}
+				if b.TestAtomic(i) {
+					t.Errorf("bit %d reads set right after ClearAtomic", i)
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i := range firsts {
+		if n := firsts[i].Load(); n != 1 {
+			t.Errorf("bit %d: %d ClearAtomic calls reported clearing it, want 1", i, n)
+		}
+	}
+	if b.Any() {
+		t.Errorf("%d bits still set", b.Count())
 	}
 }

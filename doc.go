@@ -39,7 +39,7 @@
 //     block's new life.
 //   - The memory of epoch g is recycled by the Advance to g+Retain+1.
 //
-// doc/DESIGN.md spells out the protocol; arena.pml models it and the CI
+// doc/DESIGN.md spells out the protocol; model/arena.pml models it and the CI
 // checks it with spin, together with the mutations that would break it.
 //
 // Zeroing never happens under the lock: a block on the free list records

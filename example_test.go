@@ -2,6 +2,7 @@ package gcbits_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/gcbits/gcbits"
@@ -53,13 +54,11 @@ func ExampleCache() {
 	const workers = 4
 	marked := make([]int, workers)
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
+	for w := range workers {
+		wg.Go(func() {
 			c := a.NewCache()
 			defer c.Flush() // report what it served to Stats
-			for span := 0; span < 1000; span++ {
+			for span := range 1000 {
 				b, err := c.Alloc(64)
 				if err != nil {
 					panic(err)
@@ -67,7 +66,7 @@ func ExampleCache() {
 				b.Set(span % 64)
 				marked[w] += b.Count()
 			}
-		}(w)
+		})
 	}
 	wg.Wait()
 	fmt.Println("marked:", marked)
@@ -93,4 +92,65 @@ func ExampleBits_NextSet() {
 	// set: [1 63 64 100]
 	// first clear from 63: 65
 	// past the end: -1
+}
+
+func ExampleBits_All() {
+	b := make(gcbits.Bits, 2)
+	b.SetRange(60, 66)
+	sum := 0
+	for i := range b.All() {
+		sum += i
+	}
+	fmt.Println(sum, slices.Collect(b.All()))
+	fmt.Println(b) // String
+	// Output:
+	// 375 [60 61 62 63 64 65]
+	// {60,61,62,63,64,65}
+}
+
+// A bitmap of n bits, n not a multiple of 64, is the first n bits of its
+// Bits: bounding SetRange and FlipRange by n keeps the bits past n clear,
+// so that Count and the iterator see the n bits only.
+func ExampleBits_SetRange() {
+	a, err := gcbits.New(gcbits.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+
+	const n = 100
+	free, err := a.Alloc(n) // 2 words: Len is 128
+	if err != nil {
+		panic(err)
+	}
+	free.SetRange(0, n) // every slot free; SetAll would free 28 slots that do not exist
+	free.Clear(7)
+	fmt.Println("len:", free.Len(), "free:", free.Count())
+
+	free.FlipRange(0, n) // the complement: the slots in use
+	fmt.Println("in use:", free)
+	// Output:
+	// len: 128 free: 99
+	// in use: {7}
+}
+
+// The set operations work in place and keep the length of the bitmap they
+// change: a shorter operand reads as zero past its end.
+func ExampleBits_Or() {
+	visited := make(gcbits.Bits, 2) // 128 vertices
+	next := make(gcbits.Bits, 2)
+	visited.Set(3)
+	next.Set(3)
+	next.Set(70)
+
+	next.AndNot(visited) // drop what was seen
+	visited.Or(next)
+	fmt.Println("next:", next, "visited:", visited)
+
+	low := gcbits.Bits{^uint64(0)} // one word: vertices 0 to 63
+	visited.And(low)               // bits past low's end read as zero
+	fmt.Println("visited below 64:", visited, "equal:", visited.Equal(gcbits.Bits{1 << 3}))
+	// Output:
+	// next: {70} visited: {3,70}
+	// visited below 64: {3} equal: true
 }

@@ -7,5 +7,3 @@ require (
 	golang.org/x/sys v0.50.0
 	pgregory.net/rapid v1.3.0
 )
-
-require github.com/stretchr/testify v1.9.0 // indirect

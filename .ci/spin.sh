@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# .ci/spin.sh: model-check the gcbits protocol (arena.pml) and the seed
-# allocator After (internal/seed/seedafter.pml) with spin. doc/MODEL.md
+# .ci/spin.sh: model-check the gcbits protocol (model/arena.pml) and the
+# seed allocator After (model/seedafter.pml) with spin. model/MODEL.md
 # explains the models, the configurations and the expected results.
 #
 # Every check is an exhaustive search (pan -DSAFETY, -DCOLLAPSE only
@@ -28,24 +28,24 @@ jobs=${SPIN_JOBS:-2}
 
 # name | model | expect | spin -D flags; printed in this order.
 checks=(
-	"shared          |arena.pml                   |pass|-DCFG=1"
-	"shared-deep     |arena.pml                   |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4"
-	"shared-trim     |arena.pml                   |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DTRIM"
-	"shared-retain2  |arena.pml                   |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DRETAIN=2"
-	"shared-2shards  |arena.pml                   |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DSHARDS=2"
-	"cache           |arena.pml                   |pass|-DCFG=2 -DNALLOC=1 -DNADV=4"
-	"cache-2shards   |arena.pml                   |pass|-DCFG=2 -DNALLOC=1 -DNADV=4 -DSHARDS=2"
-	"caches          |arena.pml                   |pass|-DCFG=3 -DNCACHE=2 -DNADV=4"
-	"mut-aba         |arena.pml                   |fail|-DCFG=2 -DNALLOC=1 -DNADV=4 -DMUT_ABA"
-	"mut-seal-after  |arena.pml                   |fail|-DCFG=1 -DMUT_SEAL_AFTER"
-	"mut-no-seal     |arena.pml                   |fail|-DCFG=1 -DMUT_NO_SEAL"
-	"mut-no-epoch    |arena.pml                   |fail|-DCFG=3 -DNCACHE=2 -DNADV=4 -DMUT_NO_EPOCH_CHECK"
-	"mut-early-recyc |arena.pml                   |fail|-DCFG=1 -DMUT_EARLY_RECYCLE"
-	"mut-scrub-shared|arena.pml                   |fail|-DCFG=1 -DMUT_SCRUB_SHARED"
-	"mut-leak-lock   |arena.pml                   |fail|-DCFG=1 -DMUT_LEAK_LOCK"
-	"receiver-zeroes |arena.pml                   |fail|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DRECEIVER_ZEROES"
-	"seedafter-stw   |internal/seed/seedafter.pml |pass|-DSTW -DNB=3 -DNALLOC2=2 -DNADV=4"
-	"seedafter-conc  |internal/seed/seedafter.pml |fail|"
+	"shared          |model/arena.pml             |pass|-DCFG=1"
+	"shared-deep     |model/arena.pml             |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4"
+	"shared-trim     |model/arena.pml             |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DTRIM"
+	"shared-retain2  |model/arena.pml             |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DRETAIN=2"
+	"shared-2shards  |model/arena.pml             |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DSHARDS=2"
+	"cache           |model/arena.pml             |pass|-DCFG=2 -DNALLOC=1 -DNADV=4"
+	"cache-2shards   |model/arena.pml             |pass|-DCFG=2 -DNALLOC=1 -DNADV=4 -DSHARDS=2"
+	"caches          |model/arena.pml             |pass|-DCFG=3 -DNCACHE=2 -DNADV=4"
+	"mut-aba         |model/arena.pml             |fail|-DCFG=2 -DNALLOC=1 -DNADV=4 -DMUT_ABA"
+	"mut-seal-after  |model/arena.pml             |fail|-DCFG=1 -DMUT_SEAL_AFTER"
+	"mut-no-seal     |model/arena.pml             |fail|-DCFG=1 -DMUT_NO_SEAL"
+	"mut-no-epoch    |model/arena.pml             |fail|-DCFG=3 -DNCACHE=2 -DNADV=4 -DMUT_NO_EPOCH_CHECK"
+	"mut-early-recyc |model/arena.pml             |fail|-DCFG=1 -DMUT_EARLY_RECYCLE"
+	"mut-scrub-shared|model/arena.pml             |fail|-DCFG=1 -DMUT_SCRUB_SHARED"
+	"mut-leak-lock   |model/arena.pml             |fail|-DCFG=1 -DMUT_LEAK_LOCK"
+	"receiver-zeroes |model/arena.pml             |fail|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DRECEIVER_ZEROES"
+	"seedafter-stw   |model/seedafter.pml         |pass|-DSTW -DNB=3 -DNALLOC2=2 -DNADV=4"
+	"seedafter-conc  |model/seedafter.pml         |fail|"
 )
 # The longest checks, started first so that the two workers end together.
 first=(shared receiver-zeroes caches shared-trim)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,15 +15,17 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/gcbits/gcbits/internal/bench"
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/bench"
 )
 
 const benchUsage = `Usage: gcbits bench [flags]
 
 Measures allocations of span mark bitmaps (one per small size class of the
 Go runtime, in turn) by every allocator with 1, 2, 4 … GOMAXPROCS worker
-goroutines, in each scenario, and prints the median Mop/s of several runs,
-its ratio to seed-after and, for gcbits, the bytes wasted.
+goroutines, in each scenario, and prints the median Mop/s of several runs
+with its 95% confidence interval, its ratio to seed-after and, for gcbits,
+the bytes wasted; -benchfmt prints every run for benchstat instead. A run
+that could need more than half of the machine's memory is refused.
 
 Scenarios:
   quiescent   workers stop at a barrier every -epoch allocations each and one
@@ -44,55 +47,58 @@ Flags:
 type benchFlags struct {
 	cfg      bench.Config
 	json     bool
+	benchfmt bool
 	plot     string
 	progress bool
 	cpuprof  string
 }
 
-// parseBench parses the flags of gcbits bench. It returns flag.ErrHelp for
-// -h and a usage error otherwise; the usage has been written to stderr.
+// parseBench parses the flags of gcbits bench and checks the run they ask
+// for. For -h it writes the usage to stderr and returns flag.ErrHelp; a
+// bad flag gives a usage error, which it does not print.
 func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs := flag.NewFlagSet("gcbits bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		var al strings.Builder
-		for _, f := range bench.Factories {
-			fmt.Fprintf(&al, "  %-12s %s\n", f.Name, f.Doc)
-		}
-		fmt.Fprint(stderr, strings.Replace(benchUsage, "{{allocators}}\n", al.String(), 1))
-		fs.PrintDefaults()
-	}
+	fs.SetOutput(io.Discard) // errors are returned, and the usage is for -h only
+	fs.Usage = func() {}
 	bf := &benchFlags{}
 	workers := fs.String("workers", joinInts(bench.DefaultWorkers()), "comma-separated worker `counts`")
 	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated `scenarios`")
 	allocators := fs.String("allocators", strings.Join(bench.Names(), ","), "comma-separated `allocators`")
-	fs.IntVar(&bf.cfg.Runs, "runs", bench.DefaultRuns, "runs per row; the table shows their median")
+	fs.IntVar(&bf.cfg.Runs, "runs", bench.DefaultRuns, "runs per row; the table shows their median and its 95% confidence interval (6 runs or more)")
 	fs.DurationVar(&bf.cfg.Duration, "duration", bench.DefaultDuration, "length of one run")
-	fs.IntVar(&bf.cfg.EpochAllocs, "epoch", bench.DefaultEpochAllocs, "quiescent: allocations per worker per epoch")
+	fs.IntVar(&bf.cfg.EpochAllocs, "epoch", bench.DefaultEpochAllocs, fmt.Sprintf("allocations per worker per epoch: quiescent, all of them; concurrent, %d times as many at most", bench.ConcurrentEpochCap))
 	fs.DurationVar(&bf.cfg.AdvanceEvery, "advance-every", bench.DefaultAdvanceEvery, "concurrent: `period` of Advance")
 	fs.IntVar(&bf.cfg.SweepSpans, "spans", bench.DefaultSweepSpans, "sweep: spans per epoch")
 	fs.BoolVar(&bf.json, "json", false, "print one JSON object instead of the table")
+	fs.BoolVar(&bf.benchfmt, "benchfmt", false, "print every run in the Go benchmark format instead of the table, for benchstat")
 	fs.StringVar(&bf.plot, "plot", "", "also write an SVG (or .png) `file` of Mop/s against workers, one panel per scenario")
 	fs.StringVar(&bf.cpuprof, "cpuprofile", "", "write a CPU profile of the whole benchmark to `file` (go tool pprof)")
 	fs.BoolVar(&bf.progress, "progress", true, "show a progress bar on stderr when it is a terminal")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			writeBenchUsage(stderr, fs)
+		}
 		return nil, err
 	}
 	fail := func(format string, a ...any) (*benchFlags, error) {
-		err := fmt.Errorf(format, a...)
-		fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
-		fs.Usage()
-		return nil, err
+		return nil, fmt.Errorf(format, a...)
 	}
 	if fs.NArg() > 0 {
 		return fail("unexpected arguments %q", fs.Args())
+	}
+	if bf.json && bf.benchfmt {
+		return fail("-json and -benchfmt: choose one")
 	}
 	var err error
 	if bf.cfg.Workers, err = parseInts(*workers); err != nil {
 		return fail("-workers: %v", err)
 	}
-	bf.cfg.Scenarios = splitList(*scenarios)
-	bf.cfg.Allocators = splitList(*allocators)
+	if bf.cfg.Scenarios, err = splitList(*scenarios); err != nil {
+		return fail("-scenarios: %v", err)
+	}
+	if bf.cfg.Allocators, err = splitList(*allocators); err != nil {
+		return fail("-allocators: %v", err)
+	}
 	// Zero values mean defaults to bench.Config; on the command line they
 	// are errors, like every other value out of range.
 	for _, c := range []struct {
@@ -104,15 +110,13 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 		{"-epoch", bf.cfg.EpochAllocs <= 0},
 		{"-advance-every", bf.cfg.AdvanceEvery <= 0},
 		{"-spans", bf.cfg.SweepSpans <= 0},
-		{"-scenarios", bf.cfg.Scenarios == nil},
-		{"-allocators", bf.cfg.Allocators == nil},
 	} {
 		if c.bad {
-			return fail("%s: must be positive or non-empty", c.name)
+			return fail("%s: must be positive", c.name)
 		}
 	}
 	if bf.plot != "" {
-		if _, err := plotFormat(bf.plot); err != nil {
+		if err := checkPlotPath(bf.plot); err != nil {
 			return fail("-plot: %v", err)
 		}
 	}
@@ -122,6 +126,17 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	return bf, nil
 }
 
+// writeBenchUsage writes the usage of gcbits bench, flags and all.
+func writeBenchUsage(w io.Writer, fs *flag.FlagSet) {
+	var al strings.Builder
+	for _, f := range bench.Factories {
+		fmt.Fprintf(&al, "  %-12s %s\n", f.Name, f.Doc)
+	}
+	fmt.Fprint(w, strings.Replace(benchUsage, "{{allocators}}\n", al.String(), 1))
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
 // runBench is gcbits bench.
 func runBench(args []string, stdout, stderr io.Writer) int {
 	bf, err := parseBench(args, stderr)
@@ -129,7 +144,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		return 2
+		return usageError(stderr, "gcbits bench", err)
 	}
 	if bf.progress && isTerminal(stderr) {
 		var bar *progressbar.ProgressBar
@@ -167,9 +182,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
 		return 1
 	}
-	if bf.json {
+	switch {
+	case bf.json:
 		err = rep.WriteJSON(stdout)
-	} else {
+	case bf.benchfmt:
+		err = rep.WriteBenchfmt(stdout)
+	default:
 		err = rep.WriteTable(stdout)
 	}
 	if err != nil {
@@ -191,29 +209,42 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// splitList splits a comma-separated list, dropping empty items; it
-// returns nil when nothing is left.
-func splitList(s string) []string {
-	var out []string
-	for _, x := range strings.Split(s, ",") {
-		if x = strings.TrimSpace(x); x != "" {
-			out = append(out, x)
-		}
+// splitList splits a comma-separated list whose items may be surrounded
+// by spaces. An empty list, an empty item ("1,,2", a trailing comma) and
+// an item given twice are errors.
+func splitList(s string) ([]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty list")
 	}
-	return out
+	var out []string
+	for x := range strings.SplitSeq(s, ",") {
+		x = strings.TrimSpace(x)
+		switch {
+		case x == "":
+			return nil, fmt.Errorf("%q has an empty item", s)
+		case slices.Contains(out, x):
+			return nil, fmt.Errorf("%q names %s twice", s, x)
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
-// parseInts parses a comma-separated list of positive integers.
+// parseInts parses a comma-separated list of counts from 1 to
+// bench.MaxWorkers, with the rules of splitList.
 func parseInts(s string) ([]int, error) {
-	items := splitList(s)
-	if len(items) == 0 {
-		return nil, errors.New("empty list")
+	items, err := splitList(s)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]int, 0, len(items))
 	for _, x := range items {
 		n, err := strconv.Atoi(x)
 		if err != nil || n < 1 || n > bench.MaxWorkers {
 			return nil, fmt.Errorf("%q is not a count from 1 to %d", x, bench.MaxWorkers)
+		}
+		if slices.Contains(out, n) {
+			return nil, fmt.Errorf("%q names %d twice", s, n)
 		}
 		out = append(out, n)
 	}

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -37,8 +38,7 @@ Exit status: 0 on success, 1 when a command fails, 2 for bad usage.
 // and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return 2
+		return usageError(stderr, "gcbits", errors.New("no command"))
 	}
 	switch args[0] {
 	case "bench":
@@ -49,7 +49,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "gcbits: unknown command %q\n\n%s", args[0], usage)
-		return 2
+		return usageError(stderr, "gcbits", fmt.Errorf("unknown command %q", args[0]))
 	}
+}
+
+// usageError writes err, from command cmd, and where to find help, and
+// returns the exit status of bad usage.
+func usageError(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "%s: %v\nRun '%s -h' for usage.\n", cmd, err, cmd)
+	return 2
 }

@@ -3,11 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/perf/benchfmt"
 )
 
 // small makes gcbits bench fast enough for tests under -race.
@@ -70,6 +75,64 @@ func TestBenchJSON(t *testing.T) {
 	}
 }
 
+// TestBenchBenchfmt checks that gcbits bench -benchfmt prints nothing but
+// the Go benchmark format, one result per run, as benchstat reads it.
+func TestBenchBenchfmt(t *testing.T) {
+	args := append(append([]string{"bench", "-benchfmt", "-allocators", "seed-after,gcbits"}, small...), "-runs", "2")
+	rc, out, errs := runArgs(t, args...)
+	if rc != 0 {
+		t.Fatalf("rc %d, stderr:\n%s", rc, errs)
+	}
+	r := benchfmt.NewReader(strings.NewReader(out), "stdout")
+	names := map[string]int{}
+	for r.Scan() {
+		switch rec := r.Result().(type) {
+		case *benchfmt.SyntaxError:
+			t.Fatalf("%v in:\n%s", rec, out)
+		case *benchfmt.Result:
+			if rec.Iters <= 0 {
+				t.Errorf("%s: %d iterations", rec.Name, rec.Iters)
+			}
+			if v, ok := rec.Value("sec/op"); !ok || v <= 0 {
+				t.Errorf("%s: sec/op %v, %v", rec.Name, v, ok)
+			}
+			names[rec.Name.String()]++
+		}
+	}
+	// Two allocators, two worker counts, three scenarios, -runs 2 (the
+	// flag given last wins over small's).
+	if len(names) != 2*2*3 {
+		t.Errorf("%d benchmarks: %v", len(names), names)
+	}
+	for name, n := range names {
+		if n != 2 {
+			t.Errorf("%s: %d runs, want 2", name, n)
+		}
+	}
+	if procs := runtime.GOMAXPROCS(0); procs > 1 {
+		if _, ok := names[fmt.Sprintf("Quiescent/alloc=gcbits/workers=2-%d", procs)]; !ok {
+			t.Errorf("no Quiescent/alloc=gcbits/workers=2-%d in %v", procs, names)
+		}
+	}
+}
+
+// TestBenchRefusesMemory checks that a run the machine cannot hold is
+// refused before it starts, with the estimate and the machine's memory.
+func TestBenchRefusesMemory(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("the machine's memory is not read on", runtime.GOOS)
+	}
+	// 1024 workers of 2^30 bitmaps an epoch: about 200 TiB.
+	args := []string{"-workers", "1024", "-epoch", "1073741824"}
+	if _, err := parseBench(args, io.Discard); err == nil || !strings.Contains(err.Error(), "TiB") || !strings.Contains(err.Error(), "this machine's") {
+		t.Errorf("parseBench(%q) = %v, want an error with the estimate and the machine's memory", args, err)
+	}
+	rc, out, errs := runArgs(t, append([]string{"bench"}, args...)...)
+	if rc != 2 || out != "" || !strings.Contains(errs, "not enough memory") {
+		t.Errorf("rc %d, stdout %q, stderr %q", rc, out, errs)
+	}
+}
+
 func TestBenchTableAndPlot(t *testing.T) {
 	svg := filepath.Join(t.TempDir(), "bench.svg")
 	args := append([]string{"bench", "-plot", svg, "-allocators", "seed-after,gcbits,gcbits-cache,sync.Pool"}, small...)
@@ -91,11 +154,64 @@ func TestBenchTableAndPlot(t *testing.T) {
 	}
 }
 
+// TestBenchPlotError checks that a -plot file that cannot be written is
+// refused before the run, not after it.
 func TestBenchPlotError(t *testing.T) {
-	bad := filepath.Join(t.TempDir(), "no", "such", "dir", "x.svg")
-	args := append([]string{"bench", "-plot", bad, "-allocators", "gcbits", "-scenarios", "quiescent"}, small...)
-	if rc, _, errs := runArgs(t, args...); rc != 1 || !strings.Contains(errs, "plot") {
-		t.Errorf("rc %d, stderr %q; want 1 and a plot error", rc, errs)
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder.svg")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		filepath.Join(dir, "no", "such", "dir", "x.svg"),
+		filepath.Join(notDir, "x.svg"),
+		folder,
+		filepath.Join(dir, "x.gif"),
+	} {
+		if _, err := parseBench([]string{"-plot", bad}, io.Discard); err == nil || !strings.Contains(err.Error(), "-plot") {
+			t.Errorf("-plot %s: %v, want a -plot error", bad, err)
+		}
+	}
+	args := append([]string{"bench", "-plot", filepath.Join(dir, "no", "x.svg"), "-allocators", "gcbits", "-scenarios", "quiescent"}, small...)
+	if rc, out, errs := runArgs(t, args...); rc != 2 || out != "" || !strings.Contains(errs, "-plot") {
+		t.Errorf("rc %d, stdout %q, stderr %q; want 2, nothing, a -plot error", rc, out, errs)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("the check left files in %s: %v", dir, entries)
+	}
+}
+
+// TestBenchLists checks the comma-separated flags: items may have spaces
+// around them, but an empty list, an empty item and an item given twice
+// are errors.
+func TestBenchLists(t *testing.T) {
+	bf, err := parseBench([]string{"-workers", " 4, 1 ,2", "-scenarios", "sweep, quiescent", "-allocators", "gcbits"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(bf.cfg.Workers, []int{4, 1, 2}) || !slices.Equal(bf.cfg.Scenarios, []string{"sweep", "quiescent"}) ||
+		!slices.Equal(bf.cfg.Allocators, []string{"gcbits"}) {
+		t.Errorf("parsed %v %v %v", bf.cfg.Workers, bf.cfg.Scenarios, bf.cfg.Allocators)
+	}
+	for _, args := range [][]string{
+		{"-workers", "1,,2"},
+		{"-workers", "1,2,"},
+		{"-workers", ",1"},
+		{"-workers", " "},
+		{"-workers", "1,1"},
+		{"-workers", "2, 02"},
+		{"-scenarios", "quiescent,,sweep"},
+		{"-scenarios", "sweep,sweep"},
+		{"-allocators", "gcbits,"},
+		{"-allocators", "gcbits, gcbits"},
+	} {
+		if _, err := parseBench(args, io.Discard); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%q: %v, want an error about %s", args, err, args[0])
+		}
 	}
 }
 
@@ -124,6 +240,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bench", "-bogus"},
 		{"bench", "extra"},
 		{"bench", "-plot", "out.gif"},
+		{"bench", "-json", "-benchfmt"},
 		{"demo"},
 		{"demo", "nosuchdemo"},
 	} {
@@ -134,8 +251,17 @@ func TestUsageErrors(t *testing.T) {
 		if out != "" {
 			t.Errorf("%q: wrote to stdout: %q", args, out)
 		}
-		if len(args) > 0 && args[0] == "bench" && !strings.Contains(errs, "Usage: gcbits bench") {
-			t.Errorf("%q: no usage on stderr: %q", args, errs)
+		if len(args) > 0 && args[0] == "demo" {
+			continue // the demos' usage is their own
+		}
+		// The error and where to find help; not the usage.
+		cmd := "gcbits"
+		if len(args) > 0 && args[0] == "bench" {
+			cmd = "gcbits bench"
+		}
+		lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+		if len(lines) != 2 || !strings.HasPrefix(lines[0], cmd+": ") || lines[1] != "Run '"+cmd+" -h' for usage." {
+			t.Errorf("%q: stderr %q, want the error and one line on help", args, errs)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 	_ "gonum.org/v1/plot/vg/vgimg" // registers png
 	_ "gonum.org/v1/plot/vg/vgsvg" // registers svg
 
-	"github.com/gcbits/gcbits/internal/bench"
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/bench"
 )
 
 // plotFormat returns the image format of path from its extension: svg or
@@ -27,6 +27,33 @@ func plotFormat(path string) (string, error) {
 	default:
 		return "", fmt.Errorf("%q: want a .svg or .png file", path)
 	}
+}
+
+// checkPlotPath reports what would stop writePlot from creating path, so
+// that a run does not end in a file it cannot write: an extension other
+// than .svg or .png, a folder that does not exist or cannot be written,
+// or a folder in the file's place.
+func checkPlotPath(path string) error {
+	if _, err := plotFormat(path); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%q is a folder", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("folder of %q: %w", path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%q is not a folder", dir)
+	}
+	f, err := os.CreateTemp(dir, ".gcbits-plot-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %q: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // writePlot writes an SVG (or PNG) file of Mop/s against workers: one

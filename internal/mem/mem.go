@@ -6,13 +6,7 @@
 // Region itself; Protect is then unsupported and Release zeroes in place.
 package mem
 
-import (
-	"errors"
-	"unsafe"
-)
-
-// ErrUnsupported is returned by Protect on platforms without mprotect.
-var ErrUnsupported = errors.New("mem: not supported on this platform")
+import "unsafe"
 
 // Region is a page-aligned block of memory from Map. The zero Region is empty.
 type Region struct {

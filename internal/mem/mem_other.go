@@ -3,7 +3,9 @@
 package mem
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
 	"unsafe"
 )
 
@@ -27,8 +29,11 @@ func Map(size uintptr) (Region, error) {
 // Unmap drops r; the garbage collector frees it once nothing refers to it.
 func (r Region) Unmap() error { return nil }
 
-// Protect is not available without mprotect.
-func (r Region) Protect(readWrite bool) error { return ErrUnsupported }
+// Protect is not available without mprotect: its error wraps
+// errors.ErrUnsupported.
+func (r Region) Protect(readWrite bool) error {
+	return fmt.Errorf("mem: no mprotect on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}
 
 // Release zeroes r, the observable effect of releasing pages.
 func (r Region) Release() error {

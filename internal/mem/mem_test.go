@@ -1,6 +1,24 @@
 package mem
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
+
+// TestProtectUnsupported checks that where Map falls back to the Go heap,
+// Protect says it is unsupported in the standard library's terms.
+func TestProtectUnsupported(t *testing.T) {
+	if OffHeap {
+		t.Skip("mprotect is available")
+	}
+	r, err := Map(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Protect(false); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("Protect = %v, want errors.ErrUnsupported", err)
+	}
+}
 
 func TestMapIsZeroedAndWritable(t *testing.T) {
 	r, err := Map(10000)

@@ -1,6 +1,6 @@
 /*
  * arena.pml: a Promela model of the gcbits allocation protocol of
- * doc/DESIGN.md (code: arena.go, cache.go). doc/MODEL.md describes it and
+ * doc/DESIGN.md (code: arena.go, cache.go). model/MODEL.md describes it and
  * .ci/spin.sh runs it in every configuration:
  *
  *	spin -a [-DCFG=n] [-DRETAIN=n] [-DSHARDS=2] [-DTRIM] [-DMUT_...] arena.pml

@@ -1,5 +1,5 @@
 /*
- * seedafter.pml: a Promela model of the seed allocator After (after.go),
+ * seedafter.pml: a Promela model of seed.After (internal/seed/after.go),
  * which is the Go runtime's mark-bit arena allocator after its fast path
  * became lock-free: one global head ("next"); a fast path of an atomic load
  * of the head, a precheck load of its free offset and an atomic add; a lock
@@ -7,7 +7,7 @@
  * previous -> free; a chunk taken off the free list cleared whole under the
  * lock and its free offset reset to 0. There is no seal, and a chunk keeps
  * one header (with its free offset) through all its lives. .ci/spin.sh
- * runs it; doc/MODEL.md has the results.
+ * runs it; model/MODEL.md has the results.
  *
  * The properties are those of arena.pml (the gcbits model), with the
  * runtime's rotation as Retain = 2: an allocation is live from its hand-out

@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -35,11 +34,12 @@ var Scenarios = []string{Quiescent, Concurrent, Sweep}
 // Reference is the allocator the ratios are relative to.
 const Reference = "seed-after"
 
-// Defaults of Config. The epoch lengths are chosen so that a gcbits epoch
+// Defaults of Config. Six runs are the fewest whose median has a 95%
+// confidence interval. The epoch lengths are chosen so that a gcbits epoch
 // holds a few MiB of bitmaps: the half-used chunk and slab ends that every
 // epoch leaves behind then stay well under 3% of what was handed out.
 const (
-	DefaultRuns         = 5
+	DefaultRuns         = 6
 	DefaultDuration     = 100 * time.Millisecond
 	DefaultEpochAllocs  = 1 << 18 // per worker: ~3 MiB of the mix
 	DefaultAdvanceEvery = 2 * time.Millisecond
@@ -126,6 +126,18 @@ func (c Config) withDefaults() (Config, error) {
 			errs = append(errs, fmt.Errorf("unknown scenario %q (have %v)", s, Scenarios))
 		}
 	}
+	for _, d := range []struct {
+		what string
+		dup  bool
+	}{
+		{"allocator", hasDuplicate(c.Allocators)},
+		{"worker count", hasDuplicate(c.Workers)},
+		{"scenario", hasDuplicate(c.Scenarios)},
+	} {
+		if d.dup {
+			errs = append(errs, fmt.Errorf("%s given twice", d.what))
+		}
+	}
 	if c.Runs < 1 || c.Runs > 1000 {
 		errs = append(errs, fmt.Errorf("runs %d is outside 1..1000", c.Runs))
 	}
@@ -144,6 +156,18 @@ func (c Config) withDefaults() (Config, error) {
 	return c, errors.Join(errs...)
 }
 
+// hasDuplicate reports whether an element of xs appears twice.
+func hasDuplicate[T comparable](xs []T) bool {
+	seen := make(map[T]bool, len(xs))
+	for _, x := range xs {
+		if seen[x] {
+			return true
+		}
+		seen[x] = true
+	}
+	return false
+}
+
 // MaxWorkers bounds the worker count of one row.
 const MaxWorkers = 1024
 
@@ -159,10 +183,17 @@ const WarmEpochs = 3
 // ConcurrentWarmEpochs is the warm-up of the concurrent scenario, which
 // touches nothing (see runAlloc): its pages are first written when an
 // allocator clears them for reuse, and its footprint, driven by a timer,
-// settles more slowly. With 6 epochs of warm-up, 100 ms runs of
-// gcbits-cache (1 worker, 2-core VM) ran at 55 Mop/s against 139 in 1 s
-// runs, clearing fresh pages most of the time; with 24, at 98 against 134.
+// settles more slowly, so a short warm-up times the clearing of fresh
+// pages (doc/BENCHMARKS.md has the measurement).
 const ConcurrentWarmEpochs = 8 * WarmEpochs
+
+// ConcurrentEpochCap bounds a worker of the concurrent scenario to
+// ConcurrentEpochCap*EpochAllocs allocations per epoch; past that it waits
+// for the next Advance. Advance runs on a timer there, so without a bound
+// an epoch's memory would grow with the allocation rate times
+// AdvanceEvery. The cap is well above what a worker allocates in the
+// default 2 ms; a row whose workers reached it says so (Result.Capped).
+const ConcurrentEpochCap = 4
 
 // sample is the outcome of one run.
 type sample struct {
@@ -176,6 +207,7 @@ type sample struct {
 	alloc    uint64        // allocated bytes from the allocator's books (whole run)
 	wasted   uint64        // wasted bytes from the allocator's books (whole run)
 	checksum uint64        // sweep: bits counted, to keep the work
+	capped   uint64        // concurrent: waits for Advance at ConcurrentEpochCap
 }
 
 func (s sample) mops() float64 {
@@ -333,12 +365,13 @@ func (f *firstErr) set(err error) { f.once.Do(func() { f.err = err }) }
 // share a cache line. The counters count the timed part only: a worker
 // zeroes them when it sees the phase change.
 type workerState struct {
-	w     Worker
-	ops   uint64
-	words uint64
-	dirty uint64
-	sum   uint64
-	_     [64]byte
+	w      Worker
+	ops    uint64
+	words  uint64
+	dirty  uint64
+	sum    uint64
+	capped uint64 // concurrent: times the worker waited for Advance at ConcurrentEpochCap
+	_      [64]byte
 }
 
 // runAlloc runs one quiescent or concurrent run of a. Every worker cycles
@@ -392,62 +425,14 @@ func runAlloc(a Allocator, f Factory, scenario string, workers int, cfg Config) 
 		clk.advanced()
 		return clk.phase.Load()
 	}
-	limit := cfg.EpochAllocs
-	if scenario == Concurrent {
-		limit = math.MaxInt // no barriers: run until stopped
-	}
 	for i := range ws {
 		done.Add(1)
 		go func(s *workerState, j int) {
 			defer done.Done()
-			w := s.w
-			var ops, nw, dirty uint64
-			phase := int32(warming)
-			defer func() { s.ops, s.words = ops, nw }()
-			for {
-				if touch && phase == warming {
-					dirty += warmUp(w, mix, &j, limit, &fe, clk)
-					ops, nw = 0, 0
-					s.dirty = dirty
-					if phase = bar.wait(leader); phase == stopped {
-						return
-					}
-					continue
-				}
-			epoch:
-				for n := 0; n < limit; {
-					k := min(pollEvery, limit-n)
-					for range k {
-						b, err := w.Alloc(mix[j])
-						if err != nil {
-							fe.set(err)
-							clk.stop()
-							break epoch
-						}
-						nw += uint64(len(b))
-						if j++; j == len(mix) {
-							j = 0
-						}
-					}
-					ops += uint64(k)
-					n += k
-					if p := clk.phase.Load(); p != phase {
-						if p == stopped {
-							break
-						}
-						phase, ops, nw = p, 0, 0
-					}
-				}
-				if scenario == Concurrent {
-					return
-				}
-				p := bar.wait(leader)
-				if p == stopped {
-					return
-				}
-				if p != phase {
-					phase, ops, nw = p, 0, 0
-				}
+			if scenario == Concurrent {
+				allocConcurrent(s, mix, j, ConcurrentEpochCap*cfg.EpochAllocs, clk, &fe)
+			} else {
+				allocQuiescent(s, mix, j, cfg.EpochAllocs, touch, bar, leader, clk, &fe)
 			}
 		}(&ws[i], i*len(mix)/workers)
 	}
@@ -472,6 +457,113 @@ func runAlloc(a Allocator, f Factory, scenario string, workers int, cfg Config) 
 	s := clk.sampleOf()
 	<-advDone
 	return finish(a, ws, s), fe.err
+}
+
+// allocN makes k allocations from the mix, from its position j on, and
+// returns the next position and the words handed out.
+func allocN(w Worker, mix []int, j, k int) (int, uint64, error) {
+	var nw uint64
+	for range k {
+		b, err := w.Alloc(mix[j])
+		if err != nil {
+			return j, nw, err
+		}
+		nw += uint64(len(b))
+		if j++; j == len(mix) {
+			j = 0
+		}
+	}
+	return j, nw, nil
+}
+
+// allocQuiescent is a worker of the quiescent scenario, from position j of
+// the mix: epochs of limit allocations, each ended at the barrier.
+func allocQuiescent(s *workerState, mix []int, j, limit int, touch bool, bar *barrier, leader func() int32, clk *clock, fe *firstErr) {
+	var ops, nw uint64
+	phase := int32(warming)
+	defer func() { s.ops, s.words = ops, nw }()
+	for {
+		if touch && phase == warming {
+			s.dirty += warmUp(s.w, mix, &j, limit, fe, clk)
+			if phase = bar.wait(leader); phase == stopped {
+				return
+			}
+			continue
+		}
+		for n := 0; n < limit; {
+			k := min(pollEvery, limit-n)
+			var words uint64
+			var err error
+			j, words, err = allocN(s.w, mix, j, k)
+			if err != nil {
+				fe.set(err)
+				clk.stop()
+				break
+			}
+			nw += words
+			ops += uint64(k)
+			n += k
+			if p := clk.phase.Load(); p != phase {
+				if p == stopped {
+					break
+				}
+				phase, ops, nw = p, 0, 0
+			}
+		}
+		p := bar.wait(leader)
+		if p == stopped {
+			return
+		}
+		if p != phase {
+			phase, ops, nw = p, 0, 0
+		}
+	}
+}
+
+// allocConcurrent is a worker of the concurrent scenario, from position j
+// of the mix: it allocates until the run stops, with no barrier, but at
+// most limit bitmaps in one epoch. Past that it waits for the next
+// Advance, and counts the wait in s.capped if the run is timing.
+func allocConcurrent(s *workerState, mix []int, j, limit int, clk *clock, fe *firstErr) {
+	var ops, nw, capped uint64
+	phase := int32(warming)
+	defer func() { s.ops, s.words, s.capped = ops, nw, capped }()
+	epoch, n := clk.epochs.Load(), 0
+	for {
+		if n >= limit {
+			if phase == timing {
+				capped++
+			}
+			for clk.epochs.Load() == epoch {
+				if clk.phase.Load() == stopped {
+					return
+				}
+				runtime.Gosched()
+			}
+			epoch, n = clk.epochs.Load(), 0
+		}
+		k := min(pollEvery, limit-n)
+		var words uint64
+		var err error
+		j, words, err = allocN(s.w, mix, j, k)
+		if err != nil {
+			fe.set(err)
+			clk.stop()
+			return
+		}
+		nw += words
+		ops += uint64(k)
+		n += k
+		if p := clk.phase.Load(); p != phase {
+			if p == stopped {
+				return
+			}
+			phase, ops, nw, capped = p, 0, 0, 0
+		}
+		if e := clk.epochs.Load(); e != epoch {
+			epoch, n = e, 0
+		}
+	}
 }
 
 // warmUp is one quiescent epoch of the warm-up: n allocations that each
@@ -509,6 +601,7 @@ func finish(a Allocator, ws []workerState, s sample) sample {
 		s.words += ws[i].words
 		s.dirty += ws[i].dirty
 		s.checksum += ws[i].sum
+		s.capped += ws[i].capped
 	}
 	if ac, ok := a.(Accounter); ok {
 		s.acct = true
@@ -624,11 +717,9 @@ func runSweep(a Allocator, spans []span, workers int, cfg Config) (sample, error
 				// Spans are claimed from the shared list 256 at a time:
 				// one atomic add per 256 spans keeps the list's counter
 				// from being the contended line the bench would measure
-				// (a no-op worker sweeps over 100 M spans/s; 16 of them
-				// claiming 32 at a time would need 60 M adds/s of one
-				// line; on the 2-core VM, claims of 32 held gcbits-cache
-				// at 2 workers to 65-75 M spans/s against 133). The last
-				// claims of an epoch leave workers at most 256 spans apart.
+				// (doc/BENCHMARKS.md has what smaller claims cost). The
+				// last claims of an epoch leave workers at most 256 spans
+				// apart.
 				const batch = 256
 				lo, hi := int64(0), int64(0)
 				for {
@@ -676,8 +767,13 @@ func runSweep(a Allocator, spans []span, workers int, cfg Config) (sample, error
 }
 
 // Check reports what is wrong with cfg once defaults are filled in: the
-// errors Run would return before measuring anything.
+// errors Run would return before measuring anything, among them ErrMemory
+// when its largest run could need more than half of the machine's memory
+// (see Estimate).
 func Check(cfg Config) error {
-	_, err := cfg.withDefaults()
-	return err
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	return checkMemory(c)
 }

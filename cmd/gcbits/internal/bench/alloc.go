@@ -260,8 +260,8 @@ func (w poolWorker) Alloc(nbits int) ([]uint64, error) {
 // the sweep's reads of old bitmaps miss the caches as they would.
 //
 // Each worker's pos is written on every Alloc, so a noopWorker fills 128
-// bytes: two of them on one cache line made the baseline slower at 2
-// workers than at 1, and the allocators' alloc % negative.
+// bytes: two of them must not share a cache line, or the baseline pays for
+// the sharing that the allocators' alloc % is measured against.
 type noopWorker struct {
 	buf []uint64
 	pos int

@@ -2,14 +2,18 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"golang.org/x/perf/benchmath"
 )
 
 // Result is one row: an allocator with a number of workers in a scenario.
@@ -18,6 +22,11 @@ type Result struct {
 	Workers   int     `json:"workers"`
 	Scenario  string  `json:"scenario"`
 	Mops      float64 `json:"mops"` // median over the runs, millions of allocations (sweep: spans) per second
+	// MopsLo and MopsHi bound the 95% confidence interval of Mops, as
+	// benchstat computes it (golang.org/x/perf/benchmath, no assumption
+	// on the distribution); absent with fewer than 6 runs, too few for one.
+	MopsLo *float64 `json:"mops_lo,omitempty"`
+	MopsHi *float64 `json:"mops_hi,omitempty"`
 	// Ratio is Mops over the Mops of seed-after in the same scenario with
 	// the same workers; absent when seed-after was not measured.
 	Ratio *float64 `json:"ratio,omitempty"`
@@ -30,6 +39,10 @@ type Result struct {
 	// when handed out: memory some other bitmap was still using. Only
 	// unsafe rows may have any. Not measured in the sweep.
 	Dirty uint64 `json:"dirty"`
+	// Capped counts, over all runs of the concurrent scenario, the times a
+	// worker reached ConcurrentEpochCap in a timed epoch and waited for
+	// Advance: such a row measures the cap, not the allocator.
+	Capped uint64 `json:"capped"`
 	// Epochs is the median number of Advances in a run.
 	Epochs int `json:"epochs"`
 	// CPUs is the median over the runs of the CPU time the process used
@@ -58,23 +71,32 @@ type Result struct {
 	// time is unknown, the wall time per span): the median over rounds,
 	// each allocator run against the no-op run of its own round.
 	AllocPct *float64 `json:"alloc_pct,omitempty"`
+
+	samples   []sample  // the runs, for WriteBenchfmt
+	allocPcts []float64 // sweep: the share of each run, NaN where unknown
 }
 
 // Report is the output of Run.
 type Report struct {
-	CPUs         int      `json:"cpus"` // runtime.NumCPU()
-	Go           string   `json:"go"`   // runtime.Version()
-	GOMAXPROCS   int      `json:"gomaxprocs"`
-	GOOS         string   `json:"goos"`
-	GOARCH       string   `json:"goarch"`
-	Runs         int      `json:"runs"`
-	Duration     string   `json:"duration"`      // of one run
-	EpochAllocs  int      `json:"epoch_allocs"`  // quiescent: per worker per epoch
-	AdvanceEvery string   `json:"advance_every"` // concurrent: Advance period
-	SweepSpans   int      `json:"sweep_spans"`   // sweep: spans per epoch
-	MixBytes     float64  `json:"mix_bytes"`     // average bitmap of the size-class mix
-	Wall         string   `json:"wall"`          // time Run took
-	Results      []Result `json:"results"`
+	CPUs         int     `json:"cpus"`          // runtime.NumCPU()
+	CPU          string  `json:"cpu,omitempty"` // the processor's name, where the system tells
+	Go           string  `json:"go"`            // runtime.Version()
+	GOMAXPROCS   int     `json:"gomaxprocs"`
+	GOOS         string  `json:"goos"`
+	GOARCH       string  `json:"goarch"`
+	Runs         int     `json:"runs"`
+	Duration     string  `json:"duration"`      // of one run
+	EpochAllocs  int     `json:"epoch_allocs"`  // quiescent: per worker per epoch
+	AdvanceEvery string  `json:"advance_every"` // concurrent: Advance period
+	SweepSpans   int     `json:"sweep_spans"`   // sweep: spans per epoch
+	MixBytes     float64 `json:"mix_bytes"`     // average bitmap of the size-class mix
+	Wall         string  `json:"wall"`          // time Run took
+	// Estimate is the most memory a run could hold at once, as checked
+	// before Run starts (see Estimate); PeakRSS is the most the process
+	// held (0 where the system does not tell), both in bytes.
+	Estimate uint64   `json:"estimate_bytes"`
+	PeakRSS  uint64   `json:"peak_rss_bytes"`
+	Results  []Result `json:"results"`
 }
 
 // Run measures every (scenario, workers, allocator) of cfg, cfg.Runs times
@@ -86,9 +108,13 @@ func Run(cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkMemory(cfg); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	rep := &Report{
 		CPUs:         runtime.NumCPU(),
+		CPU:          cpuName(),
 		Go:           runtime.Version(),
 		GOMAXPROCS:   runtime.GOMAXPROCS(0),
 		GOOS:         runtime.GOOS,
@@ -99,6 +125,7 @@ func Run(cfg Config) (*Report, error) {
 		AdvanceEvery: cfg.AdvanceEvery.String(),
 		SweepSpans:   cfg.SweepSpans,
 		MixBytes:     mixBytes(),
+		Estimate:     clampBytes(estimate(cfg).bytes),
 	}
 	total := 0
 	for _, sc := range cfg.Scenarios {
@@ -150,6 +177,7 @@ func Run(cfg Config) (*Report, error) {
 		}
 	}
 	rep.Wall = time.Since(t0).Round(time.Millisecond).String()
+	rep.PeakRSS = peakRSS()
 	return rep, nil
 }
 
@@ -187,15 +215,15 @@ func measure(name, scenario string, workers int, spans []span, cfg Config) (s sa
 	return runAlloc(a, f, scenario, workers, cfg)
 }
 
-// allocPct is the share of a span's sweep time that the allocator adds
-// over the no-op: 1 - t_noop/t_alloc, with t the CPU time per span, or the
-// wall time per span when some run lacks CPU time (never a mix of the
-// two). Each run of the allocator is paired with the no-op run of the
-// same round (made after all the allocators' runs of that round), and the
-// median of the per-round shares is returned: a slow spell of a shared
-// machine then weighs on both sides of a share rather than on one median
-// only.
-func allocPct(runs, noop []sample) (float64, bool) {
+// allocPcts returns, round by round, the share of a span's sweep time
+// that the allocator adds over the no-op, in percent: 1 - t_noop/t_alloc,
+// with t the CPU time per span, or the wall time per span when some run
+// lacks CPU time (never a mix of the two). Each run of the allocator is
+// paired with the no-op run of the same round (made after all the
+// allocators' runs of that round), so that a slow spell of a shared
+// machine weighs on both sides of a share. Element k belongs to runs[k];
+// it is NaN where the round has no share.
+func allocPcts(runs, noop []sample) []float64 {
 	n := min(len(runs), len(noop))
 	useCPU := true
 	for k := range n {
@@ -210,16 +238,26 @@ func allocPct(runs, noop []sample) (float64, bool) {
 		}
 		return s.elapsed.Seconds() / float64(s.ops)
 	}
-	var pcts []float64
-	for k := range n {
-		if tA, tN := perSpan(runs[k]), perSpan(noop[k]); tA > 0 && tN > 0 {
-			pcts = append(pcts, 100*(1-tN/tA))
+	pcts := make([]float64, len(runs))
+	for k := range pcts {
+		pcts[k] = math.NaN()
+		if k < n {
+			if tA, tN := perSpan(runs[k]), perSpan(noop[k]); tA > 0 && tN > 0 {
+				pcts[k] = 100 * (1 - tN/tA)
+			}
 		}
 	}
-	if len(pcts) == 0 {
+	return pcts
+}
+
+// allocPct is the median of the rounds' allocPcts, and false when no round
+// has one.
+func allocPct(runs, noop []sample) (float64, bool) {
+	known := slices.DeleteFunc(allocPcts(runs, noop), math.IsNaN)
+	if len(known) == 0 {
 		return 0, false
 	}
-	return Median(pcts), true
+	return median(known), true
 }
 
 // rows turns the samples of one (scenario, workers) into results.
@@ -233,11 +271,13 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 			Scenario:  scenario,
 			Unsafe:    !f.Epochal || (scenario == Concurrent && !f.ConcurrentAdvance),
 		}
+		r.samples = samples[i]
 		var epochs, bpo, waste, cpus, perCPU []float64
 		acct := false
 		for _, s := range samples[i] {
 			r.Runs = append(r.Runs, round3(s.mops()))
 			r.Dirty += s.dirty
+			r.Capped += s.capped
 			epochs = append(epochs, float64(s.epochs))
 			if s.elapsed > 0 {
 				cpus = append(cpus, s.cpu.Seconds()/s.elapsed.Seconds())
@@ -255,13 +295,17 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 				}
 			}
 		}
-		r.Mops = round3(Median(r.Runs))
-		r.Epochs = int(Median(epochs))
-		r.CPUs = float64(int(Median(cpus)*100+0.5)) / 100
-		r.MopsPerCPU = round3(Median(perCPU))
-		r.BytesPerOp = round3(Median(bpo))
+		sum := summarize(r.Runs)
+		r.Mops = round3(sum.Center)
+		if !math.IsInf(sum.Lo, 0) && !math.IsInf(sum.Hi, 0) {
+			r.MopsLo, r.MopsHi = new(round3(sum.Lo)), new(round3(sum.Hi))
+		}
+		r.Epochs = int(median(epochs))
+		r.CPUs = float64(int(median(cpus)*100+0.5)) / 100
+		r.MopsPerCPU = round3(median(perCPU))
+		r.BytesPerOp = round3(median(bpo))
 		if acct {
-			r.WastePct = ptr(round3(Median(waste)))
+			r.WastePct = new(round3(median(waste)))
 		}
 		if noop != nil {
 			var nm, nc []float64
@@ -271,41 +315,44 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 					nc = append(nc, float64(s.ops)/s.cpu.Seconds()/1e6)
 				}
 			}
-			m, mc := Median(nm), Median(nc)
-			r.NoopMops = ptr(round3(m))
+			m, mc := median(nm), median(nc)
+			r.NoopMops = new(round3(m))
 			if mc > 0 {
-				r.NoopMopsPerCPU = ptr(round3(mc))
+				r.NoopMopsPerCPU = new(round3(mc))
 			}
 			if pct, ok := allocPct(samples[i], noop); ok {
-				r.AllocPct = ptr(round3(pct))
+				r.AllocPct = new(round3(pct))
+				r.allocPcts = allocPcts(samples[i], noop)
 			}
 		}
 		out[i] = r
 	}
 	if j := slices.Index(names, Reference); j >= 0 && out[j].Mops > 0 {
 		for i := range out {
-			out[i].Ratio = ptr(round3(out[i].Mops / out[j].Mops))
+			out[i].Ratio = new(round3(out[i].Mops / out[j].Mops))
 		}
 	}
 	return out
 }
 
-// Median returns the median of xs (the mean of the middle two for an even
-// count), or 0 for none. xs is not modified.
-func Median(xs []float64) float64 {
+// confidence is the level of the confidence intervals: benchstat's.
+const confidence = 0.95
+
+// summarize returns the median of xs and its confidence interval at the
+// level confidence, from golang.org/x/perf/benchmath with no assumption on
+// the distribution, as benchstat computes them. The interval is infinite
+// for fewer than 6 values; the summary is zero for none. xs is not
+// modified.
+func summarize(xs []float64) benchmath.Summary {
 	if len(xs) == 0 {
-		return 0
+		return benchmath.Summary{}
 	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	m := len(s) / 2
-	if len(s)%2 == 1 {
-		return s[m]
-	}
-	return (s[m-1] + s[m]) / 2
+	s := benchmath.NewSample(slices.Clone(xs), &benchmath.DefaultThresholds)
+	return benchmath.AssumeNothing.Summary(s, confidence)
 }
 
-func ptr[T any](v T) *T { return &v }
+// median returns the median of xs, or 0 for none.
+func median(xs []float64) float64 { return summarize(xs).Center }
 
 // round3 keeps three decimals, enough for the table and the JSON.
 func round3(x float64) float64 {
@@ -327,18 +374,21 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // the setup.
 func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "gcbits bench: %s %s/%s, %d CPUs, GOMAXPROCS %d; runs: %d of %s each, median Mop/s\n",
-		r.Go, r.GOOS, r.GOARCH, r.CPUs, r.GOMAXPROCS, r.Runs, r.Duration)
-	fmt.Fprintf(&b, "mix: %d size classes, one span's bitmap each, %.1f bytes on average\n", len(SizeClasses), r.MixBytes)
+	cpu := ""
+	if r.CPU != "" {
+		cpu = " (" + r.CPU + ")"
+	}
+	fmt.Fprintf(&b, "gcbits bench: %s %s/%s, %d CPUs%s, GOMAXPROCS %d; runs: %d of %s each, median Mop/s and its 95%% confidence interval\n",
+		r.Go, r.GOOS, r.GOARCH, r.CPUs, cpu, r.GOMAXPROCS, r.Runs, r.Duration)
+	fmt.Fprintf(&b, "mix: %d size classes, one span's bitmap each, %.1f bytes on average\n", len(Mix()), r.MixBytes)
 	fmt.Fprintf(&b, "epochs: quiescent every %d allocations per worker; concurrent every %s; sweep every %d spans; %d untimed first (%d concurrent)\n",
 		r.EpochAllocs, r.AdvanceEvery, r.SweepSpans, WarmEpochs, ConcurrentWarmEpochs)
-	tab := [][]string{{"allocator", "workers", "scenario", "Mop/s", "min–max", "vs " + Reference, "waste %", "alloc %", "epochs", "CPUs", ""}}
+	tab := [][]string{{"allocator", "workers", "scenario", "Mop/s", "95% CI", "vs " + Reference, "waste %", "alloc %", "epochs", "CPUs", ""}}
 	unsafe := false
 	for i, x := range r.Results {
 		if i > 0 && x.Scenario != r.Results[i-1].Scenario {
 			tab = append(tab, nil)
 		}
-		lo, hi := minMax(x.Runs)
 		note := ""
 		if x.Unsafe {
 			note = "unsafe"
@@ -347,9 +397,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if x.Dirty > 0 {
 			note += fmt.Sprintf(" %d dirty", x.Dirty)
 		}
+		if x.Capped > 0 {
+			note += " capped"
+		}
 		tab = append(tab, []string{
 			x.Allocator, fmt.Sprint(x.Workers), x.Scenario, fmt.Sprintf("%.2f", x.Mops),
-			fmt.Sprintf("%.1f–%.1f", lo, hi), optf(x.Ratio, "%.2f×"), optf(x.WastePct, "%.2f"),
+			ci(x), optf(x.Ratio, "%.2f×"), optf(x.WastePct, "%.2f"),
 			optf(x.AllocPct, "%.1f"), fmt.Sprint(x.Epochs), fmt.Sprintf("%.2f", x.CPUs), note,
 		})
 	}
@@ -364,6 +417,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Dirty > 0 }) {
 		b.WriteString("dirty: bitmaps whose first word was already set when handed out (every worker sets bit 0 of each).\n")
 	}
+	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Capped > 0 }) {
+		fmt.Fprintf(&b, "capped: workers reached %d×-epoch allocations in one concurrent epoch and waited for Advance; the row\n"+
+			"  measures that bound, not the allocator (a larger -epoch, or a shorter -advance-every, lifts it).\n", ConcurrentEpochCap)
+	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.AllocPct != nil }) {
 		b.WriteString("sweep: Mop/s counts spans swept; alloc % = 1 - t_noop/t_alloc, the share of a span's sweep time that\n" +
 			"  the allocator adds over a no-op that bumps through preallocated zero memory: the median over rounds\n" +
@@ -373,8 +430,14 @@ func (r *Report) WriteTable(w io.Writer) error {
 		b.WriteString("epochs: median Advances in a timed run. The concurrent scenario's Advance runs on a goroutine of its\n" +
 			"  own, with one more P than there are workers so that it keeps its period for every allocator.\n")
 	}
+	if ws := summarize(make([]float64, r.Runs)).Warnings; len(ws) > 0 {
+		fmt.Fprintf(&b, "95%% CI: ∞ with %d runs: %v (-runs)\n", r.Runs, errors.Join(ws...))
+	}
 	b.WriteString("CPUs: median CPU time the process used per second of a timed run; below the worker count the run\n" +
 		"  did not have the CPUs it asked for (a busy machine, or workers waiting at barriers and locks).\n")
+	if r.PeakRSS > 0 {
+		fmt.Fprintf(&b, "memory: peak RSS %s, against %s estimated before the run\n", size(float64(r.PeakRSS)), size(float64(r.Estimate)))
+	}
 	fmt.Fprintf(&b, "wall time %s\n", r.Wall)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -422,11 +485,13 @@ func scalingLines(rs []Result) []string {
 	return lines
 }
 
-func minMax(xs []float64) (float64, float64) {
-	if len(xs) == 0 {
-		return 0, 0
+// ci formats the confidence interval of x's Mop/s, or "∞" where there
+// were too few runs for one.
+func ci(x Result) string {
+	if x.MopsLo == nil || x.MopsHi == nil {
+		return "∞"
 	}
-	return slices.Min(xs), slices.Max(xs)
+	return fmt.Sprintf("%.1f–%.1f", *x.MopsLo, *x.MopsHi)
 }
 
 func optf(p *float64, format string) string {

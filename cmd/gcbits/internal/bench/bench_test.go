@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 	"unsafe"
 )
@@ -26,42 +27,17 @@ func quick() Config {
 	}
 }
 
-func TestSizeClasses(t *testing.T) {
-	if len(SizeClasses) != 67 {
-		t.Fatalf("%d size classes, want 67", len(SizeClasses))
-	}
-	for i, c := range SizeClasses {
-		if c.Class != i+1 {
-			t.Errorf("entry %d is class %d", i, c.Class)
-		}
-		// The runtime's definition: as many objects as fit in the span.
-		if c.Objects != c.SpanBytes/c.Size {
-			t.Errorf("class %d: %d objects, but %d/%d = %d", c.Class, c.Objects, c.SpanBytes, c.Size, c.SpanBytes/c.Size)
-		}
-		if i > 0 && c.Size <= SizeClasses[i-1].Size {
-			t.Errorf("class %d: size %d not above the previous", c.Class, c.Size)
-		}
-	}
-	for _, want := range []SizeClass{
-		{1, 8, 8192, 1024},
-		{3, 24, 8192, 341},
-		{5, 48, 8192, 170},
-		{35, 1408, 16384, 11},
-		{50, 6912, 49152, 7},
-		{67, 32768, 32768, 1},
-	} {
-		if got := SizeClasses[want.Class-1]; got != want {
-			t.Errorf("class %d = %+v, want %+v", want.Class, got, want)
-		}
-	}
-	for _, c := range []struct{ class, bytes int }{{1, 128}, {2, 64}, {3, 48}, {10, 8}, {67, 8}} {
-		if got := SizeClasses[c.class-1].BitmapBytes(); got != c.bytes {
-			t.Errorf("class %d bitmap: %d bytes, want %d", c.class, got, c.bytes)
-		}
-	}
+// TestMix checks the request mix against entries of Go's size-class
+// table (src/internal/runtime/gc/sizeclasses.go: objects per span).
+func TestMix(t *testing.T) {
 	mix := Mix()
-	if len(mix) != len(SizeClasses) || mix[0] != 1024 || mix[len(mix)-1] != 1 {
-		t.Errorf("Mix() = %v", mix)
+	if len(mix) != 67 {
+		t.Fatalf("%d size classes, want 67", len(mix))
+	}
+	for _, c := range []struct{ class, objects int }{{1, 1024}, {3, 341}, {5, 170}, {35, 11}, {50, 7}, {67, 1}} {
+		if got := mix[c.class-1]; got != c.objects {
+			t.Errorf("class %d: %d objects, want %d", c.class, got, c.objects)
+		}
 	}
 	if b := mixBytes(); b < 12 || b > 13 {
 		t.Errorf("mix averages %.2f bytes, want about 12.3", b)
@@ -203,10 +179,13 @@ func TestNoopWorker(t *testing.T) {
 	}
 }
 
-func TestMedian(t *testing.T) {
+// TestSummarize checks the medians and confidence intervals that come
+// from benchmath: the median of an even count is the mean of the middle
+// two, 6 values give a 95% interval (the extremes, at 96.9%), 5 do not.
+func TestSummarize(t *testing.T) {
 	for _, c := range []struct {
-		xs   []float64
-		want float64
+		xs     []float64
+		median float64
 	}{
 		{nil, 0},
 		{[]float64{3}, 3},
@@ -215,12 +194,20 @@ func TestMedian(t *testing.T) {
 		{[]float64{2, 2, 9, 1, 100}, 2},
 	} {
 		in := slices.Clone(c.xs)
-		if got := Median(c.xs); got != c.want {
-			t.Errorf("Median(%v) = %v, want %v", c.xs, got, c.want)
+		if got := median(c.xs); got != c.median {
+			t.Errorf("median(%v) = %v, want %v", c.xs, got, c.median)
 		}
 		if !slices.Equal(in, c.xs) {
-			t.Errorf("Median modified its input: %v", c.xs)
+			t.Errorf("median modified its input: %v", c.xs)
 		}
+	}
+	s := summarize([]float64{6, 2, 4, 1, 5, 3})
+	if s.Center != 3.5 || s.Lo != 1 || s.Hi != 6 || s.Confidence < 0.95 || len(s.Warnings) != 0 {
+		t.Errorf("6 runs: %+v", s)
+	}
+	s = summarize([]float64{5, 2, 4, 1, 3})
+	if s.Center != 3 || !(math.IsInf(s.Lo, 0) || math.IsInf(s.Hi, 0)) || len(s.Warnings) == 0 {
+		t.Errorf("5 runs: %+v", s)
 	}
 }
 
@@ -266,6 +253,13 @@ func TestRows(t *testing.T) {
 			}
 		}
 	}
+	if r := rows(names, Quiescent, 2, samples, nil)[0]; r.MopsLo != nil || r.MopsHi != nil {
+		t.Errorf("3 runs: confidence interval %s–%s", optf(r.MopsLo, "%v"), optf(r.MopsHi, "%v"))
+	}
+	six := [][]sample{{ms(10000), ms(30000), ms(20000), ms(15000), ms(25000), ms(12000)}}
+	if r := rows(names[:1], Quiescent, 1, six, nil)[0]; r.Mops != 17.5 || r.MopsLo == nil || *r.MopsLo != 10 || *r.MopsHi != 30 {
+		t.Errorf("6 runs: %v Mop/s in %s–%s, want 17.5 in 10–30", r.Mops, optf(r.MopsLo, "%v"), optf(r.MopsHi, "%v"))
+	}
 	// Without seed-after there is no ratio.
 	rs := rows(names[1:], Quiescent, 1, samples[1:], nil)
 	if rs[0].Ratio != nil {
@@ -295,6 +289,9 @@ func TestConfigErrors(t *testing.T) {
 		{Workers: []int{0}},
 		{Workers: []int{MaxWorkers + 1}},
 		{Workers: []int{}},
+		{Workers: []int{2, 1, 2}},
+		{Allocators: []string{"gcbits", "gcbits"}},
+		{Scenarios: []string{Sweep, Quiescent, Sweep}},
 		{Allocators: []string{"nope"}},
 		{Allocators: []string{}},
 		{Scenarios: []string{"nope"}},
@@ -391,9 +388,9 @@ func TestRun(t *testing.T) {
 
 func TestJSON(t *testing.T) {
 	rep := &Report{CPUs: 2, Go: "go1.26.8", Results: []Result{
-		{Allocator: "seed-after", Workers: 2, Scenario: Quiescent, Mops: 12.3, Ratio: ptr(1.0), Runs: []float64{12.3}},
-		{Allocator: "seed-after", Workers: 2, Scenario: Concurrent, Mops: 10, Ratio: ptr(1.0), Unsafe: true},
-		{Allocator: "gcbits", Workers: 2, Scenario: Sweep, Mops: 20, Ratio: ptr(2.0), WastePct: ptr(1.5), AllocPct: ptr(30.0), NoopMops: ptr(28.0)},
+		{Allocator: "seed-after", Workers: 2, Scenario: Quiescent, Mops: 12.3, Ratio: new(1.0), Runs: []float64{12.3}},
+		{Allocator: "seed-after", Workers: 2, Scenario: Concurrent, Mops: 10, Ratio: new(1.0), Unsafe: true},
+		{Allocator: "gcbits", Workers: 2, Scenario: Sweep, Mops: 20, Ratio: new(2.0), WastePct: new(1.5), AllocPct: new(30.0), NoopMops: new(28.0)},
 	}}
 	var buf bytes.Buffer
 	if err := rep.WriteJSON(&buf); err != nil {
@@ -520,38 +517,46 @@ func TestScalingLines(t *testing.T) {
 }
 
 // TestClockAtLeastOneEpoch checks that a timed part ends when its time is
-// up only once it holds an Advance.
+// up only once it holds an Advance. It runs on synctest's fake clock, so
+// the timer fires exactly when the time is up.
 func TestClockAtLeastOneEpoch(t *testing.T) {
-	// Time runs out before the first timed Advance: the run goes on, and
-	// that Advance ends it.
-	c := newClock(time.Millisecond, 1)
-	c.advanced() // the warm-up's last: timing starts
-	if !waitFor(c.late.Load) {
-		t.Fatal("the timer did not fire")
-	}
-	if p := c.phase.Load(); p != timing {
-		t.Fatalf("phase %d with no timed Advance, want timing", p)
-	}
-	c.advanced()
-	if p := c.phase.Load(); p != stopped || c.timedEpochs() != 1 {
-		t.Fatalf("phase %d, %d timed epochs after a late Advance", p, c.timedEpochs())
-	}
-	// An Advance within the time: the timer ends the run.
-	c = newClock(time.Millisecond, 1)
-	c.advanced()
-	c.advanced()
-	if !waitFor(func() bool { return c.phase.Load() == stopped }) {
-		t.Fatal("the timer did not end a run that had an Advance")
-	}
-	c.end()
-}
-
-// waitFor polls cond for up to a second.
-func waitFor(cond func() bool) bool {
-	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		if cond() {
-			return true
+	synctest.Test(t, func(t *testing.T) {
+		// Time runs out before the first timed Advance: the run goes on,
+		// and that Advance ends it.
+		c := newClock(time.Millisecond, 1)
+		c.advanced() // the warm-up's last: timing starts
+		time.Sleep(2 * time.Millisecond)
+		synctest.Wait()
+		if !c.late.Load() {
+			t.Fatal("the timer did not fire")
 		}
-	}
-	return false
+		if p := c.phase.Load(); p != timing {
+			t.Fatalf("phase %d with no timed Advance, want timing", p)
+		}
+		c.advanced()
+		if p := c.phase.Load(); p != stopped || c.timedEpochs() != 1 {
+			t.Fatalf("phase %d, %d timed epochs after a late Advance", p, c.timedEpochs())
+		}
+		if el, _ := c.end(); el != 2*time.Millisecond {
+			t.Errorf("timed part of %v, want 2ms", el)
+		}
+
+		// An Advance within the time: the timer ends the run, on time.
+		c = newClock(time.Millisecond, 1)
+		c.advanced()
+		c.advanced()
+		time.Sleep(time.Millisecond - time.Nanosecond)
+		synctest.Wait()
+		if p := c.phase.Load(); p != timing {
+			t.Fatalf("phase %d before the time is up, want timing", p)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if p := c.phase.Load(); p != stopped {
+			t.Fatalf("phase %d when the time is up, want stopped", p)
+		}
+		if el, _ := c.end(); el != time.Millisecond {
+			t.Errorf("timed part of %v, want 1ms", el)
+		}
+	})
 }

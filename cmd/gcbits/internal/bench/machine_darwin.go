@@ -1,0 +1,23 @@
+package bench
+
+import "golang.org/x/sys/unix"
+
+// cpuName returns the processor's brand string, or "" where it cannot
+// tell.
+func cpuName() string {
+	s, err := unix.Sysctl("machdep.cpu.brand_string")
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// systemMemory returns the machine's RAM in bytes, or 0 where it cannot
+// tell.
+func systemMemory() uint64 {
+	n, err := unix.SysctlUint64("hw.memsize")
+	if err != nil {
+		return 0
+	}
+	return n
+}

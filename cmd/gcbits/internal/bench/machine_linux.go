@@ -1,0 +1,43 @@
+package bench
+
+import (
+	"bufio"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// cpuName returns the processor's model name from /proc/cpuinfo, as go
+// test prints it, or "" where it cannot tell.
+func cpuName() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// systemMemory returns the memory the process can have, in bytes: the
+// machine's RAM, or its cgroup's limit where that is lower (a container);
+// 0 where it cannot tell.
+func systemMemory() uint64 {
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return 0
+	}
+	total := uint64(si.Totalram) * uint64(si.Unit)
+	if b, err := os.ReadFile("/sys/fs/cgroup/memory.max"); err == nil { // "max" when unlimited
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil && n < total {
+			total = n
+		}
+	}
+	return total
+}

@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// ErrMemory reports a configuration whose runs could need more memory than
+// the machine can spare.
+var ErrMemory = errors.New("not enough memory")
+
+const (
+	// liveEpochs bounds how many epochs of bitmaps an allocator holds at
+	// once: the epoch being allocated, the two it retains (gcbits' default
+	// Retain, the seeds' rotation) and one on its free list, which the
+	// next epoch takes back. The Go-heap references hold less: make's
+	// bitmaps are garbage at once outside the sweep, and in it one
+	// epoch's are live, which GOGC=100 lets the heap double.
+	liveEpochs = 4
+
+	// blockBytes is what a worker may hold of a block it has not filled,
+	// per epoch: a 64 KiB block (a gcbits shard's head, a seed chunk).
+	blockBytes = 64 << 10
+
+	// baseBytes is what the process holds besides the bitmaps: the Go
+	// runtime, the code, the harness.
+	baseBytes = 64 << 20
+)
+
+// machineMemory returns the memory the process can have, in bytes, or 0
+// where it cannot tell. Tests replace it.
+var machineMemory = systemMemory
+
+// need is the memory one run needs at most.
+type need struct {
+	bytes    float64 // all of it
+	epoch    float64 // one epoch's bitmaps
+	scenario string
+	workers  int
+}
+
+// runNeed bounds the memory of a run of scenario with workers under c:
+// liveEpochs epochs of bitmaps, a partly used block per worker in each,
+// the sweep's spans and its no-op baseline's memory, and baseBytes.
+func runNeed(c Config, scenario string, workers int) need {
+	w := float64(workers)
+	n := need{scenario: scenario, workers: workers}
+	var extra float64
+	switch scenario {
+	case Quiescent:
+		n.epoch = w * float64(c.EpochAllocs) * mixBytes()
+	case Concurrent:
+		n.epoch = w * ConcurrentEpochCap * float64(c.EpochAllocs) * mixBytes()
+	case Sweep:
+		n.epoch = float64(c.SweepSpans) * mixBytes()
+		extra = float64(c.SweepSpans)*float64(unsafe.Sizeof(span{})) + // the list
+			3*n.epoch + w*poolWords*8 // the no-op baseline's memory
+	}
+	n.bytes = liveEpochs*(n.epoch+w*blockBytes) + extra + baseBytes
+	return n
+}
+
+// estimate returns the most memory a run of c needs: runs follow one
+// another, and each closes its allocator before the next begins.
+func estimate(c Config) need {
+	var most need
+	for _, sc := range c.Scenarios {
+		for _, w := range c.Workers {
+			if n := runNeed(c, sc, w); n.bytes > most.bytes {
+				most = n
+			}
+		}
+	}
+	return most
+}
+
+// Estimate returns an upper bound, in bytes, of the memory a Run of cfg
+// holds at once, or the error Run would return before measuring.
+func Estimate(cfg Config) (uint64, error) {
+	c, err := cfg.withDefaults()
+	if err != nil {
+		return 0, err
+	}
+	return clampBytes(estimate(c).bytes), nil
+}
+
+// checkMemory refuses c if its largest run could need more than half the
+// memory of the machine: the rest is for the system and everything else
+// the machine runs, and a benchmark that pages measures the pager.
+func checkMemory(c Config) error {
+	have := machineMemory()
+	if have == 0 {
+		return nil
+	}
+	n := estimate(c)
+	if n.bytes <= float64(have)/2 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s with %d workers needs up to %s (%d epochs of %s of bitmaps, and %s besides), more than half of this machine's %s",
+		ErrMemory, n.scenario, n.workers, size(n.bytes), liveEpochs, size(n.epoch),
+		size(n.bytes-liveEpochs*n.epoch), size(float64(have)))
+}
+
+// clampBytes converts a byte count to uint64, saturating.
+func clampBytes(b float64) uint64 {
+	if b >= 1<<63 {
+		return 1 << 63
+	}
+	return uint64(b)
+}
+
+// size formats a byte count in binary units: "9.6 GiB".
+func size(b float64) string {
+	const units = "KMGTPE"
+	if b < 1024 {
+		return fmt.Sprintf("%.0f B", b)
+	}
+	i := -1
+	for b >= 1024 && i < len(units)-1 {
+		b /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f %ciB", b, units[i])
+}
