@@ -176,7 +176,7 @@ type genList struct {
 // New returns an Arena configured by opts. Options outside their
 // documented ranges give an error wrapping ErrOption.
 func New(opts Options) (*Arena, error) {
-	o, err := opts.resolve()
+	o, err := opts.resolve(mem.PageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -190,9 +190,6 @@ func New(opts Options) (*Arena, error) {
 	for n < 8*runtime.GOMAXPROCS(0) && n < 256 {
 		n *= 2
 	}
-	// A chunk is at least a page: mmap, mprotect and the books work in
-	// pages (16 or 64 KiB on some arm64 systems).
-	o.ChunkSize = max(o.ChunkSize, mem.PageSize())
 	a := &Arena{
 		chunkSize: uintptr(o.ChunkSize),
 		largeMin:  uintptr(o.ChunkSize) / 4,

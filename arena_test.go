@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"unsafe"
+
+	"github.com/gcbits/gcbits/internal/mem"
 )
 
 // aboveInt64 returns x+1 and math.MaxInt where an int holds them (on
@@ -49,6 +51,35 @@ func TestNewOptions(t *testing.T) {
 			continue
 		}
 		a.Close()
+	}
+}
+
+// TestOptionsPageSize checks the options against the page size of systems
+// with 4, 16 and 64 KiB pages: ChunkSize is raised to a page, and MaxBytes
+// must hold the raised ChunkSize, or every Alloc would fail with ErrLimit.
+func TestOptionsPageSize(t *testing.T) {
+	for _, page := range []int{4 << 10, 16 << 10, 64 << 10} {
+		o, err := Options{ChunkSize: 4 << 10, MaxBytes: 8 << 10}.resolve(page)
+		if page > 8<<10 {
+			if !errors.Is(err, ErrOption) {
+				t.Errorf("page %d: MaxBytes 8 KiB with ChunkSize 4 KiB = %+v, %v; want ErrOption", page, o, err)
+			}
+		} else if err != nil || o.ChunkSize != page {
+			t.Errorf("page %d: %+v, %v", page, o, err)
+		}
+		o, err = Options{ChunkSize: 4 << 10, MaxBytes: int64(page)}.resolve(page)
+		if err != nil || o.ChunkSize != page {
+			t.Errorf("page %d: MaxBytes of one page = %+v, %v; want ChunkSize %d", page, o, err, page)
+		}
+	}
+	// On this system: a limit of one page serves an Alloc.
+	page := mem.PageSize()
+	a := newArena(t, Options{ChunkSize: MinChunkSize, MaxBytes: int64(page)})
+	if a.chunkSize != uintptr(page) {
+		t.Errorf("chunk size %d on a system with %d-byte pages", a.chunkSize, page)
+	}
+	if _, err := a.Alloc(64); err != nil {
+		t.Errorf("Alloc under a limit of one page: %v", err)
 	}
 }
 

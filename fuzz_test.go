@@ -61,7 +61,7 @@ func newModel(t tb, o Options) *model {
 	if err != nil {
 		t.Fatalf("New(%+v): %v", o, err)
 	}
-	o, _ = o.resolve()
+	o, _ = o.resolve(mem.PageSize())
 	return &model{t: t, a: a, caches: [2]*Cache{a.NewCache(), a.NewCache()}, opts: o}
 }
 

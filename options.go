@@ -22,14 +22,17 @@ const (
 // 64 KiB arenas, bitmaps valid for two epochs after their own.
 type Options struct {
 	// ChunkSize is the number of bytes per arena: 0 means 64 KiB;
-	// otherwise a power of two from 4 KiB to 1 GiB.
+	// otherwise a power of two from 4 KiB to 1 GiB. Below the system's
+	// page size it is raised to the page size.
 	ChunkSize int
 	// Retain is the number of epochs a bitmap stays valid after the one it
 	// was allocated in: 0 means 2; otherwise 1 to 64.
 	Retain int
 	// MaxBytes caps the memory the arena maps from the operating system.
 	// An Alloc that would exceed it fails with ErrLimit. 0 means no limit;
-	// otherwise it must be at least ChunkSize.
+	// otherwise it must be at least ChunkSize rounded up to the page size
+	// (on a system with 16 or 64 KiB pages, ChunkSize 4 KiB maps blocks of
+	// 16 or 64 KiB).
 	MaxBytes int64
 	// Guard makes recycled memory inaccessible (PROT_NONE) until it is
 	// handed out again, so that a bitmap used after its lifetime faults at
@@ -42,14 +45,18 @@ type Options struct {
 	Guard bool
 }
 
-// resolve fills in defaults and checks ranges.
-func (o Options) resolve() (Options, error) {
+// resolve fills in defaults and checks ranges for a system whose pages
+// are pageSize bytes. ChunkSize is raised to pageSize: mmap, mprotect and
+// the books work in whole pages.
+func (o Options) resolve(pageSize int) (Options, error) {
 	switch {
 	case o.ChunkSize == 0:
 		o.ChunkSize = DefaultChunkSize
 	case o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize || bits.OnesCount(uint(o.ChunkSize)) != 1:
 		return o, fmt.Errorf("%w: ChunkSize %d is not a power of two from %d to %d", ErrOption, o.ChunkSize, MinChunkSize, MaxChunkSize)
 	}
+	asked := o.ChunkSize
+	o.ChunkSize = max(o.ChunkSize, pageSize)
 	switch {
 	case o.Retain == 0:
 		o.Retain = DefaultRetain
@@ -57,7 +64,7 @@ func (o Options) resolve() (Options, error) {
 		return o, fmt.Errorf("%w: Retain %d is outside 1..%d", ErrOption, o.Retain, MaxRetain)
 	}
 	if o.MaxBytes < 0 || (o.MaxBytes > 0 && o.MaxBytes < int64(o.ChunkSize)) {
-		return o, fmt.Errorf("%w: MaxBytes %d is negative or below ChunkSize %d", ErrOption, o.MaxBytes, o.ChunkSize)
+		return o, fmt.Errorf("%w: MaxBytes %d is negative or below ChunkSize %d (%d rounded up to the page size)", ErrOption, o.MaxBytes, o.ChunkSize, asked)
 	}
 	return o, nil
 }
