@@ -17,9 +17,10 @@ const (
 	// lines of some arm64 parts, as sync.Pool does.
 	cacheLine = 128
 
-	// sealed is stored into a chunk's free offset when it stops taking
-	// allocations. Adds that follow land far above any chunk size, so
-	// they fail; it is far below overflow for any number of them.
+	// sealed is stored into a chunk's free offset (in words) when it
+	// stops taking allocations, so that every Add that follows fails.
+	// Whether a chunk is sealed is chunk.sealed, not this value: an
+	// offset is bounded (see chunk.free) but may pass 2^62 unsealed.
 	sealed = uint64(1) << 62
 
 	// closedBit is set in Arena.epoch by Close.
@@ -96,13 +97,25 @@ type shard struct {
 // pointer cannot allocate from the block's new life: the old chunk stays
 // sealed forever.
 type chunk struct {
-	free   atomic.Uint64        // offset of the next free byte; added atomically by allocators; sealed under mu
+	// free is the offset of the next free word: added atomically by
+	// allocators, swapped to sealed under mu. It never wraps. Once it
+	// passes words, the next step of the goroutine whose Add failed is
+	// carveSlow, which, under mu, retires a full head (seals it and stores
+	// nil) and claims only by compare-and-swap within words. So after a
+	// chunk fills, each goroutine adds to it at most once more, n/8 <=
+	// MaxChunkSize/32 = 2^25 words; a goroutine holds a stack of at least
+	// 2 KiB in the Go heap, which spans at most 2^48 bytes, so at most
+	// 2^37 goroutines add, together below 2^62 words: the offset stays
+	// below 2^63, sealed or not. Counting words rather than bytes is what
+	// keeps that sum below 2^64.
+	free   atomic.Uint64
 	region mem.Region           // the block; read-only
-	size   uintptr              // usable bytes; read-only
+	words  uint64               // usable words; read-only
 	gen    uint64               // epoch this chunk was published in; read-only
 	next   *chunk               // list link; under mu
 	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu
 	locked bool                 // on the free list: mprotect'ed PROT_NONE by Guard; under mu
+	sealed bool                 // sealLocked ran; under mu
 	_      [cacheLine - 88]byte // 88: the fields above on 64-bit systems
 }
 
@@ -303,18 +316,38 @@ func (a *Arena) shardFor(key uint64) *shard {
 	return &a.shards[home]
 }
 
-// tryAdd claims n bytes of c, a chunk published on s, with one atomic add.
-// It fails when c is full or sealed; an add that straddles the end loses
-// the tail, counted as waste.
+// tryAdd claims n bytes of c, a chunk published on s, with one atomic add,
+// and returns their offset in bytes. It fails when c is full or sealed; an
+// add that straddles the end loses the tail, counted as waste. A goroutine
+// whose add failed must go to carveSlow before it adds again (see
+// chunk.free).
 func (s *shard) tryAdd(c *chunk, n uintptr) (uintptr, bool) {
-	end := c.free.Add(uint64(n))
-	if end <= uint64(c.size) {
-		return uintptr(end) - n, true
+	w := uint64(n >> 3)
+	end := c.free.Add(w)
+	if end <= c.words {
+		return uintptr(end-w) << 3, true
 	}
-	if start := end - uint64(n); start < uint64(c.size) {
-		s.straddle.Add(uint64(c.size) - start)
+	if start := end - w; start < c.words {
+		s.straddle.Add((c.words - start) << 3)
 	}
 	return 0, false
+}
+
+// claim takes n bytes of c if it has room for them, by compare-and-swap,
+// and returns their offset in bytes. Unlike tryAdd it leaves the offset of
+// a chunk without room as it is, so the slow path can try a head any
+// number of times.
+func claim(c *chunk, n uintptr) (uintptr, bool) {
+	w := uint64(n >> 3)
+	for {
+		v := c.free.Load()
+		if v > c.words || c.words-v < w {
+			return 0, false
+		}
+		if c.free.CompareAndSwap(v, v+w) {
+			return uintptr(v) << 3, true
+		}
+	}
 }
 
 // take returns the n bytes at start as Bits. A published chunk is all
@@ -337,10 +370,15 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 		}
 		// The head cannot change while we hold mu, but its offset can.
 		if c := s.head.Load(); c != nil {
-			if start, ok := s.tryAdd(c, n); ok {
+			if start, ok := claim(c, n); ok {
 				a.mu.Unlock()
 				return c, start, nil
 			}
+			// Retire the full head now, whatever happens next: if no
+			// block can replace it (ErrLimit, a failed map), the
+			// requests that follow come here without adding to it.
+			s.head.Store(nil)
+			a.sealLocked(c)
 		}
 		f := a.free.pop()
 		if f == nil {
@@ -379,9 +417,8 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 // tryAnyHeadLocked claims n bytes from whichever shard head has room.
 func (a *Arena) tryAnyHeadLocked(n uintptr) (*chunk, uintptr, bool) {
 	for i := range a.shards {
-		s := &a.shards[i]
-		if c := s.head.Load(); c != nil {
-			if start, ok := s.tryAdd(c, n); ok {
+		if c := a.shards[i].head.Load(); c != nil {
+			if start, ok := claim(c, n); ok {
 				return c, start, true
 			}
 		}
@@ -474,8 +511,8 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 		a.sealLocked(old)
 	}
 	e := a.epoch.Load()
-	c := &chunk{region: r, size: a.chunkSize, gen: e}
-	c.free.Store(uint64(n))
+	c := &chunk{region: r, words: uint64(a.chunkSize >> 3), gen: e}
+	c.free.Store(uint64(n >> 3))
 	a.gens[e%uint64(len(a.gens))].chunks.push(c)
 	s.head.Store(c)
 	return c
@@ -484,13 +521,14 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 // sealLocked stops c from taking allocations and records how far it was
 // used, which is how much of it the block's next life must clear.
 func (a *Arena) sealLocked(c *chunk) {
-	v := c.free.Swap(sealed)
-	if v >= sealed {
+	if c.sealed {
 		return
 	}
-	used := min(uintptr(v), c.size)
-	if v < uint64(c.size) {
-		a.tailWaste += uint64(c.size) - v
+	c.sealed = true
+	v := c.free.Swap(sealed)
+	used := uintptr(min(v, c.words)) << 3
+	if v < c.words {
+		a.tailWaste += (c.words - v) << 3
 	}
 	a.consumed += uint64(used)
 	// A published chunk started all zero, so only the bytes handed out
@@ -518,7 +556,7 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 		return nil, err
 	}
 	e := a.epoch.Load()
-	a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, size: r.Size(), gen: e})
+	a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, gen: e})
 	a.largeBytes += uint64(n)
 	a.largeWaste += uint64(r.Size() - n)
 	a.mu.Unlock()

@@ -357,3 +357,105 @@ func TestLimitAnyShard(t *testing.T) {
 	hold.Done()
 	wg.Wait()
 }
+
+// TestFullHeadOffset makes requests fail over and over on a full head,
+// for want of memory (ErrLimit) and because the OS refuses it (a failed
+// map), from several goroutines at once, through Alloc and Cache refills
+// on the full head's shard. A full chunk's offset may grow by at most one
+// request per goroutine (see chunk.free): failed requests must not keep
+// adding to it, or with 1 GiB chunks a goroutine that retries would push
+// it past any bound within hours.
+func TestFullHeadOffset(t *testing.T) {
+	const (
+		goroutines = 8
+		tries      = 500
+		n          = 8 * 1024 // bits: 1 KiB, four to a block
+	)
+	for _, cause := range []string{"limit", "map"} {
+		t.Run(cause, func(t *testing.T) {
+			o := Options{ChunkSize: MinChunkSize}
+			if cause == "limit" {
+				o.MaxBytes = MinChunkSize
+			}
+			a := newArena(t, o)
+			f := injectFaults(a)
+			// Fill one block through a Cache, which keeps to one shard:
+			// 128 requests of 32 bytes, 8 slabs of 512.
+			full := a.NewCache()
+			for range MinChunkSize / 32 {
+				if _, err := full.Alloc(256); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if cause == "map" {
+				f.failMap.Store(true)
+			}
+			var wg sync.WaitGroup
+			for range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := a.NewCache()
+					c.shard = full.shard // refills add to the full head
+					for range tries {
+						if _, err := a.Alloc(n); err == nil {
+							t.Error("Alloc succeeded with no memory to serve it")
+						}
+						if _, err := c.Alloc(64); err == nil {
+							t.Error("Cache.Alloc succeeded with no memory to serve it")
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			chunks := 0
+			for c := a.gens[0].chunks.head; c != nil; c = c.next {
+				chunks++
+				v, bound := c.free.Load(), c.words
+				if c.sealed {
+					bound = sealed
+				}
+				if v > bound+goroutines*n/64 {
+					t.Errorf("chunk offset %d words after %d failed requests, bound %d + %d goroutines' requests", v, 2*goroutines*tries, bound, goroutines)
+				}
+			}
+			if chunks != 1 {
+				t.Errorf("%d chunks published, want 1", chunks)
+			}
+		})
+	}
+}
+
+// TestSealRecordsUse gives a head an offset past the sealed value without
+// sealing it (the bound of chunk.free rules this out; before the bound, a
+// full head that failed requests for hours got there). The seal must
+// still record how much of the block was used, so that the block's next
+// life clears it: it must not take the offset for a seal.
+func TestSealRecordsUse(t *testing.T) {
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	b, err := a.Alloc(8 * 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(b, 1)
+	var head *chunk
+	for i := range a.shards {
+		if c := a.shards[i].head.Load(); c != nil {
+			head = c
+		}
+	}
+	head.free.Store(sealed + 5)
+	a.Advance()
+	a.Advance() // the block is free
+	for i := 0; i < 4; i++ {
+		b, err := a.Alloc(8 * 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Count() != 0 {
+			t.Fatalf("bitmap %d of the recycled block not cleared: %d bits set", i, b.Count())
+		}
+	}
+}

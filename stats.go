@@ -72,7 +72,7 @@ func (a *Arena) Stats() Stats {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		if c := sh.head.Load(); c != nil {
-			taken += min(c.free.Load(), uint64(c.size))
+			taken += min(c.free.Load(), c.words) << 3
 		}
 		straddle += sh.straddle.Load()
 		slabs += sh.slabBytes.Load()
