@@ -75,6 +75,14 @@ type Arena struct {
 	slowPaths  uint64                            // times an allocation took mu; under mu
 	mapErrs    uint64                            // failed maps; under mu
 	unmapErrs  atomic.Uint64                     // failed unmaps, releases and protects; atomic
+
+	// inflight counts blocks held off every list while mu is released
+	// for a system call or a clear (a map, a scrub): their outcome may
+	// serve a request or free room under MaxBytes. Under mu.
+	inflight int
+	// settled is broadcast, under mu, whenever inflight drops; requests
+	// that would fail with ErrLimit wait on it. Its L is &mu.
+	settled sync.Cond
 }
 
 // shard is one head of the shared path, padded to its own cache lines so
@@ -217,6 +225,7 @@ func New(opts Options) (*Arena, error) {
 		protectFn: mem.Region.Protect,
 		clearFn:   func(b []byte) { clear(b) },
 	}
+	a.settled.L = &a.mu
 	a.shardShift = 64
 	for s := n; s > 1; s >>= 1 {
 		a.shardShift--
@@ -385,13 +394,16 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			// Map a fresh block without holding mu. It goes on the free
 			// list and round the loop: another goroutine may have
 			// refilled the shard meanwhile.
-			r, err := a.mapLocked(a.chunkSize)
+			r, err := a.mapMayUnlock(a.chunkSize)
 			if errors.Is(err, ErrLimit) {
 				// Under the limit, another shard's head may have room:
 				// every head is of the current epoch (invariant H).
 				if c, start, ok := a.tryAnyHeadLocked(n); ok {
 					a.mu.Unlock()
 					return c, start, nil
+				}
+				if a.awaitInflightMayUnlock() {
+					continue
 				}
 			}
 			if err != nil {
@@ -402,7 +414,7 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			continue
 		}
 		if f.dirty > 0 || f.locked {
-			if err := a.scrubLocked(f); err != nil {
+			if err := a.scrubMayUnlock(f); err != nil {
 				a.mu.Unlock()
 				return nil, 0, err
 			}
@@ -426,13 +438,40 @@ func (a *Arena) tryAnyHeadLocked(n uintptr) (*chunk, uintptr, bool) {
 	return nil, 0, false
 }
 
-// scrubLocked makes a block taken off the free list ready for use, without
-// holding mu: it unprotects it in Guard mode and clears the bytes its
-// previous life used. The block is private meanwhile: on no list, and no
-// chunk of it is published. It goes back to the front of the free list,
-// clean, unless the arena closed meanwhile.
-func (a *Arena) scrubLocked(f *chunk) error {
+// awaitInflightMayUnlock waits, if any block is in flight, until one
+// settles, and reports whether it waited: a request that would fail with
+// ErrLimit must look again, since what was in flight may serve it or free
+// room. ErrLimit means the request cannot be served without mapping past
+// MaxBytes, whatever the requests in progress do.
+func (a *Arena) awaitInflightMayUnlock() bool {
+	if a.inflight == 0 {
+		return false
+	}
+	a.settled.Wait()
+	return true
+}
+
+// beginFlightMayUnlock releases mu for work on a block held off every list.
+func (a *Arena) beginFlightMayUnlock() {
+	a.inflight++
 	a.mu.Unlock()
+}
+
+// endFlight takes mu back after beginFlightMayUnlock and wakes the
+// requests waiting for blocks in flight.
+func (a *Arena) endFlight() {
+	a.mu.Lock()
+	a.inflight--
+	a.settled.Broadcast()
+}
+
+// scrubMayUnlock makes a block taken off the free list ready for use,
+// without holding mu: it unprotects it in Guard mode and clears the bytes
+// its previous life used. The block is private meanwhile: on no list, and
+// no chunk of it is published. It goes back to the front of the free
+// list, clean, unless the arena closed meanwhile.
+func (a *Arena) scrubMayUnlock(f *chunk) error {
+	a.beginFlightMayUnlock()
 	var err error
 	if f.locked {
 		err = a.protectFn(f.region, true)
@@ -440,7 +479,7 @@ func (a *Arena) scrubLocked(f *chunk) error {
 	if err == nil {
 		a.clearFn(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
 	}
-	a.mu.Lock()
+	a.endFlight()
 	if err == nil {
 		a.cleared += uint64(f.dirty)
 	}
@@ -462,9 +501,9 @@ func (a *Arena) scrubLocked(f *chunk) error {
 	return nil
 }
 
-// mapLocked maps size bytes, releasing mu during the system call. The
+// mapMayUnlock maps size bytes, releasing mu during the system call. The
 // bytes are reserved against MaxBytes before mu is released.
-func (a *Arena) mapLocked(size uintptr) (mem.Region, error) {
+func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	size = mem.RoundUp(size)
 	// Free blocks kept for future epochs give way to a request that needs
 	// fresh memory under the limit (only dedicated blocks get here with
@@ -485,10 +524,10 @@ func (a *Arena) mapLocked(size uintptr) (mem.Region, error) {
 		spare = c
 	}
 	a.mapped += int64(size)
-	a.mu.Unlock()
+	a.beginFlightMayUnlock()
 	a.unmapAll(spare)
 	r, err := a.mapFn(size)
-	a.mu.Lock()
+	a.endFlight()
 	if err != nil {
 		a.mapped -= int64(size)
 		a.mapErrs++
@@ -541,26 +580,32 @@ func (a *Arena) sealLocked(c *chunk) {
 func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 	a.mu.Lock()
 	a.slowPaths++
-	if a.epoch.Load()&closedBit != 0 {
-		a.mu.Unlock()
-		return nil, fmt.Errorf("%w: Alloc", ErrClosed)
-	}
 	if a.gens == nil { // every Alloc of a zero Arena comes here: largeMin is 0
 		a.mu.Unlock()
 		return nil, fmt.Errorf("%w: Arena not made by New", ErrClosed)
 	}
-	// mapLocked drops mu around the system call, so no deferred Unlock.
-	r, err := a.mapLocked(n)
-	if err != nil {
+	for {
+		if a.epoch.Load()&closedBit != 0 {
+			a.mu.Unlock()
+			return nil, fmt.Errorf("%w: Alloc", ErrClosed)
+		}
+		// mapMayUnlock drops mu around the system call, so no deferred
+		// Unlock.
+		r, err := a.mapMayUnlock(n)
+		if errors.Is(err, ErrLimit) && a.awaitInflightMayUnlock() {
+			continue
+		}
+		if err != nil {
+			a.mu.Unlock()
+			return nil, err
+		}
+		e := a.epoch.Load()
+		a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, gen: e})
+		a.largeBytes += uint64(n)
+		a.largeWaste += uint64(r.Size() - n)
 		a.mu.Unlock()
-		return nil, err
+		return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
 	}
-	e := a.epoch.Load()
-	a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, gen: e})
-	a.largeBytes += uint64(n)
-	a.largeWaste += uint64(r.Size() - n)
-	a.mu.Unlock()
-	return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
 }
 
 // Advance starts the next epoch and returns its number. Memory allocated

@@ -4,11 +4,17 @@ import (
 	"errors"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/gcbits/gcbits/internal/mem"
 )
 
 // checkBooks checks the relations between Stats fields that hold while no
@@ -457,5 +463,108 @@ func TestSealRecordsUse(t *testing.T) {
 		if b.Count() != 0 {
 			t.Fatalf("bitmap %d of the recycled block not cleared: %d bits set", i, b.Count())
 		}
+	}
+}
+
+// TestLimitInFlight holds one request inside a system call or a clear
+// (through the test hooks) while a second request needs the memory that
+// the first one holds in flight. ErrLimit means that the request cannot be
+// served without mapping past MaxBytes: the second request must wait for
+// the first to settle and then be served, by the block the first brings
+// or by the room its failure frees, never fail because a block is on its
+// way.
+func TestLimitInFlight(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const small, large = 64, 2 * 8 * 1024 // bits; large gets a dedicated block of one page
+	cases := []struct {
+		name        string
+		dirty       bool // first recycle a used block, so the first request clears it
+		hold        string
+		first, next int  // bits
+		firstFails  bool // the held call fails (an injected fault)
+	}{
+		{name: "map", hold: "map", first: small, next: small},
+		{name: "clear", dirty: true, hold: "clear", first: small, next: small},
+		{name: "map-fails/large-waits", hold: "map", first: small, next: large, firstFails: true},
+		{name: "large-map-fails", hold: "map", first: large, next: small, firstFails: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: MinChunkSize})
+			if tc.dirty {
+				b, err := a.Alloc(small)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fill(b, 1)
+				a.Advance()
+				a.Advance() // the block is free and dirty
+			}
+			entered, release := make(chan struct{}), make(chan struct{})
+			var held atomic.Bool
+			// hold blocks the first call of a hook until release.
+			hold := func() bool {
+				if held.CompareAndSwap(false, true) {
+					close(entered)
+					<-release
+					return true
+				}
+				return false
+			}
+			mapFn, clearFn := a.mapFn, a.clearFn
+			a.mapFn = func(size uintptr) (mem.Region, error) {
+				if tc.hold == "map" && hold() && tc.firstFails {
+					return mem.Region{}, errInjected
+				}
+				return mapFn(size)
+			}
+			a.clearFn = func(b []byte) {
+				if tc.hold == "clear" {
+					hold()
+				}
+				clearFn(b)
+			}
+			base := a.Stats().SlowPaths
+			type result struct {
+				b   Bits
+				err error
+			}
+			first, next := make(chan result, 1), make(chan result, 1)
+			go func() {
+				b, err := a.Alloc(tc.first)
+				first <- result{b, err}
+			}()
+			<-entered
+			go func() {
+				b, err := a.Alloc(tc.next)
+				next <- result{b, err}
+			}()
+			// The second request has decided once Stats, which takes the
+			// lock after it, counts its slow path: it has failed, or it
+			// waits for the first.
+			for a.Stats().SlowPaths < base+2 {
+				runtime.Gosched()
+			}
+			close(release)
+			r1, r2 := <-first, <-next
+			if tc.firstFails {
+				if !errors.Is(r1.err, errInjected) {
+					t.Errorf("held request: %v, want the injected fault", r1.err)
+				}
+			} else if r1.err != nil {
+				t.Errorf("held request: %v", r1.err)
+			}
+			if r2.err != nil {
+				t.Fatalf("request made while the first was in flight: %v", r2.err)
+			}
+			if r2.b.Count() != 0 {
+				t.Fatal("not zeroed")
+			}
+			fill(r2.b, 2)
+			if r1.err == nil && (!intact(r2.b, 2) || r1.b.Count() != 0) {
+				t.Fatal("the two bitmaps overlap")
+			}
+			checkBooks(t, a)
+		})
 	}
 }
