@@ -172,6 +172,21 @@ func (l *chunkList) pop() *chunk {
 	return c
 }
 
+// prepend moves all of src to the front of l, in order.
+func (l *chunkList) prepend(src *chunkList) {
+	if src.head == nil {
+		return
+	}
+	src.tail.next = l.head
+	if l.tail == nil {
+		l.tail = src.tail
+	}
+	l.head = src.head
+	l.n += src.n
+	l.bytes += src.bytes
+	*src = chunkList{}
+}
+
 // splice moves all of src to the end of l.
 func (l *chunkList) splice(src *chunkList) {
 	if src.head == nil {
@@ -502,7 +517,12 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 }
 
 // mapMayUnlock maps size bytes, releasing mu during the system call. The
-// bytes are reserved against MaxBytes before mu is released.
+// bytes are reserved against MaxBytes before mu is released. Free blocks
+// that give way to them are unmapped only once the new block is mapped:
+// if the map fails they go back to the free list, and nothing is lost.
+// Meanwhile the address space exceeds MaxBytes by those blocks, but not
+// the memory: the fresh mapping has no pages until it is written, after
+// mapMayUnlock returns.
 func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	size = mem.RoundUp(size)
 	// Free blocks kept for future epochs give way to a request that needs
@@ -515,25 +535,33 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	if a.maxBytes > 0 && a.mapped-giveWay+int64(size) > a.maxBytes {
 		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
 	}
-	var spare *chunk
+	var spare chunkList
 	for a.maxBytes > 0 && a.mapped+int64(size) > a.maxBytes {
 		c := a.free.pop()
 		a.mapped -= int64(c.region.Size())
-		a.released += uint64(c.region.Size())
-		c.next = spare
-		spare = c
+		spare.push(c)
 	}
 	a.mapped += int64(size)
 	a.beginFlightMayUnlock()
-	a.unmapAll(spare)
 	r, err := a.mapFn(size)
+	if err == nil {
+		a.unmapAll(spare.head)
+	}
 	a.endFlight()
+	closed := a.epoch.Load()&closedBit != 0
 	if err != nil {
 		a.mapped -= int64(size)
 		a.mapErrs++
+		if closed { // Close ran: the blocks go nowhere but back to the OS
+			a.unmapAll(spare.head)
+		} else {
+			a.mapped += spare.bytes
+			a.free.prepend(&spare)
+		}
 		return mem.Region{}, fmt.Errorf("gcbits: map arena: %w", err)
 	}
-	if a.epoch.Load()&closedBit != 0 {
+	a.released += uint64(spare.bytes)
+	if closed {
 		a.mapped -= int64(size)
 		if a.unmapFn(r) != nil {
 			a.unmapErrs.Add(1)

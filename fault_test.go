@@ -359,3 +359,64 @@ func TestNilReceivers(t *testing.T) {
 		}()
 	}
 }
+
+// TestFaultMapGiveWay fails the map of a dedicated block for which free
+// blocks give way under MaxBytes: they must stay mapped and on the free
+// list, so that the books are unchanged and nothing is lost; once maps
+// work, the same request succeeds and they are returned to the OS.
+func TestFaultMapGiveWay(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const blocks = 4
+	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: blocks * MinChunkSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	f := injectFaults(a)
+	for i := 0; i < 4*blocks; i++ { // 1 KiB each: every block, written
+		b, err := a.Alloc(8 * 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(b, uint64(i+1))
+	}
+	a.Advance()
+	a.Advance() // the blocks are free, and the limit is reached
+	before := checkBooks(t, a)
+	if before.FreeArenas != blocks || before.MappedBytes != blocks*MinChunkSize {
+		t.Fatalf("setup: %+v", before)
+	}
+	const large = 2 * MinChunkSize * 8 // bits: two blocks must give way
+	f.failMap.Store(true)
+	for i := 1; i <= 3; i++ {
+		if b, err := a.Alloc(large); !errors.Is(err, errInjected) || b != nil {
+			t.Fatalf("try %d: %v, %v; want the injected fault", i, b, err)
+		}
+		s := checkBooks(t, a)
+		if s.MappedBytes != before.MappedBytes || s.FreeArenas != before.FreeArenas || s.ReleasedBytes != before.ReleasedBytes || s.MapErrors != before.MapErrors+uint64(i) {
+			t.Fatalf("try %d: books changed: %+v, before %+v", i, s, before)
+		}
+		if n := f.unmaps.Load(); n != 0 {
+			t.Fatalf("try %d: %d blocks unmapped by a request that failed", i, n)
+		}
+	}
+	f.failMap.Store(false)
+	b, err := a.Alloc(large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(b, 99)
+	s := checkBooks(t, a)
+	if s.FreeArenas != blocks-2 || s.ReleasedBytes != before.ReleasedBytes+2*MinChunkSize || f.unmaps.Load() != 2 {
+		t.Fatalf("after the fault cleared: %+v, %d unmaps", s, f.unmaps.Load())
+	}
+	for i := 0; i < 4*(blocks-2); i++ { // the blocks kept serve, cleared
+		b, err := a.Alloc(8 * 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Count() != 0 {
+			t.Fatal("not zeroed")
+		}
+	}
+}

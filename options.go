@@ -29,7 +29,10 @@ type Options struct {
 	// was allocated in: 0 means 2; otherwise 1 to 64.
 	Retain int
 	// MaxBytes caps the memory the arena maps from the operating system.
-	// An Alloc that would exceed it fails with ErrLimit. 0 means no limit;
+	// An Alloc that would exceed it fails with ErrLimit. (While a
+	// dedicated arena is being mapped, the free arenas that give way to it
+	// are still mapped, without being used: the address space exceeds
+	// MaxBytes for one system call, the memory does not.) 0 means no limit;
 	// otherwise it must be at least ChunkSize rounded up to the page size
 	// (on a system with 16 or 64 KiB pages, ChunkSize 4 KiB maps blocks of
 	// 16 or 64 KiB).
