@@ -670,9 +670,7 @@ func (a *Arena) Advance() uint64 {
 	a.free.splice(&g.chunks)
 	large := g.large
 	g.large = chunkList{}
-	for c := large.head; c != nil; c = c.next {
-		a.mapped -= int64(c.region.Size())
-	}
+	a.mapped -= large.bytes
 	if a.guard {
 		// Unmapped, the range could be mapped again by the next large
 		// Alloc and a stale bitmap would alias it silently. Guard keeps
