@@ -48,6 +48,7 @@ type Arena struct {
 	slabSize   uintptr                           // bytes a Cache carves per refill
 	retain     uint64                            // Options.Retain
 	guard      bool                              // Options.Guard
+	guardFor   uint64                            // Options.GuardEpochs with Guard, else 0
 	maxBytes   int64                             // Options.MaxBytes, 0 for none
 	shardShift uint                              // 64 - log2(len(shards))
 	shards     []shard                           // the slice is read-only; see shard for its fields
@@ -64,7 +65,7 @@ type Arena struct {
 	gens       []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
 	history    [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
 	free       chunkList                         // sealed chunks whose blocks are free; under mu
-	quarantine chunkList                         // Guard: recycled dedicated blocks, PROT_NONE until Close; under mu
+	guarded    []genList                         // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
 	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
 	released   uint64                            // free-list bytes returned to the OS; under mu
 	consumed   uint64                            // bytes taken from sealed chunks (min(free, size)); under mu
@@ -121,8 +122,8 @@ type chunk struct {
 	words  uint64               // usable words; read-only
 	gen    uint64               // epoch this chunk was published in; read-only
 	next   *chunk               // list link; under mu
-	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu
-	locked bool                 // on the free list: mprotect'ed PROT_NONE by Guard; under mu
+	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
+	locked bool                 // on the free list: PROT_NONE, pages released, by Guard; as dirty
 	sealed bool                 // sealLocked ran; under mu
 	_      [cacheLine - 88]byte // 88: the fields above on 64-bit systems
 }
@@ -232,13 +233,17 @@ func New(opts Options) (*Arena, error) {
 		slabSize:  min(uintptr(o.ChunkSize)/8, maxSlab),
 		retain:    uint64(o.Retain),
 		guard:     o.Guard,
+		guardFor:  uint64(o.GuardEpochs),
 		maxBytes:  o.MaxBytes,
 		shards:    make([]shard, n),
 		gens:      make([]genList, o.Retain+1),
 		mapFn:     mem.Map,
 		unmapFn:   mem.Region.Unmap,
-		protectFn: mem.Region.Protect,
+		protectFn: protect,
 		clearFn:   func(b []byte) { clear(b) },
+	}
+	if o.Guard {
+		a.guarded = make([]genList, o.GuardEpochs)
 	}
 	a.settled.L = &a.mu
 	a.shardShift = 64
@@ -528,11 +533,7 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	// Free blocks kept for future epochs give way to a request that needs
 	// fresh memory under the limit (only dedicated blocks get here with
 	// blocks on the free list).
-	giveWay := a.free.bytes
-	if a.guard {
-		giveWay = 0 // Guard keeps free blocks reserved
-	}
-	if a.maxBytes > 0 && a.mapped-giveWay+int64(size) > a.maxBytes {
+	if a.maxBytes > 0 && a.mapped-a.free.bytes+int64(size) > a.maxBytes {
 		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
 	}
 	var spare chunkList
@@ -639,12 +640,13 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 // Advance starts the next epoch and returns its number. Memory allocated
 // in epoch e-Retain, where e is the epoch being left, is recycled. Advance
 // may run concurrently with Alloc; see the package documentation. It holds
-// the lock for O(1) work in the number of arenas it recycles (O(arenas)
-// system calls in Guard mode), plus one list pop per arena it returns to
-// the OS: free arenas beyond twice what the largest of the last few epochs
-// needed go back, half of the excess per Advance (none in a steady state),
-// unmapped after the lock is released. After Close it returns the final
-// epoch and does nothing.
+// the lock for O(1) work in the number of arenas it recycles, plus one
+// list pop per arena it returns to the OS: free arenas beyond twice what
+// the largest of the last few epochs needed go back, half of the excess
+// per Advance (none in a steady state), unmapped after the lock is
+// released. In Guard mode it also makes one system call per recycled
+// arena, with the lock released. After Close it returns the final epoch
+// and does nothing.
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
 	e := a.epoch.Load()
@@ -658,33 +660,23 @@ func (a *Arena) Advance() uint64 {
 	e++
 	a.epoch.Store(e)
 	g := &a.gens[e%uint64(len(a.gens))] // generation e-retain-1, now dead
+	dead := *g
+	*g = genList{}
+	var gone chunkList // dedicated blocks to unmap
 	if a.guard {
-		for c := g.chunks.head; c != nil; c = c.next {
-			if err := a.protectFn(c.region, false); err != nil {
-				a.unmapErrs.Add(1)
-			} else {
-				c.locked = true
-			}
-		}
+		gone = a.unguardLocked(e)
+	} else {
+		a.free.splice(&dead.chunks)
+		gone = dead.large
 	}
-	a.free.splice(&g.chunks)
-	large := g.large
-	g.large = chunkList{}
-	a.mapped -= large.bytes
-	if a.guard {
-		// Unmapped, the range could be mapped again by the next large
-		// Alloc and a stale bitmap would alias it silently. Guard keeps
-		// it reserved, inaccessible and without pages until Close.
-		for c := large.head; c != nil; c = c.next {
-			if a.protectFn(c.region, false) != nil || c.region.Release() != nil {
-				a.unmapErrs.Add(1)
-			}
-		}
-		a.quarantine.splice(&large)
-	}
+	a.mapped -= gone.bytes
 	trim := a.trimLocked(e - 1)
-	a.mu.Unlock()
-	a.unmapAll(large.head)
+	if a.guard {
+		a.guardMayUnlock(e, &dead)
+	} else {
+		a.mu.Unlock()
+	}
+	a.unmapAll(gone.head)
 	a.unmapAll(trim)
 	return e
 }
@@ -718,9 +710,6 @@ func (a *Arena) sealHeadsLocked() {
 // the footprint still follows the load down geometrically.
 func (a *Arena) trimLocked(ended uint64) *chunk {
 	a.history[ended%trimHistory] = a.gens[ended%uint64(len(a.gens))].chunks.n
-	if a.guard {
-		return nil // free blocks stay reserved and PROT_NONE; see Options.Guard
-	}
 	keep := 0
 	for _, n := range a.history {
 		keep = max(keep, n)
@@ -772,8 +761,10 @@ func (a *Arena) Close() error {
 		all.splice(&a.gens[i].large)
 	}
 	all.splice(&a.free)
-	a.mapped += a.quarantine.bytes // uncounted since recycled; unmapped now
-	all.splice(&a.quarantine)
+	for i := range a.guarded {
+		all.splice(&a.guarded[i].chunks)
+		all.splice(&a.guarded[i].large)
+	}
 	a.mapped -= all.bytes
 	a.mu.Unlock()
 	return a.unmapAll(all.head)

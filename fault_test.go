@@ -45,7 +45,7 @@ func injectFaults(a *Arena) *faults {
 		if rw && f.failUnprotect.Load() || !rw && f.failProtect.Load() {
 			return errInjected
 		}
-		return r.Protect(rw)
+		return protect(r, rw)
 	}
 	return f
 }
@@ -152,15 +152,17 @@ func TestFaultUnmap(t *testing.T) {
 }
 
 // TestFaultProtect makes Guard's protection changes fail. A failed
-// protect at Advance is counted and leaves the block usable; a failed
-// unprotect fails the Alloc that needed the block with the cause, keeps
-// the block, and the next Alloc after the fault clears gets it zeroed.
+// protect at Advance is counted and leaves the block usable (cleared when
+// reused); a failed unprotect fails the Alloc that needed the block with
+// the cause, keeps the block, and the next Alloc after the fault clears
+// gets it zeroed. Blocks are guarded for one epoch, so that they come
+// back within a few.
 func TestFaultProtect(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
 	}
 	defer goleak.VerifyNone(t)
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true})
+	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

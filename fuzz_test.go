@@ -100,12 +100,8 @@ func (m *model) alloc(cache, nbits int) {
 		if n > uintptr(m.opts.ChunkSize)/4 {
 			// A dedicated block: maps exactly its rounded size.
 			// Free blocks give way to a dedicated block under the
-			// limit, except in Guard mode, which keeps them reserved.
-			giveWay := before.FreeBytes
-			if m.opts.Guard {
-				giveWay = 0
-			}
-			if over := before.MappedBytes-giveWay+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
+			// limit.
+			if over := before.MappedBytes-before.FreeBytes+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
 				m.t.Fatalf("Alloc(%d) with %d of %d bytes mapped = %v; over the limit: %v", nbits, before.MappedBytes, limit, err, over)
 			}
 		} else if errors.Is(err, ErrLimit) {
@@ -311,7 +307,7 @@ func (m *model) stats(flush bool) Stats {
 	if want := min(m.epoch+1, uint64(m.opts.Retain)+1); uint64(len(s.Generations)) != want {
 		m.t.Fatalf("%d generations in Stats, want %d", len(s.Generations), want)
 	}
-	held := s.FreeBytes
+	held := s.FreeBytes + s.GuardedBytes
 	for i, g := range s.Generations {
 		if g.Epoch != m.epoch-uint64(i) {
 			m.t.Fatalf("Generations[%d].Epoch = %d in epoch %d", i, g.Epoch, m.epoch)
@@ -322,7 +318,7 @@ func (m *model) stats(flush bool) Stats {
 		held += g.Bytes + g.DedBytes
 	}
 	if s.MappedBytes != held {
-		m.t.Fatalf("MappedBytes %d, generations and free list hold %d", s.MappedBytes, held)
+		m.t.Fatalf("MappedBytes %d, generations, free list and guard hold %d", s.MappedBytes, held)
 	}
 	return s
 }

@@ -18,8 +18,9 @@ import (
 )
 
 // checkBooks checks the relations between Stats fields that hold while no
-// Alloc runs: everything mapped is in a live generation or on the free
-// list, the free bytes are the free arenas', and nothing passes MaxBytes.
+// Alloc runs: everything mapped is in a live generation, on the free list
+// or guarded, the free bytes are the free arenas', and nothing passes
+// MaxBytes.
 func checkBooks(t testing.TB, a *Arena) Stats {
 	t.Helper()
 	s := a.Stats()
@@ -27,8 +28,11 @@ func checkBooks(t testing.TB, a *Arena) Stats {
 	for _, g := range s.Generations {
 		held += g.Bytes + g.DedBytes
 	}
-	if s.MappedBytes != held+s.FreeBytes {
-		t.Fatalf("MappedBytes %d != %d in generations + %d free", s.MappedBytes, held, s.FreeBytes)
+	if s.MappedBytes != held+s.FreeBytes+s.GuardedBytes {
+		t.Fatalf("MappedBytes %d != %d in generations + %d free + %d guarded", s.MappedBytes, held, s.FreeBytes, s.GuardedBytes)
+	}
+	if !a.guard && (s.GuardedArenas != 0 || s.GuardedBytes != 0) {
+		t.Fatalf("%d arenas, %d bytes guarded without Guard", s.GuardedArenas, s.GuardedBytes)
 	}
 	if s.FreeBytes != int64(s.FreeArenas)*int64(a.chunkSize) {
 		t.Fatalf("%d free arenas but %d free bytes", s.FreeArenas, s.FreeBytes)

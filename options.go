@@ -14,6 +14,9 @@ const (
 	DefaultRetain    = 2 // the runtime's next → current → previous → free
 	MaxRetain        = 64
 
+	DefaultGuardEpochs = 8 // Options.GuardEpochs when 0 with Guard
+	MaxGuardEpochs     = 256
+
 	// MaxBits is the largest bitmap one Alloc serves, in bits (256 MiB).
 	MaxBits = math.MaxInt32
 )
@@ -37,15 +40,23 @@ type Options struct {
 	// (on a system with 16 or 64 KiB pages, ChunkSize 4 KiB maps blocks of
 	// 16 or 64 KiB).
 	MaxBytes int64
-	// Guard makes recycled memory inaccessible (PROT_NONE) until it is
-	// handed out again, so that a bitmap used after its lifetime faults at
-	// once instead of corrupting its next owner. It costs a system call
-	// per arena per recycle, and it never returns address space to the OS
-	// before Close (free arenas are not trimmed; recycled dedicated arenas
-	// stay reserved without pages), so that no stale address is mapped
-	// again. Use it in tests and debugging. It needs mmap (Unix);
+	// Guard makes every bitmap inaccessible from the epoch its lifetime
+	// ends until GuardEpochs epochs later, so that a bitmap used after
+	// its lifetime faults at once, at its own address, instead of reading
+	// or corrupting a newer bitmap. Advance maps fresh PROT_NONE memory
+	// over each arena it recycles (one system call, with the arena's lock
+	// released, which also returns the arena's pages to the OS) and keeps
+	// it out of use for GuardEpochs epochs; the Alloc that reuses it makes
+	// it accessible again (one more). The arena thus holds GuardEpochs more
+	// generations of address space, without memory, counted in
+	// MappedBytes and in Stats.GuardedBytes. Use it in tests and
+	// debugging; doc/DESIGN.md gives its cost. It needs mmap (Unix);
 	// elsewhere New fails with ErrOption.
 	Guard bool
+	// GuardEpochs is how many epochs Guard keeps recycled memory
+	// inaccessible: 0 means DefaultGuardEpochs; otherwise 1 to
+	// MaxGuardEpochs. Without Guard it must be 0.
+	GuardEpochs int
 }
 
 // resolve fills in defaults and checks ranges for a system whose pages
@@ -65,6 +76,14 @@ func (o Options) resolve(pageSize int) (Options, error) {
 		o.Retain = DefaultRetain
 	case o.Retain < 0 || o.Retain > MaxRetain:
 		return o, fmt.Errorf("%w: Retain %d is outside 1..%d", ErrOption, o.Retain, MaxRetain)
+	}
+	switch {
+	case o.GuardEpochs < 0 || o.GuardEpochs > MaxGuardEpochs:
+		return o, fmt.Errorf("%w: GuardEpochs %d is outside 1..%d", ErrOption, o.GuardEpochs, MaxGuardEpochs)
+	case o.GuardEpochs > 0 && !o.Guard:
+		return o, fmt.Errorf("%w: GuardEpochs %d without Guard", ErrOption, o.GuardEpochs)
+	case o.Guard && o.GuardEpochs == 0:
+		o.GuardEpochs = DefaultGuardEpochs
 	}
 	if o.MaxBytes < 0 || (o.MaxBytes > 0 && o.MaxBytes < int64(o.ChunkSize)) {
 		return o, fmt.Errorf("%w: MaxBytes %d is negative or below ChunkSize %d (%d rounded up to the page size)", ErrOption, o.MaxBytes, o.ChunkSize, asked)

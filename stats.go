@@ -10,7 +10,16 @@ type Stats struct {
 	Generations []GenStats
 	FreeArenas  int   // arenas on the free list, ready for reuse
 	FreeBytes   int64 // their bytes
-	MappedBytes int64 // all memory the arena holds from the OS
+	// GuardedArenas counts the arenas, ordinary and dedicated, that
+	// Options.Guard keeps inaccessible after their generation was
+	// recycled; GuardedBytes is their address space (their pages are
+	// returned to the OS). Both are 0 without Guard.
+	GuardedArenas int
+	GuardedBytes  int64
+	// MappedBytes is all memory the arena holds from the OS: the live
+	// generations, the free arenas and the guarded ones (while no Alloc
+	// or Advance runs; one in progress holds blocks off these lists).
+	MappedBytes int64
 	// ReleasedBytes counts bytes of free arenas returned to the OS: by
 	// Advance, when the free list held more than twice the largest of the
 	// last few generations, and under MaxBytes, to make room for a
@@ -58,6 +67,11 @@ func (a *Arena) Stats() Stats {
 		ClearedBytes:  a.cleared,
 		MapErrors:     a.mapErrs,
 		UnmapErrors:   a.unmapErrs.Load(),
+	}
+	for i := range a.guarded {
+		g := &a.guarded[i]
+		s.GuardedArenas += g.chunks.n + g.large.n
+		s.GuardedBytes += g.chunks.bytes + g.large.bytes
 	}
 	for i := uint64(0); i < uint64(len(a.gens)) && i <= e; i++ {
 		g := &a.gens[(e-i)%uint64(len(a.gens))]

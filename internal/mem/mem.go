@@ -3,7 +3,7 @@
 //
 // On Unix systems a Region is an anonymous private mapping made with mmap.
 // Elsewhere it falls back to memory from the Go heap, kept alive by the
-// Region itself; Protect is then unsupported and Release zeroes in place.
+// Region itself; Protect and Guard are then unsupported.
 package mem
 
 import (
@@ -11,7 +11,7 @@ import (
 	"unsafe"
 )
 
-// ErrUnsupported is returned by Protect on platforms without mprotect.
+// ErrUnsupported is returned by Protect and Guard on platforms without mmap.
 var ErrUnsupported = errors.New("mem: not supported on this platform")
 
 // Region is a page-aligned block of memory from Map. The zero Region is empty.

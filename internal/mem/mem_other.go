@@ -30,8 +30,5 @@ func (r Region) Unmap() error { return nil }
 // Protect is not available without mprotect.
 func (r Region) Protect(readWrite bool) error { return ErrUnsupported }
 
-// Release zeroes r, the observable effect of releasing pages.
-func (r Region) Release() error {
-	clear(r.Words())
-	return nil
-}
+// Guard is not available without mmap.
+func (r Region) Guard() error { return ErrUnsupported }
