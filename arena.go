@@ -66,6 +66,7 @@ type Arena struct {
 	history    [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
 	free       chunkList                         // sealed chunks whose blocks are free; under mu
 	guarded    []genList                         // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
+	guardBytes int64                             // bytes in guarded; under mu
 	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
 	released   uint64                            // free-list bytes returned to the OS; under mu
 	consumed   uint64                            // bytes taken from sealed chunks (min(free, size)); under mu
@@ -125,6 +126,7 @@ type chunk struct {
 	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
 	locked bool                 // on the free list: PROT_NONE, pages released, by Guard; as dirty
 	sealed bool                 // sealLocked ran; under mu
+	large  bool                 // a dedicated block; read-only
 	_      [cacheLine - 88]byte // 88: the fields above on 64-bit systems
 }
 
@@ -522,31 +524,36 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 }
 
 // mapMayUnlock maps size bytes, releasing mu during the system call. The
-// bytes are reserved against MaxBytes before mu is released. Free blocks
-// that give way to them are unmapped only once the new block is mapped:
-// if the map fails they go back to the free list, and nothing is lost.
-// Meanwhile the address space exceeds MaxBytes by those blocks, but not
-// the memory: the fresh mapping has no pages until it is written, after
-// mapMayUnlock returns.
+// bytes are reserved against MaxBytes before mu is released. To make room
+// under the limit, free blocks give way, then blocks Guard holds, oldest
+// first. They are unmapped only once the new block is mapped: if the map
+// fails they go back where they were, and nothing is lost. Meanwhile the
+// address space exceeds MaxBytes by those blocks, but not the memory: the
+// fresh mapping has no pages until it is written, after mapMayUnlock
+// returns.
 func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	size = mem.RoundUp(size)
-	// Free blocks kept for future epochs give way to a request that needs
-	// fresh memory under the limit (only dedicated blocks get here with
-	// blocks on the free list).
-	if a.maxBytes > 0 && a.mapped-a.free.bytes+int64(size) > a.maxBytes {
+	// Only dedicated blocks get here with blocks on the free list.
+	if a.maxBytes > 0 && a.mapped-a.free.bytes-a.guardBytes+int64(size) > a.maxBytes {
 		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
 	}
-	var spare chunkList
+	var free, guarded chunkList // blocks that give way
 	for a.maxBytes > 0 && a.mapped+int64(size) > a.maxBytes {
 		c := a.free.pop()
+		if c != nil {
+			free.push(c)
+		} else {
+			c = a.popGuardedLocked()
+			guarded.push(c)
+		}
 		a.mapped -= int64(c.region.Size())
-		spare.push(c)
 	}
 	a.mapped += int64(size)
 	a.beginFlightMayUnlock()
 	r, err := a.mapFn(size)
 	if err == nil {
-		a.unmapAll(spare.head)
+		a.unmapAll(free.head)
+		a.unmapAll(guarded.head)
 	}
 	a.endFlight()
 	closed := a.epoch.Load()&closedBit != 0
@@ -554,14 +561,16 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 		a.mapped -= int64(size)
 		a.mapErrs++
 		if closed { // Close ran: the blocks go nowhere but back to the OS
-			a.unmapAll(spare.head)
+			a.unmapAll(free.head)
+			a.unmapAll(guarded.head)
 		} else {
-			a.mapped += spare.bytes
-			a.free.prepend(&spare)
+			a.mapped += free.bytes + guarded.bytes
+			a.free.prepend(&free)
+			a.reguardLocked(&guarded)
 		}
 		return mem.Region{}, fmt.Errorf("gcbits: map arena: %w", err)
 	}
-	a.released += uint64(spare.bytes)
+	a.released += uint64(free.bytes + guarded.bytes)
 	if closed {
 		a.mapped -= int64(size)
 		if a.unmapFn(r) != nil {
@@ -629,7 +638,7 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 			return nil, err
 		}
 		e := a.epoch.Load()
-		a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, gen: e})
+		a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, gen: e, large: true})
 		a.largeBytes += uint64(n)
 		a.largeWaste += uint64(r.Size() - n)
 		a.mu.Unlock()
@@ -765,6 +774,7 @@ func (a *Arena) Close() error {
 		all.splice(&a.guarded[i].chunks)
 		all.splice(&a.guarded[i].large)
 	}
+	a.guardBytes = 0
 	a.mapped -= all.bytes
 	a.mu.Unlock()
 	return a.unmapAll(all.head)

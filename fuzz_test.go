@@ -99,16 +99,17 @@ func (m *model) alloc(cache, nbits int) {
 	if limit := m.opts.MaxBytes; limit > 0 {
 		if n > uintptr(m.opts.ChunkSize)/4 {
 			// A dedicated block: maps exactly its rounded size.
-			// Free blocks give way to a dedicated block under the
-			// limit.
-			if over := before.MappedBytes-before.FreeBytes+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
+			// Free blocks, then guarded ones, give way to it under
+			// the limit.
+			if over := before.MappedBytes-before.FreeBytes-before.GuardedBytes+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
 				m.t.Fatalf("Alloc(%d) with %d of %d bytes mapped = %v; over the limit: %v", nbits, before.MappedBytes, limit, err, over)
 			}
 		} else if errors.Is(err, ErrLimit) {
 			// From a chunk: may need a new block only when no head
-			// has room, and fails only when none is free either.
-			if before.FreeArenas != 0 || before.MappedBytes+int64(m.opts.ChunkSize) <= limit {
-				m.t.Fatalf("Alloc(%d) = ErrLimit with %d of %d bytes mapped and %d free arenas", nbits, before.MappedBytes, limit, before.FreeArenas)
+			// has room, and fails only when none is free either and
+			// Guard holds none that could give way.
+			if before.FreeArenas != 0 || before.MappedBytes-before.GuardedBytes+int64(m.opts.ChunkSize) <= limit {
+				m.t.Fatalf("Alloc(%d) = ErrLimit with %d of %d bytes mapped, %d free arenas, %d bytes guarded", nbits, before.MappedBytes, limit, before.FreeArenas, before.GuardedBytes)
 			}
 		}
 		if errors.Is(err, ErrLimit) {

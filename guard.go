@@ -31,10 +31,53 @@ func protect(r mem.Region, rw bool) error {
 // returned, to be unmapped.
 func (a *Arena) unguardLocked(e uint64) chunkList {
 	slot := &a.guarded[e%a.guardFor]
+	a.guardBytes -= slot.chunks.bytes + slot.large.bytes
 	a.free.splice(&slot.chunks)
 	large := slot.large
 	slot.large = chunkList{}
 	return large
+}
+
+// popGuardedLocked takes a block out of the oldest non-empty guard slot,
+// to give way under MaxBytes. Some slot must hold one.
+func (a *Arena) popGuardedLocked() *chunk {
+	e := a.epoch.Load() &^ closedBit
+	for k := uint64(1); k <= a.guardFor; k++ { // slot (e+1) % guardFor is the oldest
+		slot := &a.guarded[(e+k)%a.guardFor]
+		c := slot.chunks.pop()
+		if c == nil {
+			c = slot.large.pop()
+		}
+		if c != nil {
+			a.guardBytes -= int64(c.region.Size())
+			return c
+		}
+	}
+	panic("gcbits: guardBytes counts blocks that no guard slot holds")
+}
+
+// reguardLocked puts back blocks taken by popGuardedLocked for a map that
+// failed: each in the slot of the epoch its generation was recycled at,
+// or, if its guard has ended meanwhile, in the oldest slot, which the next
+// Advance empties.
+func (a *Arena) reguardLocked(l *chunkList) {
+	e := a.epoch.Load() &^ closedBit
+	for c := l.head; c != nil; {
+		next := c.next
+		at := c.gen + a.retain + 1 // the Advance that recycled it
+		if at+a.guardFor <= e {
+			at = e + 1
+		}
+		slot := &a.guarded[at%a.guardFor]
+		if c.large {
+			slot.large.push(c)
+		} else {
+			slot.chunks.push(c)
+		}
+		a.guardBytes += int64(c.region.Size())
+		c = next
+	}
+	*l = chunkList{}
 }
 
 // guardMayUnlock makes every block of dead, the generation recycled by the
@@ -64,6 +107,7 @@ func (a *Arena) guardMayUnlock(e uint64, dead *genList) {
 		return
 	}
 	slot := &a.guarded[e%a.guardFor]
+	a.guardBytes += dead.chunks.bytes + dead.large.bytes
 	slot.chunks.splice(&dead.chunks)
 	slot.large.splice(&dead.large)
 	a.mu.Unlock()

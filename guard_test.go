@@ -572,3 +572,87 @@ func TestGuardLargeNotReused(t *testing.T) {
 		t.Errorf("UnmapErrors = %d", s.UnmapErrors)
 	}
 }
+
+// TestGuardLimit runs Guard under MaxBytes. What Guard holds counts
+// against the limit, and is given up, oldest first, before a request
+// fails with ErrLimit: a program whose live bitmaps fit keeps being served
+// (before, once guarded blocks filled the limit, every dedicated request
+// failed, with nothing live), and the newest guarded generations stay
+// guarded.
+func TestGuardLimit(t *testing.T) {
+	if !mem.OffHeap {
+		t.Skip("Guard needs mmap")
+	}
+	const (
+		retain = 1
+		small  = 8 * 1024        // bits: 1 KiB, four to a block
+		large  = 2 * 8 * 8 << 10 // bits: 16 KiB, a dedicated block of four pages
+	)
+	t.Run("dedicated-recovers", func(t *testing.T) {
+		const limit = 8 * MinChunkSize
+		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, MaxBytes: limit, Guard: true})
+		for i := 0; i < 4*limit/MinChunkSize; i++ { // epoch 0 fills the limit
+			b, err := a.Alloc(small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill(b, 1)
+		}
+		for e := 1; e <= 30; e++ {
+			a.Advance()
+			b, err := a.Alloc(large)
+			switch {
+			case e <= retain: // epoch 0 is live and holds the limit
+				if !errors.Is(err, ErrLimit) {
+					t.Fatalf("epoch %d: %v, want ErrLimit", e, err)
+				}
+			case err != nil:
+				t.Fatalf("epoch %d: nothing live but the last dedicated bitmap, and %v (%+v)", e, err, a.Stats())
+			default:
+				fill(b, uint64(e))
+			}
+			checkBooks(t, a)
+		}
+	})
+	t.Run("oldest-first", func(t *testing.T) {
+		const perGen, limit = 4, 20 * MinChunkSize // blocks; the live generations need 8 or so
+		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, MaxBytes: limit, Guard: true})
+		guard := a.guardFor
+		recycled := map[uint64]int{} // blocks of the generation recycled at each epoch
+		gaveUp := false
+		for e := uint64(0); e < 3*guard; e++ {
+			for i := 0; i < 4*perGen; i++ {
+				b, err := a.Alloc(small)
+				if err != nil {
+					t.Fatalf("epoch %d: %v (%+v)", e, err, a.Stats())
+				}
+				fill(b, e)
+			}
+			if gs := a.Stats().Generations; len(gs) == retain+1 {
+				recycled[e+1] = gs[retain].Arenas
+			}
+			a.Advance()
+			s := checkBooks(t, a)
+			gaveUp = gaveUp || s.ReleasedBytes > 0
+			// Walk the slots from the newest: whole generations, then at
+			// most one partly given up, then empty ones.
+			a.mu.Lock()
+			partial := false
+			for at := e + 1; at+guard > e+1 && at >= retain+1; at-- {
+				n := a.guarded[at%guard].chunks.n
+				switch {
+				case at == e+1 && n != recycled[at]:
+					t.Errorf("epoch %d: the generation just recycled has %d of %d blocks guarded", e+1, n, recycled[at])
+				case partial && n != 0:
+					t.Errorf("epoch %d: the guard slot of epoch %d holds %d blocks, after a newer slot gave some up", e+1, at, n)
+				case n != recycled[at]:
+					partial = true
+				}
+			}
+			a.mu.Unlock()
+		}
+		if !gaveUp {
+			t.Fatal("the load never needed guarded blocks to give way")
+		}
+	})
+}

@@ -47,11 +47,13 @@ type Options struct {
 	// over each arena it recycles (one system call, with the arena's lock
 	// released, which also returns the arena's pages to the OS) and keeps
 	// it out of use for GuardEpochs epochs; the Alloc that reuses it makes
-	// it accessible again (one more). The arena thus holds GuardEpochs more
-	// generations of address space, without memory, counted in
-	// MappedBytes and in Stats.GuardedBytes. Use it in tests and
-	// debugging; doc/DESIGN.md gives its cost. It needs mmap (Unix);
-	// elsewhere New fails with ErrOption.
+	// it accessible again (one more). The arena thus holds GuardEpochs
+	// more generations of address space, without memory, counted in
+	// MappedBytes and in Stats.GuardedBytes. Under MaxBytes they give way,
+	// oldest first, before a request fails with ErrLimit; their guard is
+	// then shorter, as their address range may be mapped again. Use Guard
+	// in tests and debugging; doc/DESIGN.md gives its cost. It needs mmap
+	// (Unix); elsewhere New fails with ErrOption.
 	Guard bool
 	// GuardEpochs is how many epochs Guard keeps recycled memory
 	// inaccessible: 0 means DefaultGuardEpochs; otherwise 1 to

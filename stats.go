@@ -23,7 +23,7 @@ type Stats struct {
 	// ReleasedBytes counts bytes of free arenas returned to the OS: by
 	// Advance, when the free list held more than twice the largest of the
 	// last few generations, and under MaxBytes, to make room for a
-	// dedicated arena.
+	// dedicated arena; and of guarded arenas given up under MaxBytes.
 	ReleasedBytes uint64
 	// AllocatedBytes counts bytes handed out by Alloc and Cache.Alloc.
 	// A Cache reports its share when it refills or is flushed.
