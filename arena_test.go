@@ -2,11 +2,13 @@ package gcbits
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
 
@@ -314,11 +316,26 @@ func TestStatsBooks(t *testing.T) {
 }
 
 // TestConcurrentAdvance runs allocators, with and without Caches, while
-// another goroutine advances the epoch. Each allocator checks that every
-// bitmap it got keeps its canary for as long as the lifetime rule says,
-// judged by the epoch read before the Alloc began.
+// another goroutine advances the epoch, with and without Guard and
+// MaxBytes (where blocks in flight, guarded blocks giving way and
+// requests waiting for them all happen concurrently). Each allocator
+// checks that every bitmap it got keeps its canary for as long as the
+// lifetime rule says, judged by the epoch read before the Alloc began.
 func TestConcurrentAdvance(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 2})
+	for _, o := range []Options{
+		{ChunkSize: MinChunkSize, Retain: 2},
+		{ChunkSize: MinChunkSize, Retain: 2, MaxBytes: 12 * MinChunkSize},
+		{ChunkSize: MinChunkSize, Retain: 2, Guard: mem.OffHeap, GuardEpochs: 2},
+		{ChunkSize: MinChunkSize, Retain: 2, Guard: mem.OffHeap, MaxBytes: 12 * MinChunkSize},
+	} {
+		t.Run(fmt.Sprintf("MaxBytes=%d/Guard=%v", o.MaxBytes, o.Guard), func(t *testing.T) {
+			testConcurrentAdvance(t, o)
+		})
+	}
+}
+
+func testConcurrentAdvance(t *testing.T, o Options) {
+	a := newArena(t, o)
 	const workers = 4
 	iters := 20000
 	if testing.Short() {
@@ -347,6 +364,7 @@ func TestConcurrentAdvance(t *testing.T) {
 		}
 	}()
 	errs := make(chan error, workers)
+	var limited atomic.Int64
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -362,6 +380,10 @@ func TestConcurrentAdvance(t *testing.T) {
 					b, err = c.Alloc(1 + i%700)
 				} else {
 					b, err = a.Alloc(1 + i%700)
+				}
+				if errors.Is(err, ErrLimit) && o.MaxBytes > 0 {
+					limited.Add(1) // the other workers' live bitmaps fill the limit
+					continue
 				}
 				if err != nil {
 					errs <- err
@@ -411,6 +433,10 @@ func TestConcurrentAdvance(t *testing.T) {
 	if a.Epoch() < 10 {
 		t.Logf("only %d epochs advanced", a.Epoch())
 	}
+	if n := limited.Load(); n > 0 {
+		t.Logf("%d requests refused with ErrLimit", n)
+	}
+	checkBooks(t, a)
 }
 
 // TestClearing shows where zeroing happens: never for fresh memory, only
