@@ -54,7 +54,7 @@ type Arena struct {
 	shards     []shard                           // the slice is read-only; see shard for its fields
 	mapFn      func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
 	unmapFn    func(mem.Region) error            // mem.Region.Unmap; replaced by tests
-	protectFn  func(r mem.Region, rw bool) error // mem.Region.Protect; replaced by tests
+	protectFn  func(r mem.Region, rw bool) error // protect: Guard's protection changes; replaced by tests
 	clearFn    func([]byte)                      // clears recycled memory; replaced by tests
 	_          [cacheLine]byte                   // keep epoch off the lines above and below
 	epoch      atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
@@ -68,19 +68,20 @@ type Arena struct {
 	guarded    []genList                         // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
 	guardBytes int64                             // bytes in guarded; under mu
 	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
-	released   uint64                            // free-list bytes returned to the OS; under mu
-	consumed   uint64                            // bytes taken from sealed chunks (min(free, size)); under mu
+	released   uint64                            // bytes of free and guarded blocks returned to the OS before Close; under mu
+	consumed   uint64                            // bytes taken from sealed chunks (min(free, words) words); under mu
 	tailWaste  uint64                            // bytes left at the ends of sealed chunks; under mu
 	largeBytes uint64                            // bytes handed out from dedicated blocks; under mu
 	largeWaste uint64                            // page rounding of dedicated blocks; under mu
 	cleared    uint64                            // bytes of recycled blocks cleared; under mu
 	slowPaths  uint64                            // times an allocation took mu; under mu
 	mapErrs    uint64                            // failed maps; under mu
-	unmapErrs  atomic.Uint64                     // failed unmaps, releases and protects; atomic
+	unmapErrs  atomic.Uint64                     // failed unmaps and protection changes; atomic
 
-	// inflight counts blocks held off every list while mu is released
-	// for a system call or a clear (a map, a scrub): their outcome may
-	// serve a request or free room under MaxBytes. Under mu.
+	// inflight counts the operations that hold blocks off every list
+	// while mu is released for system calls or a clear (a map, a scrub,
+	// Guard protecting a dead generation): their outcome may serve a
+	// request or free room under MaxBytes. Under mu.
 	inflight int
 	// settled is broadcast, under mu, whenever inflight drops; requests
 	// that would fail with ErrLimit wait on it. Its L is &mu.
@@ -122,7 +123,7 @@ type chunk struct {
 	region mem.Region           // the block; read-only
 	words  uint64               // usable words; read-only
 	gen    uint64               // epoch this chunk was published in; read-only
-	next   *chunk               // list link; under mu
+	next   *chunk               // list link; under mu, or by the goroutine holding the list off the arena
 	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
 	locked bool                 // on the free list: PROT_NONE, pages released, by Guard; as dirty
 	sealed bool                 // sealLocked ran; under mu
