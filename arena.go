@@ -17,9 +17,10 @@ const (
 	// lines of some arm64 parts, as sync.Pool does.
 	cacheLine = 128
 
-	// sealed is stored into a chunk's free offset when it stops taking
-	// allocations. Adds that follow land far above any chunk size, so
-	// they fail; it is far below overflow for any number of them.
+	// sealed is stored into a chunk's free offset (in words) when it
+	// stops taking allocations, so that every Add that follows fails.
+	// Whether a chunk is sealed is chunk.sealed, not this value: an
+	// offset is bounded (see chunk.free) but may pass 2^62 unsealed.
 	sealed = uint64(1) << 62
 
 	// closedBit is set in Arena.epoch by Close.
@@ -47,12 +48,13 @@ type Arena struct {
 	slabSize   uintptr                           // bytes a Cache carves per refill
 	retain     uint64                            // Options.Retain
 	guard      bool                              // Options.Guard
+	guardFor   uint64                            // Options.GuardEpochs with Guard, else 0
 	maxBytes   int64                             // Options.MaxBytes, 0 for none
 	shardShift uint                              // 64 - log2(len(shards))
 	shards     []shard                           // the slice is read-only; see shard for its fields
 	mapFn      func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
 	unmapFn    func(mem.Region) error            // mem.Region.Unmap; replaced by tests
-	protectFn  func(r mem.Region, rw bool) error // mem.Region.Protect; replaced by tests
+	protectFn  func(r mem.Region, rw bool) error // protect: Guard's protection changes; replaced by tests
 	clearFn    func([]byte)                      // clears recycled memory; replaced by tests
 	_          [cacheLine]byte                   // keep epoch off the lines above and below
 	epoch      atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
@@ -63,17 +65,27 @@ type Arena struct {
 	gens       []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
 	history    [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
 	free       chunkList                         // sealed chunks whose blocks are free; under mu
-	quarantine chunkList                         // Guard: recycled dedicated blocks, PROT_NONE until Close; under mu
+	guarded    []genList                         // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
+	guardBytes int64                             // bytes in guarded; under mu
 	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
-	released   uint64                            // free-list bytes returned to the OS; under mu
-	consumed   uint64                            // bytes taken from sealed chunks (min(free, size)); under mu
+	released   uint64                            // bytes of free and guarded blocks returned to the OS before Close; under mu
+	consumed   uint64                            // bytes taken from sealed chunks (min(free, words) words); under mu
 	tailWaste  uint64                            // bytes left at the ends of sealed chunks; under mu
 	largeBytes uint64                            // bytes handed out from dedicated blocks; under mu
 	largeWaste uint64                            // page rounding of dedicated blocks; under mu
 	cleared    uint64                            // bytes of recycled blocks cleared; under mu
 	slowPaths  uint64                            // times an allocation took mu; under mu
 	mapErrs    uint64                            // failed maps; under mu
-	unmapErrs  atomic.Uint64                     // failed unmaps, releases and protects; atomic
+	unmapErrs  atomic.Uint64                     // failed unmaps and protection changes; atomic
+
+	// inflight counts the operations that hold blocks off every list
+	// while mu is released for system calls or a clear (a map, a scrub,
+	// Guard protecting a dead generation): their outcome may serve a
+	// request or free room under MaxBytes. Under mu.
+	inflight int
+	// settled is broadcast, under mu, whenever inflight drops; requests
+	// that would fail with ErrLimit wait on it. Its L is &mu.
+	settled sync.Cond
 }
 
 // shard is one head of the shared path, padded to its own cache lines so
@@ -96,13 +108,26 @@ type shard struct {
 // pointer cannot allocate from the block's new life: the old chunk stays
 // sealed forever.
 type chunk struct {
-	free   atomic.Uint64        // offset of the next free byte; added atomically by allocators; sealed under mu
+	// free is the offset of the next free word: added atomically by
+	// allocators, swapped to sealed under mu. It never wraps. Once it
+	// passes words, the next step of the goroutine whose Add failed is
+	// carveSlow, which, under mu, retires a full head (seals it and stores
+	// nil) and claims only by compare-and-swap within words. So after a
+	// chunk fills, each goroutine adds to it at most once more, n/8 <=
+	// MaxChunkSize/32 = 2^25 words; a goroutine holds a stack of at least
+	// 2 KiB in the Go heap, which spans at most 2^48 bytes, so at most
+	// 2^37 goroutines add, together below 2^62 words: the offset stays
+	// below 2^63, sealed or not. Counting words rather than bytes is what
+	// keeps that sum below 2^64.
+	free   atomic.Uint64
 	region mem.Region           // the block; read-only
-	size   uintptr              // usable bytes; read-only
+	words  uint64               // usable words; read-only
 	gen    uint64               // epoch this chunk was published in; read-only
-	next   *chunk               // list link; under mu
-	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu
-	locked bool                 // on the free list: mprotect'ed PROT_NONE by Guard; under mu
+	next   *chunk               // list link; under mu, or by the goroutine holding the list off the arena
+	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
+	locked bool                 // on the free list: PROT_NONE, pages released, by Guard; as dirty
+	sealed bool                 // sealLocked ran; under mu
+	large  bool                 // a dedicated block; read-only
 	_      [cacheLine - 88]byte // 88: the fields above on 64-bit systems
 }
 
@@ -151,6 +176,21 @@ func (l *chunkList) pop() *chunk {
 	return c
 }
 
+// prepend moves all of src to the front of l, in order.
+func (l *chunkList) prepend(src *chunkList) {
+	if src.head == nil {
+		return
+	}
+	src.tail.next = l.head
+	if l.tail == nil {
+		l.tail = src.tail
+	}
+	l.head = src.head
+	l.n += src.n
+	l.bytes += src.bytes
+	*src = chunkList{}
+}
+
 // splice moves all of src to the end of l.
 func (l *chunkList) splice(src *chunkList) {
 	if src.head == nil {
@@ -176,7 +216,7 @@ type genList struct {
 // New returns an Arena configured by opts. Options outside their
 // documented ranges give an error wrapping ErrOption.
 func New(opts Options) (*Arena, error) {
-	o, err := opts.resolve()
+	o, err := opts.resolve(mem.PageSize())
 	if err != nil {
 		return nil, err
 	}
@@ -190,23 +230,25 @@ func New(opts Options) (*Arena, error) {
 	for n < 8*runtime.GOMAXPROCS(0) && n < 256 {
 		n *= 2
 	}
-	// A chunk is at least a page: mmap, mprotect and the books work in
-	// pages (16 or 64 KiB on some arm64 systems).
-	o.ChunkSize = max(o.ChunkSize, mem.PageSize())
 	a := &Arena{
 		chunkSize: uintptr(o.ChunkSize),
 		largeMin:  uintptr(o.ChunkSize) / 4,
 		slabSize:  min(uintptr(o.ChunkSize)/8, maxSlab),
 		retain:    uint64(o.Retain),
 		guard:     o.Guard,
+		guardFor:  uint64(o.GuardEpochs),
 		maxBytes:  o.MaxBytes,
 		shards:    make([]shard, n),
 		gens:      make([]genList, o.Retain+1),
 		mapFn:     mem.Map,
 		unmapFn:   mem.Region.Unmap,
-		protectFn: mem.Region.Protect,
+		protectFn: protect,
 		clearFn:   func(b []byte) { clear(b) },
 	}
+	if o.Guard {
+		a.guarded = make([]genList, o.GuardEpochs)
+	}
+	a.settled.L = &a.mu
 	a.shardShift = 64
 	for s := n; s > 1; s >>= 1 {
 		a.shardShift--
@@ -306,18 +348,38 @@ func (a *Arena) shardFor(key uint64) *shard {
 	return &a.shards[home]
 }
 
-// tryAdd claims n bytes of c, a chunk published on s, with one atomic add.
-// It fails when c is full or sealed; an add that straddles the end loses
-// the tail, counted as waste.
+// tryAdd claims n bytes of c, a chunk published on s, with one atomic add,
+// and returns their offset in bytes. It fails when c is full or sealed; an
+// add that straddles the end loses the tail, counted as waste. A goroutine
+// whose add failed must go to carveSlow before it adds again (see
+// chunk.free).
 func (s *shard) tryAdd(c *chunk, n uintptr) (uintptr, bool) {
-	end := c.free.Add(uint64(n))
-	if end <= uint64(c.size) {
-		return uintptr(end) - n, true
+	w := uint64(n >> 3)
+	end := c.free.Add(w)
+	if end <= c.words {
+		return uintptr(end-w) << 3, true
 	}
-	if start := end - uint64(n); start < uint64(c.size) {
-		s.straddle.Add(uint64(c.size) - start)
+	if start := end - w; start < c.words {
+		s.straddle.Add((c.words - start) << 3)
 	}
 	return 0, false
+}
+
+// claim takes n bytes of c if it has room for them, by compare-and-swap,
+// and returns their offset in bytes. Unlike tryAdd it leaves the offset of
+// a chunk without room as it is, so the slow path can try a head any
+// number of times.
+func claim(c *chunk, n uintptr) (uintptr, bool) {
+	w := uint64(n >> 3)
+	for {
+		v := c.free.Load()
+		if v > c.words || c.words-v < w {
+			return 0, false
+		}
+		if c.free.CompareAndSwap(v, v+w) {
+			return uintptr(v) << 3, true
+		}
+	}
 }
 
 // take returns the n bytes at start as Bits. A published chunk is all
@@ -340,23 +402,31 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 		}
 		// The head cannot change while we hold mu, but its offset can.
 		if c := s.head.Load(); c != nil {
-			if start, ok := s.tryAdd(c, n); ok {
+			if start, ok := claim(c, n); ok {
 				a.mu.Unlock()
 				return c, start, nil
 			}
+			// Retire the full head now, whatever happens next: if no
+			// block can replace it (ErrLimit, a failed map), the
+			// requests that follow come here without adding to it.
+			s.head.Store(nil)
+			a.sealLocked(c)
 		}
 		f := a.free.pop()
 		if f == nil {
 			// Map a fresh block without holding mu. It goes on the free
 			// list and round the loop: another goroutine may have
 			// refilled the shard meanwhile.
-			r, err := a.mapLocked(a.chunkSize)
+			r, err := a.mapMayUnlock(a.chunkSize)
 			if errors.Is(err, ErrLimit) {
 				// Under the limit, another shard's head may have room:
 				// every head is of the current epoch (invariant H).
 				if c, start, ok := a.tryAnyHeadLocked(n); ok {
 					a.mu.Unlock()
 					return c, start, nil
+				}
+				if a.awaitInflightMayUnlock() {
+					continue
 				}
 			}
 			if err != nil {
@@ -367,7 +437,7 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			continue
 		}
 		if f.dirty > 0 || f.locked {
-			if err := a.scrubLocked(f); err != nil {
+			if err := a.scrubMayUnlock(f); err != nil {
 				a.mu.Unlock()
 				return nil, 0, err
 			}
@@ -382,9 +452,8 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 // tryAnyHeadLocked claims n bytes from whichever shard head has room.
 func (a *Arena) tryAnyHeadLocked(n uintptr) (*chunk, uintptr, bool) {
 	for i := range a.shards {
-		s := &a.shards[i]
-		if c := s.head.Load(); c != nil {
-			if start, ok := s.tryAdd(c, n); ok {
+		if c := a.shards[i].head.Load(); c != nil {
+			if start, ok := claim(c, n); ok {
 				return c, start, true
 			}
 		}
@@ -392,13 +461,40 @@ func (a *Arena) tryAnyHeadLocked(n uintptr) (*chunk, uintptr, bool) {
 	return nil, 0, false
 }
 
-// scrubLocked makes a block taken off the free list ready for use, without
-// holding mu: it unprotects it in Guard mode and clears the bytes its
-// previous life used. The block is private meanwhile: on no list, and no
-// chunk of it is published. It goes back to the front of the free list,
-// clean, unless the arena closed meanwhile.
-func (a *Arena) scrubLocked(f *chunk) error {
+// awaitInflightMayUnlock waits, if any block is in flight, until one
+// settles, and reports whether it waited: a request that would fail with
+// ErrLimit must look again, since what was in flight may serve it or free
+// room. ErrLimit means the request cannot be served without mapping past
+// MaxBytes, whatever the requests in progress do.
+func (a *Arena) awaitInflightMayUnlock() bool {
+	if a.inflight == 0 {
+		return false
+	}
+	a.settled.Wait()
+	return true
+}
+
+// beginFlightMayUnlock releases mu for work on a block held off every list.
+func (a *Arena) beginFlightMayUnlock() {
+	a.inflight++
 	a.mu.Unlock()
+}
+
+// endFlight takes mu back after beginFlightMayUnlock and wakes the
+// requests waiting for blocks in flight.
+func (a *Arena) endFlight() {
+	a.mu.Lock()
+	a.inflight--
+	a.settled.Broadcast()
+}
+
+// scrubMayUnlock makes a block taken off the free list ready for use,
+// without holding mu: it unprotects it in Guard mode and clears the bytes
+// its previous life used. The block is private meanwhile: on no list, and
+// no chunk of it is published. It goes back to the front of the free
+// list, clean, unless the arena closed meanwhile.
+func (a *Arena) scrubMayUnlock(f *chunk) error {
+	a.beginFlightMayUnlock()
 	var err error
 	if f.locked {
 		err = a.protectFn(f.region, true)
@@ -406,7 +502,7 @@ func (a *Arena) scrubLocked(f *chunk) error {
 	if err == nil {
 		a.clearFn(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
 	}
-	a.mu.Lock()
+	a.endFlight()
 	if err == nil {
 		a.cleared += uint64(f.dirty)
 	}
@@ -428,39 +524,55 @@ func (a *Arena) scrubLocked(f *chunk) error {
 	return nil
 }
 
-// mapLocked maps size bytes, releasing mu during the system call. The
-// bytes are reserved against MaxBytes before mu is released.
-func (a *Arena) mapLocked(size uintptr) (mem.Region, error) {
+// mapMayUnlock maps size bytes, releasing mu during the system call. The
+// bytes are reserved against MaxBytes before mu is released. To make room
+// under the limit, free blocks give way, then blocks Guard holds, oldest
+// first. They are unmapped only once the new block is mapped: if the map
+// fails they go back where they were, and nothing is lost. Meanwhile the
+// address space exceeds MaxBytes by those blocks, but not the memory: the
+// fresh mapping has no pages until it is written, after mapMayUnlock
+// returns.
+func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	size = mem.RoundUp(size)
-	// Free blocks kept for future epochs give way to a request that needs
-	// fresh memory under the limit (only dedicated blocks get here with
-	// blocks on the free list).
-	giveWay := a.free.bytes
-	if a.guard {
-		giveWay = 0 // Guard keeps free blocks reserved
-	}
-	if a.maxBytes > 0 && a.mapped-giveWay+int64(size) > a.maxBytes {
+	// Only dedicated blocks get here with blocks on the free list.
+	if a.maxBytes > 0 && a.mapped-a.free.bytes-a.guardBytes+int64(size) > a.maxBytes {
 		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
 	}
-	var spare *chunk
+	var free, guarded chunkList // blocks that give way
 	for a.maxBytes > 0 && a.mapped+int64(size) > a.maxBytes {
 		c := a.free.pop()
+		if c != nil {
+			free.push(c)
+		} else {
+			c = a.popGuardedLocked()
+			guarded.push(c)
+		}
 		a.mapped -= int64(c.region.Size())
-		a.released += uint64(c.region.Size())
-		c.next = spare
-		spare = c
 	}
 	a.mapped += int64(size)
-	a.mu.Unlock()
-	a.unmapAll(spare)
+	a.beginFlightMayUnlock()
 	r, err := a.mapFn(size)
-	a.mu.Lock()
+	if err == nil {
+		a.unmapAll(free.head)
+		a.unmapAll(guarded.head)
+	}
+	a.endFlight()
+	closed := a.epoch.Load()&closedBit != 0
 	if err != nil {
 		a.mapped -= int64(size)
 		a.mapErrs++
+		if closed { // Close ran: the blocks go nowhere but back to the OS
+			a.unmapAll(free.head)
+			a.unmapAll(guarded.head)
+		} else {
+			a.mapped += free.bytes + guarded.bytes
+			a.free.prepend(&free)
+			a.reguardLocked(&guarded)
+		}
 		return mem.Region{}, fmt.Errorf("gcbits: map arena: %w", err)
 	}
-	if a.epoch.Load()&closedBit != 0 {
+	a.released += uint64(free.bytes + guarded.bytes)
+	if closed {
 		a.mapped -= int64(size)
 		if a.unmapFn(r) != nil {
 			a.unmapErrs.Add(1)
@@ -477,8 +589,8 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 		a.sealLocked(old)
 	}
 	e := a.epoch.Load()
-	c := &chunk{region: r, size: a.chunkSize, gen: e}
-	c.free.Store(uint64(n))
+	c := &chunk{region: r, words: uint64(a.chunkSize >> 3), gen: e}
+	c.free.Store(uint64(n >> 3))
 	a.gens[e%uint64(len(a.gens))].chunks.push(c)
 	s.head.Store(c)
 	return c
@@ -487,13 +599,14 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 // sealLocked stops c from taking allocations and records how far it was
 // used, which is how much of it the block's next life must clear.
 func (a *Arena) sealLocked(c *chunk) {
-	v := c.free.Swap(sealed)
-	if v >= sealed {
+	if c.sealed {
 		return
 	}
-	used := min(uintptr(v), c.size)
-	if v < uint64(c.size) {
-		a.tailWaste += uint64(c.size) - v
+	c.sealed = true
+	v := c.free.Swap(sealed)
+	used := uintptr(min(v, c.words)) << 3
+	if v < c.words {
+		a.tailWaste += (c.words - v) << 3
 	}
 	a.consumed += uint64(used)
 	// A published chunk started all zero, so only the bytes handed out
@@ -506,37 +619,44 @@ func (a *Arena) sealLocked(c *chunk) {
 func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 	a.mu.Lock()
 	a.slowPaths++
-	if a.epoch.Load()&closedBit != 0 {
-		a.mu.Unlock()
-		return nil, fmt.Errorf("%w: Alloc", ErrClosed)
-	}
 	if a.gens == nil { // every Alloc of a zero Arena comes here: largeMin is 0
 		a.mu.Unlock()
 		return nil, fmt.Errorf("%w: Arena not made by New", ErrClosed)
 	}
-	// mapLocked drops mu around the system call, so no deferred Unlock.
-	r, err := a.mapLocked(n)
-	if err != nil {
+	for {
+		if a.epoch.Load()&closedBit != 0 {
+			a.mu.Unlock()
+			return nil, fmt.Errorf("%w: Alloc", ErrClosed)
+		}
+		// mapMayUnlock drops mu around the system call, so no deferred
+		// Unlock.
+		r, err := a.mapMayUnlock(n)
+		if errors.Is(err, ErrLimit) && a.awaitInflightMayUnlock() {
+			continue
+		}
+		if err != nil {
+			a.mu.Unlock()
+			return nil, err
+		}
+		e := a.epoch.Load()
+		a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, gen: e, large: true})
+		a.largeBytes += uint64(n)
+		a.largeWaste += uint64(r.Size() - n)
 		a.mu.Unlock()
-		return nil, err
+		return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
 	}
-	e := a.epoch.Load()
-	a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, size: r.Size(), gen: e})
-	a.largeBytes += uint64(n)
-	a.largeWaste += uint64(r.Size() - n)
-	a.mu.Unlock()
-	return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
 }
 
 // Advance starts the next epoch and returns its number. Memory allocated
 // in epoch e-Retain, where e is the epoch being left, is recycled. Advance
 // may run concurrently with Alloc; see the package documentation. It holds
-// the lock for O(1) work in the number of arenas it recycles (O(arenas)
-// system calls in Guard mode), plus one list pop per arena it returns to
-// the OS: free arenas beyond twice what the largest of the last few epochs
-// needed go back, half of the excess per Advance (none in a steady state),
-// unmapped after the lock is released. After Close it returns the final
-// epoch and does nothing.
+// the lock for O(1) work in the number of arenas it recycles, plus one
+// list pop per arena it returns to the OS: free arenas beyond twice what
+// the largest of the last few epochs needed go back, half of the excess
+// per Advance (none in a steady state), unmapped after the lock is
+// released. In Guard mode it also makes one system call per recycled
+// arena, with the lock released. After Close it returns the final epoch
+// and does nothing.
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
 	e := a.epoch.Load()
@@ -550,35 +670,23 @@ func (a *Arena) Advance() uint64 {
 	e++
 	a.epoch.Store(e)
 	g := &a.gens[e%uint64(len(a.gens))] // generation e-retain-1, now dead
+	dead := *g
+	*g = genList{}
+	var gone chunkList // dedicated blocks to unmap
 	if a.guard {
-		for c := g.chunks.head; c != nil; c = c.next {
-			if err := a.protectFn(c.region, false); err != nil {
-				a.unmapErrs.Add(1)
-			} else {
-				c.locked = true
-			}
-		}
+		gone = a.unguardLocked(e)
+	} else {
+		a.free.splice(&dead.chunks)
+		gone = dead.large
 	}
-	a.free.splice(&g.chunks)
-	large := g.large
-	g.large = chunkList{}
-	for c := large.head; c != nil; c = c.next {
-		a.mapped -= int64(c.region.Size())
-	}
-	if a.guard {
-		// Unmapped, the range could be mapped again by the next large
-		// Alloc and a stale bitmap would alias it silently. Guard keeps
-		// it reserved, inaccessible and without pages until Close.
-		for c := large.head; c != nil; c = c.next {
-			if a.protectFn(c.region, false) != nil || c.region.Release() != nil {
-				a.unmapErrs.Add(1)
-			}
-		}
-		a.quarantine.splice(&large)
-	}
+	a.mapped -= gone.bytes
 	trim := a.trimLocked(e - 1)
-	a.mu.Unlock()
-	a.unmapAll(large.head)
+	if a.guard {
+		a.guardMayUnlock(e, &dead)
+	} else {
+		a.mu.Unlock()
+	}
+	a.unmapAll(gone.head)
 	a.unmapAll(trim)
 	return e
 }
@@ -612,9 +720,6 @@ func (a *Arena) sealHeadsLocked() {
 // the footprint still follows the load down geometrically.
 func (a *Arena) trimLocked(ended uint64) *chunk {
 	a.history[ended%trimHistory] = a.gens[ended%uint64(len(a.gens))].chunks.n
-	if a.guard {
-		return nil // free blocks stay reserved and PROT_NONE; see Options.Guard
-	}
 	keep := 0
 	for _, n := range a.history {
 		keep = max(keep, n)
@@ -666,8 +771,11 @@ func (a *Arena) Close() error {
 		all.splice(&a.gens[i].large)
 	}
 	all.splice(&a.free)
-	a.mapped += a.quarantine.bytes // uncounted since recycled; unmapped now
-	all.splice(&a.quarantine)
+	for i := range a.guarded {
+		all.splice(&a.guarded[i].chunks)
+		all.splice(&a.guarded[i].large)
+	}
+	a.guardBytes = 0
 	a.mapped -= all.bytes
 	a.mu.Unlock()
 	return a.unmapAll(all.head)

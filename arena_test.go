@@ -2,13 +2,17 @@ package gcbits
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"unsafe"
+
+	"github.com/gcbits/gcbits/internal/mem"
 )
 
 // aboveInt64 returns x+1 and math.MaxInt where an int holds them (on
@@ -49,6 +53,35 @@ func TestNewOptions(t *testing.T) {
 			continue
 		}
 		a.Close()
+	}
+}
+
+// TestOptionsPageSize checks the options against the page size of systems
+// with 4, 16 and 64 KiB pages: ChunkSize is raised to a page, and MaxBytes
+// must hold the raised ChunkSize, or every Alloc would fail with ErrLimit.
+func TestOptionsPageSize(t *testing.T) {
+	for _, page := range []int{4 << 10, 16 << 10, 64 << 10} {
+		o, err := Options{ChunkSize: 4 << 10, MaxBytes: 8 << 10}.resolve(page)
+		if page > 8<<10 {
+			if !errors.Is(err, ErrOption) {
+				t.Errorf("page %d: MaxBytes 8 KiB with ChunkSize 4 KiB = %+v, %v; want ErrOption", page, o, err)
+			}
+		} else if err != nil || o.ChunkSize != page {
+			t.Errorf("page %d: %+v, %v", page, o, err)
+		}
+		o, err = Options{ChunkSize: 4 << 10, MaxBytes: int64(page)}.resolve(page)
+		if err != nil || o.ChunkSize != page {
+			t.Errorf("page %d: MaxBytes of one page = %+v, %v; want ChunkSize %d", page, o, err, page)
+		}
+	}
+	// On this system: a limit of one page serves an Alloc.
+	page := mem.PageSize()
+	a := newArena(t, Options{ChunkSize: MinChunkSize, MaxBytes: int64(page)})
+	if a.chunkSize != uintptr(page) {
+		t.Errorf("chunk size %d on a system with %d-byte pages", a.chunkSize, page)
+	}
+	if _, err := a.Alloc(64); err != nil {
+		t.Errorf("Alloc under a limit of one page: %v", err)
 	}
 }
 
@@ -283,11 +316,26 @@ func TestStatsBooks(t *testing.T) {
 }
 
 // TestConcurrentAdvance runs allocators, with and without Caches, while
-// another goroutine advances the epoch. Each allocator checks that every
-// bitmap it got keeps its canary for as long as the lifetime rule says,
-// judged by the epoch read before the Alloc began.
+// another goroutine advances the epoch, with and without Guard and
+// MaxBytes (where blocks in flight, guarded blocks giving way and
+// requests waiting for them all happen concurrently). Each allocator
+// checks that every bitmap it got keeps its canary for as long as the
+// lifetime rule says, judged by the epoch read before the Alloc began.
 func TestConcurrentAdvance(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 2})
+	for _, o := range []Options{
+		{ChunkSize: MinChunkSize, Retain: 2},
+		{ChunkSize: MinChunkSize, Retain: 2, MaxBytes: 12 * MinChunkSize},
+		{ChunkSize: MinChunkSize, Retain: 2, Guard: mem.OffHeap, GuardEpochs: 2},
+		{ChunkSize: MinChunkSize, Retain: 2, Guard: mem.OffHeap, MaxBytes: 12 * MinChunkSize},
+	} {
+		t.Run(fmt.Sprintf("MaxBytes=%d/Guard=%v", o.MaxBytes, o.Guard), func(t *testing.T) {
+			testConcurrentAdvance(t, o)
+		})
+	}
+}
+
+func testConcurrentAdvance(t *testing.T, o Options) {
+	a := newArena(t, o)
 	const workers = 4
 	iters := 20000
 	if testing.Short() {
@@ -316,6 +364,7 @@ func TestConcurrentAdvance(t *testing.T) {
 		}
 	}()
 	errs := make(chan error, workers)
+	var limited atomic.Int64
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -331,6 +380,10 @@ func TestConcurrentAdvance(t *testing.T) {
 					b, err = c.Alloc(1 + i%700)
 				} else {
 					b, err = a.Alloc(1 + i%700)
+				}
+				if errors.Is(err, ErrLimit) && o.MaxBytes > 0 {
+					limited.Add(1) // the other workers' live bitmaps fill the limit
+					continue
 				}
 				if err != nil {
 					errs <- err
@@ -380,6 +433,10 @@ func TestConcurrentAdvance(t *testing.T) {
 	if a.Epoch() < 10 {
 		t.Logf("only %d epochs advanced", a.Epoch())
 	}
+	if n := limited.Load(); n > 0 {
+		t.Logf("%d requests refused with ErrLimit", n)
+	}
+	checkBooks(t, a)
 }
 
 // TestClearing shows where zeroing happens: never for fresh memory, only

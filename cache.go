@@ -3,6 +3,8 @@ package gcbits
 import (
 	"fmt"
 	"unsafe"
+
+	"github.com/gcbits/gcbits/internal/mem"
 )
 
 // Cache is a per-worker front end to an Arena, in the manner of the Go
@@ -28,14 +30,30 @@ import (
 // read through the arena pointer, is shared (read atomically).
 type Cache struct {
 	arena *Arena
-	shard *shard         // where refills carve
-	small uintptr        // requests of 1..small bytes are served from the slab
-	base  unsafe.Pointer // current slab's block
-	start uintptr        // offset in base of the slab's first byte
-	pos   uintptr        // offset in base of the slab's next free byte
-	end   uintptr        // offset in base of the slab's end
-	gen   uint64         // epoch the slab belongs to
-	_     [cacheLine - 64]byte
+	shard *shard  // where refills carve
+	small uintptr // requests of 1..small bytes are served from the slab
+	// base is the address of the current slab's block as an integer, not
+	// a pointer: the Cache keeps it after its epoch ends, the block may be
+	// unmapped meanwhile, and if the Go heap later maps that range the
+	// garbage collector must not find a pointer into it.
+	base uintptr
+	// heap is the same block where Map takes memory from the Go heap
+	// (systems without mmap): a pointer the garbage collector must see.
+	// Nil elsewhere.
+	heap  unsafe.Pointer
+	start uintptr // offset in the block of the slab's first byte
+	pos   uintptr // offset in the block of the slab's next free byte
+	end   uintptr // offset in the block of the slab's end
+	gen   uint64  // epoch the slab belongs to
+	_     [cacheLine - 72]byte
+}
+
+// at returns the address off bytes into the slab's block.
+func (c *Cache) at(off uintptr) unsafe.Pointer {
+	if mem.OffHeap {
+		return unsafe.Add(unsafe.Pointer(nil), c.base+off)
+	}
+	return unsafe.Add(c.heap, off)
 }
 
 // NewCache returns a Cache drawing on a. Caches need no closing; Flush
@@ -61,7 +79,7 @@ func (c *Cache) Alloc(nbits int) (Bits, error) {
 	// A zero Cache has small 0 and stops at the first test, before its nil
 	// arena is read.
 	if n-1 < c.small && c.gen == c.arena.epoch.Load() && c.pos+n <= c.end {
-		p := unsafe.Add(c.base, c.pos)
+		p := c.at(c.pos)
 		c.pos += n
 		return unsafe.Slice((*uint64)(p), n>>3), nil
 	}
@@ -98,7 +116,10 @@ func (c *Cache) refill(n uintptr) (Bits, error) {
 		}
 	}
 	c.shard.slabBytes.Add(uint64(size))
-	c.base = ch.region.Base()
+	c.base = uintptr(ch.region.Base())
+	if !mem.OffHeap {
+		c.heap = ch.region.Base()
+	}
 	c.start, c.pos, c.end = start, start+n, start+size
 	c.gen = ch.gen
 	return ch.take(start, n), nil
@@ -119,4 +140,5 @@ func (c *Cache) Flush() {
 		s.cacheBytes.Add(uint64(c.pos - c.start))
 	}
 	c.start, c.pos, c.end = 0, 0, 0
+	c.heap = nil
 }

@@ -48,8 +48,10 @@
 // list clears those bytes while the block is still private, before any
 // chunk of it is published. Allocators never write arena memory, so one
 // preempted across several epochs cannot clear a newer owner's bitmap.
+// System calls (mmap, munmap, mprotect) are made with the lock released
+// too, except by an Alloc that races Close, which the contract forbids.
 // Advance does O(1) work under the lock in the number of arenas it
-// recycles (the runtime walks a list).
+// recycles (the runtime walks a list), with Guard or without.
 //
 // # Caches
 //

@@ -2,8 +2,10 @@ package gcbits
 
 import (
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"go.uber.org/goleak"
 
@@ -45,7 +47,7 @@ func injectFaults(a *Arena) *faults {
 		if rw && f.failUnprotect.Load() || !rw && f.failProtect.Load() {
 			return errInjected
 		}
-		return r.Protect(rw)
+		return protect(r, rw)
 	}
 	return f
 }
@@ -152,15 +154,17 @@ func TestFaultUnmap(t *testing.T) {
 }
 
 // TestFaultProtect makes Guard's protection changes fail. A failed
-// protect at Advance is counted and leaves the block usable; a failed
-// unprotect fails the Alloc that needed the block with the cause, keeps
-// the block, and the next Alloc after the fault clears gets it zeroed.
+// protect at Advance is counted and leaves the block usable (cleared when
+// reused); a failed unprotect fails the Alloc that needed the block with
+// the cause, keeps the block, and the next Alloc after the fault clears
+// gets it zeroed. Blocks are guarded for one epoch, so that they come
+// back within a few.
 func TestFaultProtect(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
 	}
 	defer goleak.VerifyNone(t)
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true})
+	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,5 +361,93 @@ func TestNilReceivers(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestFaultMapGiveWay fails the map of a dedicated block for which free
+// blocks, or with Guard guarded ones, give way under MaxBytes: they must
+// stay mapped and where they were (guarded blocks still inaccessible), so
+// that the books are unchanged and nothing is lost; once maps work, the
+// same request succeeds and they are returned to the OS.
+func TestFaultMapGiveWay(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, guard := range []bool{false, true} {
+		if guard && !mem.OffHeap {
+			continue
+		}
+		t.Run(fmt.Sprintf("guard=%v", guard), func(t *testing.T) {
+			testFaultMapGiveWay(t, guard)
+		})
+	}
+}
+
+func testFaultMapGiveWay(t *testing.T, guard bool) {
+	const blocks = 4
+	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: blocks * MinChunkSize, Guard: guard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	f := injectFaults(a)
+	var first []Bits                // the first bitmap of each block
+	for i := 0; i < 4*blocks; i++ { // 1 KiB each: every block, written
+		b, err := a.Alloc(8 * 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill(b, uint64(i+1))
+		if i%4 == 0 {
+			first = append(first, b)
+		}
+	}
+	a.Advance()
+	a.Advance() // the blocks are free (or guarded), and the limit is reached
+	// idle returns the blocks that can give way, free or guarded.
+	idle := func(s Stats) int { return s.FreeArenas + s.GuardedArenas }
+	before := checkBooks(t, a)
+	if idle(before) != blocks || before.MappedBytes != blocks*MinChunkSize {
+		t.Fatalf("setup: %+v", before)
+	}
+	const large = 2 * MinChunkSize * 8 // bits: two blocks must give way
+	f.failMap.Store(true)
+	for i := 1; i <= 3; i++ {
+		if b, err := a.Alloc(large); !errors.Is(err, errInjected) || b != nil {
+			t.Fatalf("try %d: %v, %v; want the injected fault", i, b, err)
+		}
+		s := checkBooks(t, a)
+		if s.MappedBytes != before.MappedBytes || s.FreeArenas != before.FreeArenas || s.GuardedArenas != before.GuardedArenas ||
+			s.ReleasedBytes != before.ReleasedBytes || s.MapErrors != before.MapErrors+uint64(i) {
+			t.Fatalf("try %d: books changed: %+v, before %+v", i, s, before)
+		}
+		if n := f.unmaps.Load(); n != 0 {
+			t.Fatalf("try %d: %d blocks unmapped by a request that failed", i, n)
+		}
+		for _, b := range first {
+			if err := protNone(a, unsafe.Pointer(&b[0])); guard && err != nil {
+				t.Fatalf("try %d: %v", i, err)
+			}
+		}
+	}
+	f.failMap.Store(false)
+	b, err := a.Alloc(large)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(b, 99)
+	s := checkBooks(t, a)
+	if idle(s) != blocks-2 || s.ReleasedBytes != before.ReleasedBytes+2*MinChunkSize || f.unmaps.Load() != 2 {
+		t.Fatalf("after the fault cleared: %+v, %d unmaps", s, f.unmaps.Load())
+	}
+	if guard {
+		return // the blocks left are guarded, not to be reused yet
+	}
+	for i := 0; i < 4*(blocks-2); i++ { // the blocks kept serve, cleared
+		b, err := a.Alloc(8 * 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Count() != 0 {
+			t.Fatal("not zeroed")
+		}
 	}
 }

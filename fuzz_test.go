@@ -61,7 +61,7 @@ func newModel(t tb, o Options) *model {
 	if err != nil {
 		t.Fatalf("New(%+v): %v", o, err)
 	}
-	o, _ = o.resolve()
+	o, _ = o.resolve(mem.PageSize())
 	return &model{t: t, a: a, caches: [2]*Cache{a.NewCache(), a.NewCache()}, opts: o}
 }
 
@@ -99,20 +99,17 @@ func (m *model) alloc(cache, nbits int) {
 	if limit := m.opts.MaxBytes; limit > 0 {
 		if n > uintptr(m.opts.ChunkSize)/4 {
 			// A dedicated block: maps exactly its rounded size.
-			// Free blocks give way to a dedicated block under the
-			// limit, except in Guard mode, which keeps them reserved.
-			giveWay := before.FreeBytes
-			if m.opts.Guard {
-				giveWay = 0
-			}
-			if over := before.MappedBytes-giveWay+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
+			// Free blocks, then guarded ones, give way to it under
+			// the limit.
+			if over := before.MappedBytes-before.FreeBytes-before.GuardedBytes+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
 				m.t.Fatalf("Alloc(%d) with %d of %d bytes mapped = %v; over the limit: %v", nbits, before.MappedBytes, limit, err, over)
 			}
 		} else if errors.Is(err, ErrLimit) {
 			// From a chunk: may need a new block only when no head
-			// has room, and fails only when none is free either.
-			if before.FreeArenas != 0 || before.MappedBytes+int64(m.opts.ChunkSize) <= limit {
-				m.t.Fatalf("Alloc(%d) = ErrLimit with %d of %d bytes mapped and %d free arenas", nbits, before.MappedBytes, limit, before.FreeArenas)
+			// has room, and fails only when none is free either and
+			// Guard holds none that could give way.
+			if before.FreeArenas != 0 || before.MappedBytes-before.GuardedBytes+int64(m.opts.ChunkSize) <= limit {
+				m.t.Fatalf("Alloc(%d) = ErrLimit with %d of %d bytes mapped, %d free arenas, %d bytes guarded", nbits, before.MappedBytes, limit, before.FreeArenas, before.GuardedBytes)
 			}
 		}
 		if errors.Is(err, ErrLimit) {
@@ -311,7 +308,7 @@ func (m *model) stats(flush bool) Stats {
 	if want := min(m.epoch+1, uint64(m.opts.Retain)+1); uint64(len(s.Generations)) != want {
 		m.t.Fatalf("%d generations in Stats, want %d", len(s.Generations), want)
 	}
-	held := s.FreeBytes
+	held := s.FreeBytes + s.GuardedBytes
 	for i, g := range s.Generations {
 		if g.Epoch != m.epoch-uint64(i) {
 			m.t.Fatalf("Generations[%d].Epoch = %d in epoch %d", i, g.Epoch, m.epoch)
@@ -322,7 +319,7 @@ func (m *model) stats(flush bool) Stats {
 		held += g.Bytes + g.DedBytes
 	}
 	if s.MappedBytes != held {
-		m.t.Fatalf("MappedBytes %d, generations and free list hold %d", s.MappedBytes, held)
+		m.t.Fatalf("MappedBytes %d, generations, free list and guard hold %d", s.MappedBytes, held)
 	}
 	return s
 }

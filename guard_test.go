@@ -28,9 +28,11 @@ const (
 )
 
 // TestGuard runs TestGuardChild in child processes, one per scenario, and
-// checks how each ends. With Guard, a bitmap written Retain+1 epochs after
-// its own must fault at once, at its own address; written within its
-// lifetime it must not.
+// checks how each ends. With Guard, a bitmap used from the epoch its
+// lifetime ends until GuardEpochs epochs later must fault at once, at its
+// own address; used within its lifetime it must not. The steady scenarios
+// allocate every epoch, so that blocks are reused, and probe every
+// bitmap they kept, each epoch, recovering from the faults.
 func TestGuard(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
@@ -51,6 +53,9 @@ func TestGuard(t *testing.T) {
 		// Without SetPanicOnFault the runtime dies: exit status 2 and
 		// its report of a SIGSEGV at the bitmap's address.
 		{scenario: "stale-crash", code: 2, output: []string{"fatal error: fault", "signal SIGSEGV"}, addrLine: "unexpected fault address "},
+		{scenario: "steady-alloc", code: 0, output: []string{"guard-child: steady: ", "PASS"}},
+		{scenario: "steady-cache", code: 0, output: []string{"guard-child: steady: ", "PASS"}},
+		{scenario: "steady-dedicated", code: 0, output: []string{"guard-child: steady: ", "PASS"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.scenario, func(t *testing.T) {
@@ -71,6 +76,9 @@ func TestGuard(t *testing.T) {
 					t.Errorf("child output lacks %q:\n%s", s, out)
 				}
 			}
+			if line := childLine(out, "guard-child: steady: "); line != "" {
+				t.Log(line)
+			}
 			if tc.addrLine != "" {
 				target := childValue(out, "guard-child: stale bitmap at ")
 				fault := childValue(out, tc.addrLine)
@@ -90,32 +98,33 @@ func TestGuard(t *testing.T) {
 // childValue returns the first word after prefix on the first line of out
 // that starts with prefix.
 func childValue(out []byte, prefix string) string {
+	if line := childLine(out, prefix); line != "" {
+		return strings.Fields(strings.TrimPrefix(line, prefix) + " x")[0]
+	}
+	return ""
+}
+
+// childLine returns the first line of out that starts with prefix, or "".
+func childLine(out []byte, prefix string) string {
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-			return strings.Fields(rest + " x")[0]
+		if strings.HasPrefix(sc.Text(), prefix) {
+			return sc.Text()
 		}
 	}
 	return ""
 }
 
-// guardSetup builds a Guard arena and a bitmap of epoch 0 that sits on a
-// block that is recycled — on the free list, PROT_NONE — once the arena
-// reaches epoch Retain+1, which it returns at epoch Retain (the last of
-// the bitmap's lifetime). alloc is Arena.Alloc or a Cache's Alloc, of
-// nbits each.
-//
-// The arena recycles blocks only to its free list, and Advance unmaps
-// free blocks beyond what the largest live generation holds. So epoch 1
-// allocates as much as epoch 0: when epoch 0 is recycled, generation 1 is
-// live and its size keeps epoch 0's blocks on the free list, PROT_NONE.
-// Nothing allocates after epoch 1, so no block is handed out again.
+// guardSetup builds, in a Guard arena, a bitmap of epoch 0 and advances
+// to epoch Retain, the last of its lifetime. Epoch 1 allocates too, so
+// that the bitmap's block is not the only one. alloc is Arena.Alloc or a
+// Cache's Alloc, of nbits each.
 func guardSetup(a *Arena, alloc func(int) (Bits, error), nbits int) (stale Bits, err error) {
 	perEpoch := 4 * MinChunkSize / int(bytesFor(nbits)) // about four blocks a generation
 	// first holds the first bitmap of each epoch.
 	var first [2]Bits
 	for e := 0; e < 2; e++ {
-		for i := 0; i < perEpoch*(1+e); i++ {
+		for i := 0; i < perEpoch; i++ {
 			b, err := alloc(nbits)
 			if err != nil {
 				return nil, err
@@ -136,31 +145,49 @@ func guardSetup(a *Arena, alloc func(int) (Bits, error), nbits int) (stale Bits,
 	return first[0], nil
 }
 
-// protNone reports whether the block holding p is on the free list,
-// protected, and on Linux whether /proc/self/maps shows no access to p.
+// protNone reports whether the block holding p is guarded: in a guard
+// slot, protected, and on Linux whether /proc/self/maps shows no access
+// to p.
 func protNone(a *Arena, p unsafe.Pointer) error {
 	a.mu.Lock()
 	found := false
-	for c := a.free.head; c != nil; c = c.next {
-		base := uintptr(c.region.Base())
-		if uintptr(p) >= base && uintptr(p) < base+c.region.Size() {
-			if !c.locked {
-				a.mu.Unlock()
-				return fmt.Errorf("block %#x is free but not protected", base)
+	for i := range a.guarded {
+		for _, l := range []*chunkList{&a.guarded[i].chunks, &a.guarded[i].large} {
+			for c := l.head; c != nil; c = c.next {
+				base := uintptr(c.region.Base())
+				if uintptr(p) >= base && uintptr(p) < base+c.region.Size() {
+					if !c.locked {
+						a.mu.Unlock()
+						return fmt.Errorf("block %#x is guarded but not protected", base)
+					}
+					found = true
+				}
 			}
-			found = true
 		}
 	}
 	a.mu.Unlock()
 	if !found {
-		return fmt.Errorf("%p is on no free block", p)
+		return fmt.Errorf("%p is on no guarded block", p)
 	}
 	if runtime.GOOS != "linux" {
 		return nil
 	}
-	f, err := os.Open("/proc/self/maps")
+	perm, err := mapsPerm(uintptr(p))
 	if err != nil {
 		return err
+	}
+	if perm != "---p" {
+		return fmt.Errorf("%p is mapped with permissions %s", p, perm)
+	}
+	return nil
+}
+
+// mapsPerm returns the permissions /proc/self/maps gives the mapping that
+// holds address p.
+func mapsPerm(p uintptr) (string, error) {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return "", err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -169,14 +196,11 @@ func protNone(a *Arena, p unsafe.Pointer) error {
 		lo, hi, _ := strings.Cut(fields[0], "-")
 		l, _ := strconv.ParseUint(lo, 16, 64)
 		h, _ := strconv.ParseUint(hi, 16, 64)
-		if uint64(uintptr(p)) >= l && uint64(uintptr(p)) < h {
-			if fields[1] != "---p" {
-				return fmt.Errorf("mapping %s has permissions %s", fields[0], fields[1])
-			}
-			return nil
+		if uint64(p) >= l && uint64(p) < h {
+			return fields[1], nil
 		}
 	}
-	return fmt.Errorf("%p not in /proc/self/maps", p)
+	return "", fmt.Errorf("%#x not in /proc/self/maps", p)
 }
 
 // TestGuardChild plays one scenario of TestGuard; it is skipped unless
@@ -195,8 +219,15 @@ func TestGuardChild(t *testing.T) {
 		setupFail("%v", err)
 	}
 	alloc, nbits := a.Alloc, 8192 // four bitmaps to a block
-	if scenario == "stale-cache" {
+	switch scenario {
+	case "stale-cache", "steady-cache":
 		alloc, nbits = a.NewCache().Alloc, 256 // served from slabs
+	case "steady-dedicated":
+		nbits = 2 * 8 * 1024 // 2 KiB, above a quarter block: a page of its own
+	}
+	if strings.HasPrefix(scenario, "steady-") {
+		guardSteady(t, a, alloc, nbits)
+		return
 	}
 	stale, err := guardSetup(a, alloc, nbits)
 	if err != nil {
@@ -262,6 +293,190 @@ func TestGuardChild(t *testing.T) {
 	os.Exit(guardExitWrong)
 }
 
+// sink keeps the loads of probe.
+var sink uint64
+
+// probe loads *p, or stores to it, and returns the address of the memory
+// fault that caused, or 0 if there was none. debug.SetPanicOnFault must be
+// on.
+func probe(p *uint64, store bool) (addr uintptr) {
+	defer func() {
+		if r := recover(); r != nil {
+			re, ok := r.(interface{ Addr() uintptr })
+			if !ok {
+				panic(r)
+			}
+			addr = re.Addr()
+		}
+	}()
+	if store {
+		*p = 1
+	} else {
+		sink += *p
+	}
+	return 0
+}
+
+// guardSteady allocates as a program does every epoch, keeping the first
+// and the last bitmap of each epoch, and after each epoch's allocations
+// touches every kept bitmap at its first and last word, loading and
+// storing. Within its lifetime a bitmap must not fault and must hold what
+// was written; from the epoch its lifetime ends until GuardEpochs epochs
+// later every touch must fault, at the address touched. Afterwards the
+// memory may be reused and the bitmap is not touched. Blocks must be
+// reused all the same: the arena's footprint stays bounded.
+func guardSteady(t *testing.T, a *Arena, alloc func(int) (Bits, error), nbits int) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	perEpoch := uint64(6 * MinChunkSize / bytesFor(nbits)) // six blocks a generation
+	var (
+		retain, guard = a.retain, a.guardFor
+		epochs        = retain + 1 + guard + 8
+		kept          []live // live.epoch is the bitmap's epoch
+		faults, clean int
+		maxMapped     int64
+	)
+	for e := range epochs {
+		for i := range perEpoch {
+			b, err := alloc(nbits)
+			if err != nil {
+				t.Fatalf("epoch %d: %v", e, err)
+			}
+			if b.Count() != 0 {
+				t.Fatalf("epoch %d: bitmap not zeroed", e)
+			}
+			id := e*perEpoch + uint64(i) + 1
+			fill(b, id)
+			if i == 0 || uint64(i) == perEpoch-1 {
+				kept = append(kept, live{b, id, e})
+			}
+		}
+		for _, k := range kept {
+			age := e - k.epoch
+			if age > retain+guard {
+				continue // the memory may have been reused
+			}
+			for _, w := range []*uint64{&k.b[0], &k.b[len(k.b)-1]} {
+				for _, store := range []bool{false, true} {
+					if age <= retain {
+						if addr := probe(w, false); addr != 0 {
+							t.Fatalf("epoch %d: live bitmap of epoch %d faulted at %#x", e, k.epoch, addr)
+						}
+						continue // a store would spoil the canary
+					}
+					addr := probe(w, store)
+					if addr != uintptr(unsafe.Pointer(w)) {
+						t.Fatalf("epoch %d: touching (store %v) the bitmap of epoch %d at %p, %d epochs after its lifetime ended, faulted at %#x (0: no fault)",
+							e, store, k.epoch, w, age-retain-1, addr)
+					}
+					faults++
+				}
+			}
+			if age <= retain {
+				if !intact(k.b, k.id) {
+					t.Fatalf("epoch %d: live bitmap of epoch %d changed", e, k.epoch)
+				}
+				clean++
+			}
+		}
+		a.Advance()
+		s := a.Stats()
+		if s.GuardedArenas == 0 && e > retain {
+			t.Fatalf("epoch %d: nothing guarded", e)
+		}
+		maxMapped = max(maxMapped, s.MappedBytes)
+	}
+	// Live: retain+1 generations; guarded: guard more; free: what the
+	// trimming keeps. Without reuse the footprint would grow every epoch.
+	perGen := int64(perEpoch) * int64(mem.RoundUp(bytesFor(nbits)))
+	if bound := int64(retain+1+guard+4) * perGen; maxMapped > bound {
+		t.Fatalf("%d bytes mapped at most, want <= %d: blocks are not reused", maxMapped, bound)
+	}
+	fmt.Printf("guard-child: steady: %d epochs, %d touches of stale bitmaps faulted at their address, %d checks of live ones passed, at most %d KiB mapped\n",
+		epochs, faults, clean, maxMapped>>10)
+}
+
+// TestGuardLifecycle follows one block through Guard's lifecycle, with
+// GuardEpochs 3: live in its generation until Retain+1 epochs after its
+// own, then guarded (PROT_NONE, pages released, counted in the books) for
+// three epochs, then on the free list, and reused by the next Alloc.
+func TestGuardLifecycle(t *testing.T) {
+	if !mem.OffHeap {
+		t.Skip("Guard needs mmap")
+	}
+	const retain, guard = 1, 3
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, Guard: true, GuardEpochs: guard})
+	b, err := a.Alloc(8 * 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(b, 1)
+	p := unsafe.Pointer(&b[0])
+	for e := uint64(1); e <= retain+guard+1; e++ {
+		a.Advance()
+		s := checkBooks(t, a)
+		switch {
+		case e <= retain:
+			if s.GuardedArenas != 0 || !intact(b, 1) {
+				t.Fatalf("epoch %d: live block guarded or changed: %+v", e, s)
+			}
+		case e <= retain+guard:
+			if err := protNone(a, p); err != nil {
+				t.Fatalf("epoch %d: %v", e, err)
+			}
+			if s.GuardedArenas != 1 || s.GuardedBytes != MinChunkSize || s.FreeArenas != 0 || s.MappedBytes != MinChunkSize {
+				t.Fatalf("epoch %d: books of one guarded block: %+v", e, s)
+			}
+		default:
+			if s.GuardedArenas != 0 || s.FreeArenas != 1 {
+				t.Fatalf("epoch %d: block not back on the free list: %+v", e, s)
+			}
+		}
+	}
+	c, err := a.Alloc(8 * 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.Pointer(&c[0]) != p || c.Count() != 0 {
+		t.Fatalf("the free block was not reused, zeroed: %p, %d bits set", &c[0], c.Count())
+	}
+	if s := a.Stats(); s.ClearedBytes != 0 {
+		t.Errorf("%d bytes cleared: a guarded block has no pages to clear", s.ClearedBytes)
+	}
+}
+
+// TestGuardUnlocked checks that Guard's system calls are made with the
+// arena's lock released, at Advance and when a block is reused.
+func TestGuardUnlocked(t *testing.T) {
+	if !mem.OffHeap {
+		t.Skip("Guard needs mmap")
+	}
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 1})
+	calls := 0
+	a.protectFn = func(r mem.Region, rw bool) error {
+		calls++
+		if !a.mu.TryLock() {
+			t.Errorf("protect (rw %v) under the arena's lock", rw)
+		} else {
+			a.mu.Unlock()
+		}
+		return protect(r, rw)
+	}
+	for range 6 {
+		for range 8 {
+			if _, err := a.Alloc(8 * 1024); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := a.Alloc(1 << 20); err != nil {
+			t.Fatal(err)
+		}
+		a.Advance()
+	}
+	if calls == 0 {
+		t.Fatal("no protection changes")
+	}
+}
+
 // TestGuardReuse checks in process that Guard costs no correctness: blocks
 // recycled and protected are unprotected, zeroed and writable when handed
 // out again, over many epochs, with and without a Cache.
@@ -269,8 +484,9 @@ func TestGuardReuse(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
 	}
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true})
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 2})
 	c := a.NewCache()
+	reused := 0
 	for e := 0; e < 30; e++ {
 		n := 10 + 40*(e%3)
 		for i := 0; i < n; i++ {
@@ -290,9 +506,13 @@ func TestGuardReuse(t *testing.T) {
 			fill(b, uint64(i+1))
 		}
 		a.Advance()
+		reused += a.Stats().FreeArenas
 	}
 	if s := a.Stats(); s.UnmapErrors != 0 {
 		t.Errorf("%d protect or unmap errors", s.UnmapErrors)
+	}
+	if reused == 0 {
+		t.Error("no block came back to the free list")
 	}
 }
 
@@ -302,18 +522,29 @@ func TestGuardOption(t *testing.T) {
 		if err != nil {
 			t.Fatalf("New with Guard: %v", err)
 		}
+		if a.guardFor != DefaultGuardEpochs {
+			t.Errorf("GuardEpochs %d by default, want %d", a.guardFor, DefaultGuardEpochs)
+		}
 		a.Close()
-		return
-	}
-	if !errors.Is(err, ErrOption) {
+	} else if !errors.Is(err, ErrOption) {
 		t.Fatalf("New with Guard without mmap = %v, want ErrOption", err)
+	}
+	for _, o := range []Options{
+		{Guard: true, GuardEpochs: -1}, {Guard: true, GuardEpochs: MaxGuardEpochs + 1}, {GuardEpochs: 3},
+	} {
+		if a, err := New(o); !errors.Is(err, ErrOption) {
+			t.Errorf("New(%+v) = %v, %v; want ErrOption", o, a, err)
+		}
 	}
 }
 
-// TestGuardLargeNotReused: a recycled dedicated block stays reserved in
-// Guard mode, so the next large Alloc cannot get its address and a stale
-// bitmap cannot alias a live one.
+// TestGuardLargeNotReused: a recycled dedicated block stays reserved,
+// inaccessible, for GuardEpochs epochs, so that no large Alloc meanwhile
+// gets its address and a stale bitmap cannot alias a live one.
 func TestGuardLargeNotReused(t *testing.T) {
+	if !mem.OffHeap {
+		t.Skip("Guard needs mmap")
+	}
 	a := newArena(t, Options{Guard: true})
 	old, err := a.Alloc(1 << 20) // 128 KiB, a dedicated block
 	if err != nil {
@@ -322,16 +553,106 @@ func TestGuardLargeNotReused(t *testing.T) {
 	for i := 0; i <= DefaultRetain; i++ {
 		a.Advance()
 	}
-	for i := 0; i < 4; i++ {
-		b, err := a.Alloc(1 << 20)
-		if err != nil {
-			t.Fatal(err)
+	for e := 0; e < DefaultGuardEpochs; e++ {
+		if err := protNone(a, unsafe.Pointer(&old[0])); err != nil {
+			t.Fatalf("%d epochs after recycling: %v", e, err)
 		}
-		if unsafe.SliceData(b) == unsafe.SliceData(old) {
-			t.Fatalf("Guard: a new dedicated bitmap reuses the address %p of a recycled one", unsafe.SliceData(old))
+		for i := 0; i < 4; i++ {
+			b, err := a.Alloc(1 << 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if unsafe.SliceData(b) == unsafe.SliceData(old) {
+				t.Fatalf("Guard: a new dedicated bitmap reuses the address %p of one recycled %d epochs ago", unsafe.SliceData(old), e)
+			}
 		}
+		a.Advance()
 	}
 	if s := a.Stats(); s.UnmapErrors != 0 {
 		t.Errorf("UnmapErrors = %d", s.UnmapErrors)
 	}
+}
+
+// TestGuardLimit runs Guard under MaxBytes. What Guard holds counts
+// against the limit, and is given up, oldest first, before a request
+// fails with ErrLimit: a program whose live bitmaps fit keeps being served
+// (before, once guarded blocks filled the limit, every dedicated request
+// failed, with nothing live), and the newest guarded generations stay
+// guarded.
+func TestGuardLimit(t *testing.T) {
+	if !mem.OffHeap {
+		t.Skip("Guard needs mmap")
+	}
+	const (
+		retain = 1
+		small  = 8 * 1024        // bits: 1 KiB, four to a block
+		large  = 2 * 8 * 8 << 10 // bits: 16 KiB, a dedicated block of four pages
+	)
+	t.Run("dedicated-recovers", func(t *testing.T) {
+		const limit = 8 * MinChunkSize
+		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, MaxBytes: limit, Guard: true})
+		for i := 0; i < 4*limit/MinChunkSize; i++ { // epoch 0 fills the limit
+			b, err := a.Alloc(small)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill(b, 1)
+		}
+		for e := 1; e <= 30; e++ {
+			a.Advance()
+			b, err := a.Alloc(large)
+			switch {
+			case e <= retain: // epoch 0 is live and holds the limit
+				if !errors.Is(err, ErrLimit) {
+					t.Fatalf("epoch %d: %v, want ErrLimit", e, err)
+				}
+			case err != nil:
+				t.Fatalf("epoch %d: nothing live but the last dedicated bitmap, and %v (%+v)", e, err, a.Stats())
+			default:
+				fill(b, uint64(e))
+			}
+			checkBooks(t, a)
+		}
+	})
+	t.Run("oldest-first", func(t *testing.T) {
+		const perGen, limit = 4, 20 * MinChunkSize // blocks; the live generations need 8 or so
+		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, MaxBytes: limit, Guard: true})
+		guard := a.guardFor
+		recycled := map[uint64]int{} // blocks of the generation recycled at each epoch
+		gaveUp := false
+		for e := uint64(0); e < 3*guard; e++ {
+			for i := 0; i < 4*perGen; i++ {
+				b, err := a.Alloc(small)
+				if err != nil {
+					t.Fatalf("epoch %d: %v (%+v)", e, err, a.Stats())
+				}
+				fill(b, e)
+			}
+			if gs := a.Stats().Generations; len(gs) == retain+1 {
+				recycled[e+1] = gs[retain].Arenas
+			}
+			a.Advance()
+			s := checkBooks(t, a)
+			gaveUp = gaveUp || s.ReleasedBytes > 0
+			// Walk the slots from the newest: whole generations, then at
+			// most one partly given up, then empty ones.
+			a.mu.Lock()
+			partial := false
+			for at := e + 1; at+guard > e+1 && at >= retain+1; at-- {
+				n := a.guarded[at%guard].chunks.n
+				switch {
+				case at == e+1 && n != recycled[at]:
+					t.Errorf("epoch %d: the generation just recycled has %d of %d blocks guarded", e+1, n, recycled[at])
+				case partial && n != 0:
+					t.Errorf("epoch %d: the guard slot of epoch %d holds %d blocks, after a newer slot gave some up", e+1, at, n)
+				case n != recycled[at]:
+					partial = true
+				}
+			}
+			a.mu.Unlock()
+		}
+		if !gaveUp {
+			t.Fatal("the load never needed guarded blocks to give way")
+		}
+	})
 }

@@ -4,16 +4,23 @@ import (
 	"errors"
 	"math"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+
+	"go.uber.org/goleak"
+
+	"github.com/gcbits/gcbits/internal/mem"
 )
 
 // checkBooks checks the relations between Stats fields that hold while no
-// Alloc runs: everything mapped is in a live generation or on the free
-// list, the free bytes are the free arenas', and nothing passes MaxBytes.
+// Alloc runs: everything mapped is in a live generation, on the free list
+// or guarded, the free bytes are the free arenas', and nothing passes
+// MaxBytes.
 func checkBooks(t testing.TB, a *Arena) Stats {
 	t.Helper()
 	s := a.Stats()
@@ -21,8 +28,11 @@ func checkBooks(t testing.TB, a *Arena) Stats {
 	for _, g := range s.Generations {
 		held += g.Bytes + g.DedBytes
 	}
-	if s.MappedBytes != held+s.FreeBytes {
-		t.Fatalf("MappedBytes %d != %d in generations + %d free", s.MappedBytes, held, s.FreeBytes)
+	if s.MappedBytes != held+s.FreeBytes+s.GuardedBytes {
+		t.Fatalf("MappedBytes %d != %d in generations + %d free + %d guarded", s.MappedBytes, held, s.FreeBytes, s.GuardedBytes)
+	}
+	if !a.guard && (s.GuardedArenas != 0 || s.GuardedBytes != 0) {
+		t.Fatalf("%d arenas, %d bytes guarded without Guard", s.GuardedArenas, s.GuardedBytes)
 	}
 	if s.FreeBytes != int64(s.FreeArenas)*int64(a.chunkSize) {
 		t.Fatalf("%d free arenas but %d free bytes", s.FreeArenas, s.FreeBytes)
@@ -356,4 +366,209 @@ func TestLimitAnyShard(t *testing.T) {
 	}
 	hold.Done()
 	wg.Wait()
+}
+
+// TestFullHeadOffset makes requests fail over and over on a full head,
+// for want of memory (ErrLimit) and because the OS refuses it (a failed
+// map), from several goroutines at once, through Alloc and Cache refills
+// on the full head's shard. A full chunk's offset may grow by at most one
+// request per goroutine (see chunk.free): failed requests must not keep
+// adding to it, or with 1 GiB chunks a goroutine that retries would push
+// it past any bound within hours.
+func TestFullHeadOffset(t *testing.T) {
+	const (
+		goroutines = 8
+		tries      = 500
+		n          = 8 * 1024 // bits: 1 KiB, four to a block
+	)
+	for _, cause := range []string{"limit", "map"} {
+		t.Run(cause, func(t *testing.T) {
+			o := Options{ChunkSize: MinChunkSize}
+			if cause == "limit" {
+				o.MaxBytes = MinChunkSize
+			}
+			a := newArena(t, o)
+			f := injectFaults(a)
+			// Fill one block through a Cache, which keeps to one shard:
+			// 128 requests of 32 bytes, 8 slabs of 512.
+			full := a.NewCache()
+			for range MinChunkSize / 32 {
+				if _, err := full.Alloc(256); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if cause == "map" {
+				f.failMap.Store(true)
+			}
+			var wg sync.WaitGroup
+			for range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := a.NewCache()
+					c.shard = full.shard // refills add to the full head
+					for range tries {
+						if _, err := a.Alloc(n); err == nil {
+							t.Error("Alloc succeeded with no memory to serve it")
+						}
+						if _, err := c.Alloc(64); err == nil {
+							t.Error("Cache.Alloc succeeded with no memory to serve it")
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			chunks := 0
+			for c := a.gens[0].chunks.head; c != nil; c = c.next {
+				chunks++
+				v, bound := c.free.Load(), c.words
+				if c.sealed {
+					bound = sealed
+				}
+				if v > bound+goroutines*n/64 {
+					t.Errorf("chunk offset %d words after %d failed requests, bound %d + %d goroutines' requests", v, 2*goroutines*tries, bound, goroutines)
+				}
+			}
+			if chunks != 1 {
+				t.Errorf("%d chunks published, want 1", chunks)
+			}
+		})
+	}
+}
+
+// TestSealRecordsUse gives a head an offset past the sealed value without
+// sealing it (the bound of chunk.free rules this out; before the bound, a
+// full head that failed requests for hours got there). The seal must
+// still record how much of the block was used, so that the block's next
+// life clears it: it must not take the offset for a seal.
+func TestSealRecordsUse(t *testing.T) {
+	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	b, err := a.Alloc(8 * 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(b, 1)
+	var head *chunk
+	for i := range a.shards {
+		if c := a.shards[i].head.Load(); c != nil {
+			head = c
+		}
+	}
+	head.free.Store(sealed + 5)
+	a.Advance()
+	a.Advance() // the block is free
+	for i := 0; i < 4; i++ {
+		b, err := a.Alloc(8 * 1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Count() != 0 {
+			t.Fatalf("bitmap %d of the recycled block not cleared: %d bits set", i, b.Count())
+		}
+	}
+}
+
+// TestLimitInFlight holds one request inside a system call or a clear
+// (through the test hooks) while a second request needs the memory that
+// the first one holds in flight. ErrLimit means that the request cannot be
+// served without mapping past MaxBytes: the second request must wait for
+// the first to settle and then be served, by the block the first brings
+// or by the room its failure frees, never fail because a block is on its
+// way.
+func TestLimitInFlight(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	const small, large = 64, 2 * 8 * 1024 // bits; large gets a dedicated block of one page
+	cases := []struct {
+		name        string
+		dirty       bool // first recycle a used block, so the first request clears it
+		hold        string
+		first, next int  // bits
+		firstFails  bool // the held call fails (an injected fault)
+	}{
+		{name: "map", hold: "map", first: small, next: small},
+		{name: "clear", dirty: true, hold: "clear", first: small, next: small},
+		{name: "map-fails/large-waits", hold: "map", first: small, next: large, firstFails: true},
+		{name: "large-map-fails", hold: "map", first: large, next: small, firstFails: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: MinChunkSize})
+			if tc.dirty {
+				b, err := a.Alloc(small)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fill(b, 1)
+				a.Advance()
+				a.Advance() // the block is free and dirty
+			}
+			entered, release := make(chan struct{}), make(chan struct{})
+			var held atomic.Bool
+			// hold blocks the first call of a hook until release.
+			hold := func() bool {
+				if held.CompareAndSwap(false, true) {
+					close(entered)
+					<-release
+					return true
+				}
+				return false
+			}
+			mapFn, clearFn := a.mapFn, a.clearFn
+			a.mapFn = func(size uintptr) (mem.Region, error) {
+				if tc.hold == "map" && hold() && tc.firstFails {
+					return mem.Region{}, errInjected
+				}
+				return mapFn(size)
+			}
+			a.clearFn = func(b []byte) {
+				if tc.hold == "clear" {
+					hold()
+				}
+				clearFn(b)
+			}
+			base := a.Stats().SlowPaths
+			type result struct {
+				b   Bits
+				err error
+			}
+			first, next := make(chan result, 1), make(chan result, 1)
+			go func() {
+				b, err := a.Alloc(tc.first)
+				first <- result{b, err}
+			}()
+			<-entered
+			go func() {
+				b, err := a.Alloc(tc.next)
+				next <- result{b, err}
+			}()
+			// The second request has decided once Stats, which takes the
+			// lock after it, counts its slow path: it has failed, or it
+			// waits for the first.
+			for a.Stats().SlowPaths < base+2 {
+				runtime.Gosched()
+			}
+			close(release)
+			r1, r2 := <-first, <-next
+			if tc.firstFails {
+				if !errors.Is(r1.err, errInjected) {
+					t.Errorf("held request: %v, want the injected fault", r1.err)
+				}
+			} else if r1.err != nil {
+				t.Errorf("held request: %v", r1.err)
+			}
+			if r2.err != nil {
+				t.Fatalf("request made while the first was in flight: %v", r2.err)
+			}
+			if r2.b.Count() != 0 {
+				t.Fatal("not zeroed")
+			}
+			fill(r2.b, 2)
+			if r1.err == nil && (!intact(r2.b, 2) || r1.b.Count() != 0) {
+				t.Fatal("the two bitmaps overlap")
+			}
+			checkBooks(t, a)
+		})
+	}
 }

@@ -14,6 +14,9 @@ const (
 	DefaultRetain    = 2 // the runtime's next → current → previous → free
 	MaxRetain        = 64
 
+	DefaultGuardEpochs = 8 // Options.GuardEpochs when 0 with Guard
+	MaxGuardEpochs     = 256
+
 	// MaxBits is the largest bitmap one Alloc serves, in bits (256 MiB).
 	MaxBits = math.MaxInt32
 )
@@ -22,42 +25,70 @@ const (
 // 64 KiB arenas, bitmaps valid for two epochs after their own.
 type Options struct {
 	// ChunkSize is the number of bytes per arena: 0 means 64 KiB;
-	// otherwise a power of two from 4 KiB to 1 GiB.
+	// otherwise a power of two from 4 KiB to 1 GiB. Below the system's
+	// page size it is raised to the page size.
 	ChunkSize int
 	// Retain is the number of epochs a bitmap stays valid after the one it
 	// was allocated in: 0 means 2; otherwise 1 to 64.
 	Retain int
 	// MaxBytes caps the memory the arena maps from the operating system.
-	// An Alloc that would exceed it fails with ErrLimit. 0 means no limit;
-	// otherwise it must be at least ChunkSize.
+	// An Alloc that would exceed it fails with ErrLimit. (While a
+	// dedicated arena is being mapped, the free arenas that give way to it
+	// are still mapped, without being used: the address space exceeds
+	// MaxBytes for one system call, the memory does not.) 0 means no limit;
+	// otherwise it must be at least ChunkSize rounded up to the page size
+	// (on a system with 16 or 64 KiB pages, ChunkSize 4 KiB maps blocks of
+	// 16 or 64 KiB).
 	MaxBytes int64
-	// Guard makes recycled memory inaccessible (PROT_NONE) until it is
-	// handed out again, so that a bitmap used after its lifetime faults at
-	// once instead of corrupting its next owner. It costs a system call
-	// per arena per recycle, and it never returns address space to the OS
-	// before Close (free arenas are not trimmed; recycled dedicated arenas
-	// stay reserved without pages), so that no stale address is mapped
-	// again. Use it in tests and debugging. It needs mmap (Unix);
-	// elsewhere New fails with ErrOption.
+	// Guard makes every bitmap inaccessible from the epoch its lifetime
+	// ends until GuardEpochs epochs later, so that a bitmap used after
+	// its lifetime faults at once, at its own address, instead of reading
+	// or corrupting a newer bitmap. Advance maps fresh PROT_NONE memory
+	// over each arena it recycles (one system call, with the arena's lock
+	// released, which also returns the arena's pages to the OS) and keeps
+	// it out of use for GuardEpochs epochs; the Alloc that reuses it makes
+	// it accessible again (one more). The arena thus holds GuardEpochs
+	// more generations of address space, without memory, counted in
+	// MappedBytes and in Stats.GuardedBytes. Under MaxBytes they give way,
+	// oldest first, before a request fails with ErrLimit; their guard is
+	// then shorter, as their address range may be mapped again. Use Guard
+	// in tests and debugging; doc/DESIGN.md gives its cost. It needs mmap
+	// (Unix); elsewhere New fails with ErrOption.
 	Guard bool
+	// GuardEpochs is how many epochs Guard keeps recycled memory
+	// inaccessible: 0 means DefaultGuardEpochs; otherwise 1 to
+	// MaxGuardEpochs. Without Guard it must be 0.
+	GuardEpochs int
 }
 
-// resolve fills in defaults and checks ranges.
-func (o Options) resolve() (Options, error) {
+// resolve fills in defaults and checks ranges for a system whose pages
+// are pageSize bytes. ChunkSize is raised to pageSize: mmap, mprotect and
+// the books work in whole pages.
+func (o Options) resolve(pageSize int) (Options, error) {
 	switch {
 	case o.ChunkSize == 0:
 		o.ChunkSize = DefaultChunkSize
 	case o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize || bits.OnesCount(uint(o.ChunkSize)) != 1:
 		return o, fmt.Errorf("%w: ChunkSize %d is not a power of two from %d to %d", ErrOption, o.ChunkSize, MinChunkSize, MaxChunkSize)
 	}
+	asked := o.ChunkSize
+	o.ChunkSize = max(o.ChunkSize, pageSize)
 	switch {
 	case o.Retain == 0:
 		o.Retain = DefaultRetain
 	case o.Retain < 0 || o.Retain > MaxRetain:
 		return o, fmt.Errorf("%w: Retain %d is outside 1..%d", ErrOption, o.Retain, MaxRetain)
 	}
+	switch {
+	case o.GuardEpochs < 0 || o.GuardEpochs > MaxGuardEpochs:
+		return o, fmt.Errorf("%w: GuardEpochs %d is outside 1..%d", ErrOption, o.GuardEpochs, MaxGuardEpochs)
+	case o.GuardEpochs > 0 && !o.Guard:
+		return o, fmt.Errorf("%w: GuardEpochs %d without Guard", ErrOption, o.GuardEpochs)
+	case o.Guard && o.GuardEpochs == 0:
+		o.GuardEpochs = DefaultGuardEpochs
+	}
 	if o.MaxBytes < 0 || (o.MaxBytes > 0 && o.MaxBytes < int64(o.ChunkSize)) {
-		return o, fmt.Errorf("%w: MaxBytes %d is negative or below ChunkSize %d", ErrOption, o.MaxBytes, o.ChunkSize)
+		return o, fmt.Errorf("%w: MaxBytes %d is negative or below ChunkSize %d (%d rounded up to the page size)", ErrOption, o.MaxBytes, o.ChunkSize, asked)
 	}
 	return o, nil
 }

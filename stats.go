@@ -10,11 +10,20 @@ type Stats struct {
 	Generations []GenStats
 	FreeArenas  int   // arenas on the free list, ready for reuse
 	FreeBytes   int64 // their bytes
-	MappedBytes int64 // all memory the arena holds from the OS
+	// GuardedArenas counts the arenas, ordinary and dedicated, that
+	// Options.Guard keeps inaccessible after their generation was
+	// recycled; GuardedBytes is their address space (their pages are
+	// returned to the OS). Both are 0 without Guard.
+	GuardedArenas int
+	GuardedBytes  int64
+	// MappedBytes is all memory the arena holds from the OS: the live
+	// generations, the free arenas and the guarded ones (while no Alloc
+	// or Advance runs; one in progress holds blocks off these lists).
+	MappedBytes int64
 	// ReleasedBytes counts bytes of free arenas returned to the OS: by
 	// Advance, when the free list held more than twice the largest of the
 	// last few generations, and under MaxBytes, to make room for a
-	// dedicated arena.
+	// dedicated arena; and of guarded arenas given up under MaxBytes.
 	ReleasedBytes uint64
 	// AllocatedBytes counts bytes handed out by Alloc and Cache.Alloc.
 	// A Cache reports its share when it refills or is flushed.
@@ -59,6 +68,11 @@ func (a *Arena) Stats() Stats {
 		MapErrors:     a.mapErrs,
 		UnmapErrors:   a.unmapErrs.Load(),
 	}
+	for i := range a.guarded {
+		g := &a.guarded[i]
+		s.GuardedArenas += g.chunks.n + g.large.n
+		s.GuardedBytes += g.chunks.bytes + g.large.bytes
+	}
 	for i := uint64(0); i < uint64(len(a.gens)) && i <= e; i++ {
 		g := &a.gens[(e-i)%uint64(len(a.gens))]
 		s.Generations = append(s.Generations, GenStats{
@@ -72,7 +86,7 @@ func (a *Arena) Stats() Stats {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		if c := sh.head.Load(); c != nil {
-			taken += min(c.free.Load(), uint64(c.size))
+			taken += min(c.free.Load(), c.words) << 3
 		}
 		straddle += sh.straddle.Load()
 		slabs += sh.slabBytes.Load()

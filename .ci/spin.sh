@@ -35,7 +35,9 @@ checks=(
 	"shared-2shards  |model/arena.pml             |pass|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DSHARDS=2"
 	"cache           |model/arena.pml             |pass|-DCFG=2 -DNALLOC=1 -DNADV=4"
 	"cache-2shards   |model/arena.pml             |pass|-DCFG=2 -DNALLOC=1 -DNADV=4 -DSHARDS=2"
+	"cache-trim      |model/arena.pml             |pass|-DCFG=2 -DNALLOC=1 -DNADV=4 -DTRIM"
 	"caches          |model/arena.pml             |pass|-DCFG=3 -DNCACHE=2 -DNADV=4"
+	"caches-trim     |model/arena.pml             |pass|-DCFG=3 -DNCACHE=2 -DNADV=3 -DTRIM"
 	"mut-aba         |model/arena.pml             |fail|-DCFG=2 -DNALLOC=1 -DNADV=4 -DMUT_ABA"
 	"mut-seal-after  |model/arena.pml             |fail|-DCFG=1 -DMUT_SEAL_AFTER"
 	"mut-no-seal     |model/arena.pml             |fail|-DCFG=1 -DMUT_NO_SEAL"
@@ -43,12 +45,16 @@ checks=(
 	"mut-early-recyc |model/arena.pml             |fail|-DCFG=1 -DMUT_EARLY_RECYCLE"
 	"mut-scrub-shared|model/arena.pml             |fail|-DCFG=1 -DMUT_SCRUB_SHARED"
 	"mut-leak-lock   |model/arena.pml             |fail|-DCFG=1 -DMUT_LEAK_LOCK"
+	"mut-slow-add    |model/arena.pml             |fail|-DCFG=1 -DMUT_SLOW_ADD"
+	"mut-limit-nowait|model/arena.pml             |fail|-DCFG=1 -DMUT_LIMIT_NO_WAIT"
+	"mut-no-any-head |model/arena.pml             |fail|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DSHARDS=2 -DMUT_NO_ANY_HEAD"
+	"mut-unmap-early |model/arena.pml             |fail|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DTRIM -DMUT_UNMAP_EARLY"
 	"receiver-zeroes |model/arena.pml             |fail|-DCFG=1 -DNALLOC2=1 -DNADV=4 -DRECEIVER_ZEROES"
 	"seedafter-stw   |model/seedafter.pml         |pass|-DSTW -DNB=3 -DNALLOC2=2 -DNADV=4"
 	"seedafter-conc  |model/seedafter.pml         |fail|"
 )
 # The longest checks, started first so that the two workers end together.
-first=(shared receiver-zeroes caches shared-trim)
+first=(shared cache-trim receiver-zeroes shared-trim)
 
 trim() { local s=$1; s=${s#"${s%%[![:space:]]*}"}; printf '%s' "${s%"${s##*[![:space:]]}"}"; }
 
@@ -89,7 +95,7 @@ check() {
 			# shellcheck disable=SC2086
 			line=$(spin -t $flags model.pml 2>/dev/null | sed -n 's/.*model\.pml:\([0-9][0-9]*\), Error: assertion violated.*/\1/p' | head -1 || true)
 			if [ -n "$line" ]; then
-				tag=$(sed -n "${line}p" model.pml | grep -o '(\(a\|b\|d\)) [a-z]*' | head -1 || true)
+				tag=$(sed -n "${line}p" model.pml | grep -o '(\(a\|b\|d\|e\|f\)) [a-z]*' | head -1 || true)
 				detail="assertion ${tag:-?} violated at model line $line"
 			else
 				detail=$(grep -m1 -o 'invalid end state' pan.out || grep -m1 'pan:1:' pan.out || echo "error")

@@ -31,6 +31,12 @@
  *                 allocation.
  *   (d) claim:    no unit is claimed by two successful Adds within one life
  *                 of its block (between two recycles).
+ *   (e) limit:    a request fails with ErrLimit only when it cannot be
+ *                 served without mapping past the limit: every block
+ *                 serves a live generation (none free, being mapped,
+ *                 cleared or unmapped) and no shard's head has room.
+ *   (f) bound:    a process's Add fails on a chunk at most once: after a
+ *                 chunk fills, each process adds to it at most once more.
  * An allocation is live from its hand-out until epoch reaches
  * beg + RETAIN + 1, beg being the epoch its Alloc began in. beg is read in
  * the same atomic step as the Alloc's first shared access (the head load,
@@ -48,14 +54,21 @@
  *   MUT_SCRUB_SHARED   a dirty block is put back on the free list, marked
  *                      clean, before it is cleared
  *   MUT_LEAK_LOCK      the ErrLimit return forgets to release mu
+ *   MUT_SLOW_ADD       the earlier slow path: it retries the head with an
+ *                      Add and keeps a full head
+ *   MUT_LIMIT_NO_WAIT  ErrLimit without waiting for the blocks in flight
+ *   MUT_NO_ANY_HEAD    ErrLimit without trying the other shards' heads
+ *   MUT_UNMAP_EARLY    a trimmed block counts as unmapped (free to map
+ *                      again) before it is unmapped
  *   RECEIVER_ZEROES    the earlier design: nobody clears a block when it is
  *                      taken off the free list; each allocator clears the
  *                      units it receives below the chunk's dirty mark
  *
  * Abstractions: the free list is a set popped in any order; trimming
- * (-DTRIM) may unmap any free block at any Advance; mapping fails (ErrLimit)
- * when all NB blocks are in use; large allocations, Close, Guard, the
- * closed bit and the statistics are left out.
+ * (-DTRIM) may take any free block at any Advance and unmaps it after the
+ * lock is released; the limit is NB blocks; large allocations, Close,
+ * Guard, the closed bit and the statistics are left out (doc/MODEL.md
+ * says why).
  */
 
 #ifndef CFG
@@ -108,18 +121,28 @@ byte bhdr[NB];			/* header of the block's last chunk */
 byte bdirty[NB];		/* leading units that may hold old data */
 byte freeb;			/* the free list, as a set of blocks */
 byte unmapped = (1 << NB) - 1;	/* blocks not mapped */
+byte unmapping;			/* blocks trimmed, being unmapped after mu is released */
+byte busy;			/* blocks in flight: mapped or cleared with mu released */
 byte gens[NSLOT];		/* blocks published per generation slot */
 
 /* ghost state for the properties */
 byte own[NU];			/* end of life (epoch) of the unit's owner */
 bit  cont[NU];			/* content: 0, or 1 once written */
 byte clm[NB];			/* units claimed in the block's current life */
+byte hfail[NH];			/* processes whose Add on the header failed */
 
 #define LIVE(end)	(epoch < (end))	/* end: epoch where a life ends */
 #define U(b, i)		((b) * BS + (i))
 #define MASK(s, n)	((((1 << (n)) - 1) << (s)) & ((1 << BS) - 1))
 #define HELD(x)		((x) == head[0] || (x) == head[1] || (x) == ref[0] || (x) == ref[1] || (x) == ref[2])
 #define SH		(me % SHARDS)	/* the shard of process me */
+#define ALL		((1 << NB) - 1)
+#if RETAIN == 1
+#define LIVEGENS	(gens[0] | gens[1])
+#elif RETAIN == 2
+#define LIVEGENS	(gens[0] | gens[1] | gens[2])
+#endif
+#define ROOM(h, n)	((h) != 0 && hfree[h] + (n) <= BS)
 
 inline lock()   { atomic { mu == 0 -> mu = 1 } }
 inline unlock() { mu = 0 }
@@ -147,10 +170,37 @@ inline tryadd(h, n, start, ok) {
 		:: ok ->
 			assert((clm[hblk[h]] & MASK(start, n)) == 0);	/* (d) claim */
 			clm[hblk[h]] = clm[hblk[h]] | MASK(start, n)
+		:: else ->
+			assert((hfail[h] & (1 << me)) == 0);		/* (f) bound */
+			hfail[h] = hfail[h] | (1 << me);
+			start = 0
+		fi
+	}
+}
+
+/* claim: compare-and-swap within the chunk. Unlike tryadd it leaves the
+ * offset of a chunk without room as it is. */
+inline tryclaim(h, n, start, ok) {
+	d_step {
+		start = hfree[h];
+		ok = (start + n <= BS);
+		if
+		:: ok ->
+			hfree[h] = start + n;
+			assert((clm[hblk[h]] & MASK(start, n)) == 0);	/* (d) claim */
+			clm[hblk[h]] = clm[hblk[h]] | MASK(start, n)
 		:: else -> start = 0
 		fi
 	}
 }
+
+/* The slow path's claim on a head: tryclaim, or, in the earlier design
+ * (MUT_SLOW_ADD), an Add that fails for good on a full head. */
+#ifdef MUT_SLOW_ADD
+#define slowclaim(h, n, start, ok)	tryadd(h, n, start, ok)
+#else
+#define slowclaim(h, n, start, ok)	tryclaim(h, n, start, ok)
+#endif
 
 /* sealLocked: v := c.free.Swap(sealed); the block's dirty mark is
  * min(v, size). */
@@ -176,7 +226,7 @@ inline gc() {
 			if
 			:: bhdr[0] != i && bhdr[1] != i ->
 #endif
-			hfree[i] = 0; hblk[i] = 0; hgen[i] = 0;
+			hfree[i] = 0; hblk[i] = 0; hgen[i] = 0; hfail[i] = 0;
 #ifdef RECEIVER_ZEROES
 			hdirty[i] = 0;
 #endif
@@ -261,6 +311,7 @@ inline publish(b, n, h) {
 	hdirty[h] = bdirty[b];
 #endif
 	hfree[h] = n;
+	hfail[h] = 0;
 	assert((clm[b] & MASK(0, n)) == 0);		/* (d) claim */
 	clm[b] = clm[b] | MASK(0, n);
 	gens[epoch % NSLOT] = gens[epoch % NSLOT] | (1 << b);
@@ -268,20 +319,53 @@ inline publish(b, n, h) {
 	gc()
 }
 
-/* carveSlow: under mu, retry the head; else take a block off the free list
- * (clearing it first, with mu released, if it is dirty) or map one (with mu
- * released) and go round; else seal the old head and publish the clean
- * block. ok = 0 means ErrLimit: all NB blocks are in use.
+/* carveSlow: under mu, claim on the head by compare-and-swap, and retire
+ * it (seal, store nil) if it has no room; else take a block off the free
+ * list (clearing it first, with mu released, if it is dirty) or map one
+ * (with mu released) and go round; else publish the clean block. A block
+ * cleared or mapped with mu released is in flight (busy). When every block
+ * is in use, claim on any shard's head; else wait for the blocks in flight
+ * to land, and go round; else ok = 0: ErrLimit.
  *
  * Atomicity (Lipton reduction): taking mu is a right mover, releasing it a
  * left mover, and accesses to state written only under mu (the free list,
- * gens, bdirty, and head as read by the lock holder) are both-movers; so
- * each atomic step groups them around at most one access that lock-free
- * code can observe (an Add, a seal, a head store, a clear). */
+ * gens, bdirty, busy, and head as read by the lock holder) are
+ * both-movers; so each atomic step groups them around at most one access
+ * that lock-free code can observe (an Add, a seal, a head store, a clear),
+ * or around a failed claim, a seal and a head store: an Add between the
+ * claim's load and the seal moves before the load (the claim fails
+ * either way), and one between the seal and the store fails either way. */
+/* tryAnyHeadLocked: claim on whichever shard's head has room; ref[me] is
+ * the header claimed on. Under mu. */
+inline anyhead(me, n, start, ok) {
+#ifndef MUT_NO_ANY_HEAD
+	i = 0;
+	do
+	:: i < SHARDS && !ok ->
+		ref[me] = head[i];
+		if
+		:: ref[me] != 0 -> slowclaim(ref[me], n, start, ok)
+		:: else -> skip
+		fi;
+		if
+		:: !ok -> ref[me] = 0
+		:: else -> skip
+		fi;
+		i++
+	:: else -> break
+	od;
+	i = 0
+#else
+	skip
+#endif
+}
+
 #define A_DONE	1
 #define A_SCRUB	2
 #define A_MAP	3
 #define A_PUB	4
+#define A_WAIT	5	/* for the blocks in flight (sync.Cond) */
+#define A_WAITUN 6	/* for a trimmed block's unmap; see MODEL.md */
 inline carve(me, n, start, ok) {
 	do
 	:: atomic {
@@ -292,18 +376,25 @@ inline carve(me, n, start, ok) {
 #ifdef MUT_ABA
 			if :: back == 2 -> bhdr[b] = 0 :: else -> skip fi;
 #endif
+			busy = busy & ~(1 << b);
 			freeb = freeb | (1 << b);
 			b = 0; back = 0
 		:: else -> skip
 		fi;
 		ref[me] = head[SH];
 		if
-		:: ref[me] != 0 -> tryadd(ref[me], n, start, ok)
+		:: ref[me] != 0 -> slowclaim(ref[me], n, start, ok)
 		:: else -> ok = 0
 		fi;
 		if
 		:: ok -> unlock(); act = A_DONE
 		:: else ->
+#ifndef MUT_SLOW_ADD
+			if	/* retire the full head */
+			:: ref[me] != 0 -> seal(ref[me]); head[SH] = 0
+			:: else -> skip
+			fi;
+#endif
 			ref[me] = 0;
 			if
 			:: freeb != 0 ->
@@ -317,6 +408,8 @@ inline carve(me, n, start, ok) {
 #ifdef MUT_SCRUB_SHARED
 					bdirty[b] = 0;
 					freeb = freeb | (1 << b);
+#else
+					busy = busy | (1 << b);
 #endif
 					unlock();
 					act = A_SCRUB
@@ -325,20 +418,39 @@ inline carve(me, n, start, ok) {
 				fi
 			:: freeb == 0 && unmapped != 0 ->
 				pick(unmapped, b);
+				busy = busy | (1 << b);
 				unlock();
 				act = A_MAP
-			:: freeb == 0 && unmapped == 0 ->
-#ifndef MUT_LEAK_LOCK
+			:: freeb == 0 && unmapped == 0 && unmapping != 0 ->
 				unlock();
+				act = A_WAITUN
+			:: freeb == 0 && unmapped == 0 && unmapping == 0 ->
+				/* a map would pass the limit: any head with room */
+				anyhead(me, n, start, ok);
+				if
+				:: ok -> unlock(); act = A_DONE
+#ifndef MUT_LIMIT_NO_WAIT
+				:: !ok && busy != 0 -> unlock(); act = A_WAIT
 #endif
-				act = A_DONE
+				:: else ->
+					/* ErrLimit: nothing in flight, no head with
+					 * room, every block serves a live generation */
+					assert(LIVEGENS == ALL);		/* (e) limit */
+					assert(!ROOM(head[0], n) && !ROOM(head[1], n));	/* (e) limit */
+#ifndef MUT_LEAK_LOCK
+					unlock();
+#endif
+					act = A_DONE
+				fi
 			fi
 		fi
 	   };
 	   if
 	   :: act == A_DONE -> act = 0; break
+	   :: act == A_WAIT -> (busy == 0); act = 0
+	   :: act == A_WAITUN -> (unmapping == 0); act = 0
 	   :: act == A_SCRUB ->
-		/* scrubLocked: the block is private, off every list */
+		/* scrubMayUnlock: the block is private, off every list */
 		clear(b, 0, d);
 		d = 0; act = 0;
 #ifdef MUT_SCRUB_SHARED
@@ -568,28 +680,44 @@ proctype Advancer(byte me) {
 				i = 0
 			};
 #ifdef TRIM
-			/* trimLocked, any policy: a free block may be unmapped */
+			/* trimLocked, any policy: a free block may be taken off the
+			 * free list, to be unmapped after mu is released */
 			if
 			:: freeb != 0 ->
 				pick(freeb, b);
-				d_step {
-					i = 0;
-					do
-					:: i < BS ->
-						assert(!LIVE(own[U(b, i)]));	/* (b) unmapped */
-						cont[U(b, i)] = 0;
-						i++
-					:: else -> break
-					od;
-					i = 0;
-					unmapped = unmapped | (1 << b);
-					b = 0
-				}
+#ifdef MUT_UNMAP_EARLY
+				/* counted as unmapped before it is */
+				unmapped = unmapped | (1 << b);
+#endif
+				unmapping = unmapping | (1 << b);
+				b++
 			:: true -> skip
 			fi;
 #endif
 			unlock()
 		};
+#ifdef TRIM
+		/* unmapAll, with mu released: the block is private */
+		if
+		:: b > 0 ->
+			d_step {
+				b--;
+				i = 0;
+				do
+				:: i < BS ->
+					assert(!LIVE(own[U(b, i)]));	/* (b) unmapped */
+					cont[U(b, i)] = 0;
+					i++
+				:: else -> break
+				od;
+				i = 0;
+				unmapping = unmapping & ~(1 << b);
+				unmapped = unmapped | (1 << b);
+				b = 0
+			}
+		:: else -> skip
+		fi;
+#endif
 		k++
 	:: else -> break
 	od;

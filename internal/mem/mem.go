@@ -3,7 +3,7 @@
 //
 // On Unix systems a Region is an anonymous private mapping made with mmap.
 // Elsewhere it falls back to memory from the Go heap, kept alive by the
-// Region itself; Protect is then unsupported and Release zeroes in place.
+// Region itself; Protect and Guard are then unsupported.
 package mem
 
 import "unsafe"

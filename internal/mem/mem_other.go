@@ -35,8 +35,8 @@ func (r Region) Protect(readWrite bool) error {
 	return fmt.Errorf("mem: no mprotect on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }
 
-// Release zeroes r, the observable effect of releasing pages.
-func (r Region) Release() error {
-	clear(r.Words())
-	return nil
+// Guard is not available without mmap: its error wraps
+// errors.ErrUnsupported.
+func (r Region) Guard() error {
+	return fmt.Errorf("mem: no mmap on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }

@@ -39,11 +39,54 @@ func TestMapIsZeroedAndWritable(t *testing.T) {
 		}
 	}
 	w[0], w[len(w)-1] = 1, 2
-	if err := r.Release(); err != nil {
+	if w[0] != 1 || w[len(w)-1] != 2 {
+		t.Fatal("writes lost")
+	}
+}
+
+// TestGuard checks that Guard gives the pages back (mincore sees none
+// resident), that Protect(true) makes the region usable again, and that
+// it then reads as zero.
+func TestGuard(t *testing.T) {
+	if !OffHeap {
+		r, err := Map(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Guard(); !errors.Is(err, errors.ErrUnsupported) {
+			t.Fatalf("Guard without mmap = %v, want errors.ErrUnsupported", err)
+		}
+		return
+	}
+	r, err := Map(4 * uintptr(PageSize()))
+	if err != nil {
 		t.Fatal(err)
 	}
-	if w[0] != 0 || w[len(w)-1] != 0 {
-		t.Fatalf("after Release: %d %d, want zeros", w[0], w[len(w)-1])
+	defer r.Unmap()
+	w := r.Words()
+	for i := range w {
+		w[i] = uint64(i) + 1
+	}
+	if n, ok := resident(t, r); ok && n != 4 {
+		t.Fatalf("%d of 4 written pages resident", n)
+	}
+	if err := r.Guard(); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := resident(t, r); ok && n != 0 {
+		t.Fatalf("%d pages resident after Guard", n)
+	}
+	if err := r.Protect(true); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range w {
+		if v != 0 {
+			t.Fatalf("word %d = %d after Guard, want 0", i, v)
+		}
+	}
+	w[0] = 7
+	if w[0] != 7 {
+		t.Fatal("write after Protect(true) lost")
 	}
 }
 

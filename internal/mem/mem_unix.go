@@ -55,11 +55,16 @@ func (r Region) Protect(readWrite bool) error {
 	return nil
 }
 
-// Release gives r's physical pages back to the operating system while
-// keeping the mapping. Afterwards r reads as zero.
-func (r Region) Release() error {
-	if err := unix.Madvise(r.bytes(), unix.MADV_DONTNEED); err != nil {
-		return fmt.Errorf("mem: madvise: %w", err)
+// Guard makes r inaccessible and gives its pages back to the operating
+// system, in one system call: it maps fresh PROT_NONE memory over r. Any
+// load or store then faults, at its own address, until Protect(true);
+// afterwards r reads as zero.
+func (r Region) Guard() error {
+	if r.base == nil {
+		return nil
+	}
+	if _, err := unix.MmapPtr(-1, 0, r.base, r.size, unix.PROT_NONE, unix.MAP_ANON|unix.MAP_PRIVATE|unix.MAP_FIXED); err != nil {
+		return fmt.Errorf("mem: mmap PROT_NONE over %d bytes: %w", r.size, err)
 	}
 	return nil
 }

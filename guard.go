@@ -1,0 +1,114 @@
+package gcbits
+
+import "github.com/gcbits/gcbits/internal/mem"
+
+// Guard mode (Options.Guard) keeps every recycled block inaccessible, its
+// pages returned to the OS, for guardFor epochs before the block is used
+// again: a bitmap touched after its lifetime faults at its own address
+// from the Advance that ends its lifetime until guardFor epochs later.
+//
+// The Advance to e takes the dead generation (recycled at e) off the ring
+// under mu, counts it in flight and, with mu released, maps fresh
+// PROT_NONE memory over each of its blocks (guardMayUnlock). It then puts
+// them in slot e % guardFor of a.guarded. The Advance to e+guardFor empties
+// that slot (unguardLocked): ordinary blocks join the free list, still
+// PROT_NONE and without pages, so that the goroutine that takes one
+// unprotects it and has nothing to clear; dedicated blocks are unmapped.
+// What the slots hold stays counted in a.mapped.
+
+// protect makes r inaccessible with its pages released (rw false), or
+// readable and writable again (rw true). It is Arena.protectFn unless a
+// test replaces it.
+func protect(r mem.Region, rw bool) error {
+	if rw {
+		return r.Protect(true)
+	}
+	return r.Guard()
+}
+
+// unguardLocked ends the guard of the blocks recycled at epoch e-guardFor:
+// their ordinary blocks join the free list, and their dedicated blocks are
+// returned, to be unmapped.
+func (a *Arena) unguardLocked(e uint64) chunkList {
+	slot := &a.guarded[e%a.guardFor]
+	a.guardBytes -= slot.chunks.bytes + slot.large.bytes
+	a.free.splice(&slot.chunks)
+	large := slot.large
+	slot.large = chunkList{}
+	return large
+}
+
+// popGuardedLocked takes a block out of the oldest non-empty guard slot,
+// to give way under MaxBytes. Some slot must hold one.
+func (a *Arena) popGuardedLocked() *chunk {
+	e := a.epoch.Load() &^ closedBit
+	for k := uint64(1); k <= a.guardFor; k++ { // slot (e+1) % guardFor is the oldest
+		slot := &a.guarded[(e+k)%a.guardFor]
+		c := slot.chunks.pop()
+		if c == nil {
+			c = slot.large.pop()
+		}
+		if c != nil {
+			a.guardBytes -= int64(c.region.Size())
+			return c
+		}
+	}
+	panic("gcbits: guardBytes counts blocks that no guard slot holds")
+}
+
+// reguardLocked puts back blocks taken by popGuardedLocked for a map that
+// failed: each in the slot of the epoch its generation was recycled at,
+// or, if its guard has ended meanwhile, in the oldest slot, which the next
+// Advance empties.
+func (a *Arena) reguardLocked(l *chunkList) {
+	e := a.epoch.Load() &^ closedBit
+	for c := l.head; c != nil; {
+		next := c.next
+		at := c.gen + a.retain + 1 // the Advance that recycled it
+		if at+a.guardFor <= e {
+			at = e + 1
+		}
+		slot := &a.guarded[at%a.guardFor]
+		if c.large {
+			slot.large.push(c)
+		} else {
+			slot.chunks.push(c)
+		}
+		a.guardBytes += int64(c.region.Size())
+		c = next
+	}
+	*l = chunkList{}
+}
+
+// guardMayUnlock makes every block of dead, the generation recycled by the
+// Advance to e, inaccessible and releases its pages, with mu released (one
+// system call per block), then puts the blocks in the guard slot of e. It
+// is called with mu held and returns with mu released. A block whose
+// protection fails is counted in UnmapErrors and guarded all the same: it
+// stays accessible, but is not reused before its time; an ordinary one
+// keeps its dirty mark and is cleared when reused.
+func (a *Arena) guardMayUnlock(e uint64, dead *genList) {
+	a.beginFlightMayUnlock()
+	for _, l := range []*chunkList{&dead.chunks, &dead.large} {
+		for c := l.head; c != nil; c = c.next {
+			if err := a.protectFn(c.region, false); err != nil {
+				a.unmapErrs.Add(1)
+				continue
+			}
+			c.locked, c.dirty = true, 0
+		}
+	}
+	a.endFlight()
+	if a.epoch.Load()&closedBit != 0 { // Close ran meanwhile and did not see them
+		a.mapped -= dead.chunks.bytes + dead.large.bytes
+		a.mu.Unlock()
+		a.unmapAll(dead.chunks.head)
+		a.unmapAll(dead.large.head)
+		return
+	}
+	slot := &a.guarded[e%a.guardFor]
+	a.guardBytes += dead.chunks.bytes + dead.large.bytes
+	slot.chunks.splice(&dead.chunks)
+	slot.large.splice(&dead.large)
+	a.mu.Unlock()
+}
