@@ -8,11 +8,11 @@ import (
 // spanSet is a stack of spans under its own lock.
 type spanSet struct {
 	mu    sync.Mutex
-	spans []*Span      // under mu
+	spans []*span      // under mu
 	n     atomic.Int32 // len(spans); written under mu, read atomically to skip empty sets without locking
 }
 
-func (q *spanSet) push(s *Span) {
+func (q *spanSet) push(s *span) {
 	q.mu.Lock()
 	q.spans = append(q.spans, s)
 	q.n.Store(int32(len(q.spans)))
@@ -20,12 +20,12 @@ func (q *spanSet) push(s *Span) {
 }
 
 // pop removes and returns a span, or nil when the set is empty.
-func (q *spanSet) pop() *Span {
+func (q *spanSet) pop() *span {
 	if q.n.Load() == 0 {
 		return nil
 	}
 	q.mu.Lock()
-	var s *Span
+	var s *span
 	if n := len(q.spans); n > 0 {
 		s = q.spans[n-1]
 		q.spans[n-1] = nil
@@ -57,3 +57,77 @@ func (c *central) partialSwept(sg uint32) *spanSet   { return &c.partial[sg/2%2]
 func (c *central) partialUnswept(sg uint32) *spanSet { return &c.partial[1-sg/2%2] }
 func (c *central) fullSwept(sg uint32) *spanSet      { return &c.full[sg/2%2] }
 func (c *central) fullUnswept(sg uint32) *spanSet    { return &c.full[1-sg/2%2] }
+
+// cacheSpan returns a swept span of class c with a free slot for a
+// Mutator, with bitmaps from src: a swept partial span, else an unswept
+// one it sweeps (partial, then full ones that sweeping frees), else a
+// new span.
+func (h *Heap) cacheSpan(c int, src bitSource) (*span, error) {
+	sg := h.sweepgen.Load()
+	s, err := h.findSpan(c, src, sg)
+	if err != nil {
+		return nil, err
+	}
+	if s.sweepgen.Load() != sg {
+		h.st.unsweptTaken.Add(1)
+	}
+	if !s.cached.CompareAndSwap(false, true) {
+		h.st.doubleCached.Add(1)
+	}
+	h.heapLive.Add(int64(s.nelems-s.allocCount) * int64(s.elemSize))
+	return s, nil
+}
+
+// findSpan is cacheSpan's search.
+func (h *Heap) findSpan(c int, src bitSource, sg uint32) (*span, error) {
+	cen := &h.central[c]
+	if s := cen.partialSwept(sg).pop(); s != nil {
+		return s, nil
+	}
+	// Sweeping is lazy too: an allocator sweeps what it needs. At most
+	// 100 spans each, so that a heap of full spans does not stall it.
+	for range 100 {
+		s := cen.partialUnswept(sg).pop()
+		if s == nil {
+			break
+		}
+		if s.tryAcquire(sg) {
+			h.sweepSpan(s, src, sg)
+			h.spanSwept()
+			return s, nil
+		}
+		h.st.acquireLost.Add(1)
+	}
+	for range 100 {
+		s := cen.fullUnswept(sg).pop()
+		if s == nil {
+			break
+		}
+		if !s.tryAcquire(sg) {
+			h.st.acquireLost.Add(1)
+			continue
+		}
+		h.sweepSpan(s, src, sg)
+		if s.allocCount < s.nelems {
+			h.spanSwept()
+			return s, nil
+		}
+		cen.fullSwept(sg).push(s)
+		h.spanSwept()
+	}
+	return h.newSpan(c, 0, src, sg)
+}
+
+// uncache returns s, a span a Mutator cached in this cycle, to its swept
+// set.
+func (h *Heap) uncache(s *span) {
+	s.cached.Store(false)
+	h.heapLive.Add(-int64(s.nelems-s.allocCount) * int64(s.elemSize))
+	sg := h.sweepgen.Load()
+	c := &h.central[s.class]
+	if s.allocCount < s.nelems {
+		c.partialSwept(sg).push(s)
+	} else {
+		c.fullSwept(sg).push(s)
+	}
+}

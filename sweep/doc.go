@@ -47,8 +47,9 @@
 // bitmap allocated one cycle earlier, and it is read until the span's
 // next sweep. With the arena's default Retain of 2 and the Advance at the
 // end of every sweep phase, every bitmap a span holds is within its
-// lifetime; finishSweep in gc.go gives the argument, sweeps check it, and
-// Stats.LifetimeViolations counts failures (the tests require none). New
+// lifetime. Sweeps and marks check it, and
+// Stats.Protocol.LifetimeViolations counts failures (the tests require
+// none). New
 // rejects Retain 1.
 //
 // # Who may access objects

@@ -7,13 +7,13 @@ import (
 	"github.com/gcbits/gcbits"
 )
 
-// mstate is the state of a Mutator.
-type mstate uint8
+// mutatorState is the state of a Mutator.
+type mutatorState uint8
 
 const (
-	closed   mstate = iota // after Close, or never opened (the zero Mutator)
-	running                // allocates; counted in Heap.running
-	released               // between Release and Acquire: not using the heap
+	mutatorClosed   mutatorState = iota // after Close, or never opened (the zero Mutator)
+	mutatorRunning                      // allocates; counted in world.running
+	mutatorReleased                     // between Release and Acquire: not using the heap
 )
 
 // Mutator is one goroutine's access to a Heap for allocation, in the
@@ -49,7 +49,7 @@ type Mutator struct {
 	// A cached span is swept in the current cycle and has no other holder.
 	// Owned by the Mutator while it runs; flushed by the collector while
 	// it is parked or released, and cleared by Heap.Close.
-	spans []*Span
+	spans []*span
 	// bits serves the bitmaps of spans this Mutator makes or sweeps.
 	// Owned by the Mutator.
 	bits *gcbits.Cache
@@ -59,12 +59,12 @@ type Mutator struct {
 	// allocs counts allocations not yet added to the heap's total. Owned
 	// by the Mutator; flushed by the collector while it is parked.
 	allocs uint64
-	// state is written under Heap.wmu by the Mutator's own goroutine and
+	// state is written under world.mu by the Mutator's own goroutine and
 	// read by that goroutine without the lock (collect reads it, too, on
 	// the calling Mutator's goroutine). Collectors never read other
 	// Mutators' state: they count running and parked Mutators in the
-	// Heap's fields under wmu.
-	state mstate
+	// world's fields under its lock.
+	state mutatorState
 	// A Mutator writes allocs and roots all the time: keep other
 	// goroutines' Mutators off its cache lines (TestMutatorLayout).
 	_ [128 - 80]byte
@@ -74,25 +74,18 @@ type Mutator struct {
 // progress, it waits for its end.
 func (h *Heap) NewMutator() (*Mutator, error) {
 	if h == nil || h.arena == nil {
-		return nil, fmt.Errorf("%w: heap", ErrClosed)
+		return nil, errClosed
 	}
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
-	for h.stopping {
-		h.wcond.Wait()
+	m := &Mutator{h: h, spans: make([]*span, len(h.central)), bits: h.arena.NewCache()}
+	if err := h.world.add(m); err != nil {
+		return nil, err
 	}
-	if h.wclosed {
-		return nil, fmt.Errorf("%w: heap", ErrClosed)
-	}
-	m := &Mutator{h: h, spans: make([]*Span, len(h.central)), bits: h.arena.NewCache(), state: running}
-	h.mutators[m] = struct{}{}
-	h.running++
 	return m, nil
 }
 
 // stateErr returns the error for a Mutator that is not running.
 func (m *Mutator) stateErr() error {
-	if m.state == released {
+	if m.state == mutatorReleased {
 		return ErrReleased
 	}
 	return fmt.Errorf("%w: mutator", ErrClosed)
@@ -103,11 +96,11 @@ func (m *Mutator) stateErr() error {
 // get pages of their own. Alloc is a safepoint: it may first wait for, or
 // run, a collection.
 func (m *Mutator) Alloc(size int) (Ref, error) {
-	if m.state != running {
+	if m.state != mutatorRunning {
 		return Nil, m.stateErr()
 	}
 	h := m.h
-	if h.stopReq.Load() != 0 {
+	if h.world.stopReq.Load() != 0 {
 		m.park()
 	}
 	if uint(size-1) >= uint(h.classes.maxSize) {
@@ -115,7 +108,7 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 	}
 	c := int(h.classes.lookup[(size+7)>>3])
 	if s := m.spans[c]; s != nil {
-		if i, ok := s.Alloc(); ok {
+		if i, ok := s.nextFree(); ok {
 			m.allocs++
 			return s.take(i), nil
 		}
@@ -129,7 +122,7 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 func (m *Mutator) refill(c int) (Ref, error) {
 	h := m.h
 	if h.closed.Load() {
-		return Nil, fmt.Errorf("%w: heap", ErrClosed)
+		return Nil, errClosed
 	}
 	m.flushAllocs()
 	if s := m.spans[c]; s != nil {
@@ -154,7 +147,7 @@ func (m *Mutator) refill(c int) (Ref, error) {
 		return Nil, err
 	}
 	m.spans[c] = s
-	i, ok := s.Alloc()
+	i, ok := s.nextFree()
 	if !ok {
 		return Nil, fmt.Errorf("sweep: internal error: span %d of class %d handed out full", s.idx, c)
 	}
@@ -170,7 +163,7 @@ func (m *Mutator) allocLarge(size int) (Ref, error) {
 		return Nil, fmt.Errorf("%w: %d bytes", ErrSize, size)
 	}
 	if h.closed.Load() {
-		return Nil, fmt.Errorf("%w: heap", ErrClosed)
+		return Nil, errClosed
 	}
 	m.flushAllocs()
 	npages := (size + PageSize - 1) / PageSize
@@ -189,8 +182,8 @@ func (m *Mutator) allocLarge(size int) (Ref, error) {
 	if err != nil {
 		return Nil, err
 	}
-	h.liveBytes.Add(int64(s.elemSize))
-	i, _ := s.Alloc()
+	h.heapLive.Add(int64(s.elemSize))
+	i, _ := s.nextFree()
 	r := s.take(i)
 	// The span goes on the swept full list at once, where the next sweep
 	// finds it; the Mutator does not cache it.
@@ -210,30 +203,13 @@ func (m *Mutator) flushAllocs() {
 // park waits at a safepoint while a collection stops the world.
 func (m *Mutator) park() {
 	m.flushAllocs()
-	h := m.h
-	h.wmu.Lock()
-	for h.stopping {
-		h.parkLocked()
-	}
-	h.wmu.Unlock()
-}
-
-// parkLocked counts the caller, a running Mutator, as parked until the
-// world restarts. Called and returns with wmu held.
-func (h *Heap) parkLocked() {
-	gen := h.worldGen
-	h.parked++
-	h.wcond.Broadcast()
-	for h.worldGen == gen {
-		h.wcond.Wait()
-	}
-	h.parked--
+	m.h.world.park()
 }
 
 // Safepoint parks the Mutator if a collection is stopping the world, and
 // returns when it may go on. Call it in long loops that do not allocate.
 func (m *Mutator) Safepoint() {
-	if m.state == running && m.h.stopReq.Load() != 0 {
+	if m.state == mutatorRunning && m.h.world.stopReq.Load() != 0 {
 		m.park()
 	}
 }
@@ -242,7 +218,7 @@ func (m *Mutator) Safepoint() {
 // returns when its mark phase is over; sweeping goes on in the
 // background. It is a safepoint.
 func (m *Mutator) GC() error {
-	if m.state != running {
+	if m.state != mutatorRunning {
 		return m.stateErr()
 	}
 	m.flushAllocs()
@@ -255,65 +231,43 @@ func (m *Mutator) GC() error {
 // readers return ErrReleased; Push and Pop do nothing. Nor may the
 // goroutine write to objects (SetWord, SetField, WriteAt) while released.
 func (m *Mutator) Release() {
-	if m.state != running {
+	if m.state != mutatorRunning {
 		return
 	}
 	m.flushAllocs()
-	h := m.h
-	h.wmu.Lock()
-	m.state = released
-	h.running--
-	h.wcond.Broadcast()
-	h.wmu.Unlock()
+	m.h.world.release(m)
 }
 
 // Acquire makes a released Mutator running again, waiting for the end of
 // a collection in progress.
 func (m *Mutator) Acquire() {
-	if m.state != released {
+	if m.state != mutatorReleased {
 		return
 	}
-	h := m.h
-	h.wmu.Lock()
-	for h.stopping {
-		h.wcond.Wait()
-	}
-	m.state = running
-	h.running++
-	h.wmu.Unlock()
+	m.h.world.acquire(m)
 }
 
 // Close gives the Mutator's cached spans back to the heap and unregisters
 // it; its root stack stops counting. Later calls return ErrClosed.
 func (m *Mutator) Close() error {
-	if m.state == closed || m.h == nil {
+	if m.state == mutatorClosed || m.h == nil {
 		return fmt.Errorf("%w: mutator", ErrClosed)
 	}
 	m.flushAllocs()
 	h := m.h
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
-	if m.state == running {
-		// Released first, so that a collection stopping the world does
-		// not wait for us while we wait for it.
-		m.state = released
-		h.running--
-		h.wcond.Broadcast()
-	}
-	for h.stopping {
-		h.wcond.Wait()
-	}
-	m.state = closed
-	delete(h.mutators, m)
-	if !h.wclosed {
-		// No collection can start while we hold wmu, so sweepgen holds.
+	h.world.removeMayWait(m, func(heapClosed bool) {
+		if heapClosed {
+			return
+		}
+		// No collection can start while the world's lock is held, so
+		// sweepgen holds.
 		for c, s := range m.spans {
 			if s != nil {
 				m.spans[c] = nil
 				h.uncache(s)
 			}
 		}
-	}
+	})
 	m.roots = nil
 	m.bits.Flush()
 	return nil
@@ -323,7 +277,7 @@ func (m *Mutator) Close() error {
 // Mutator is running: a collection may be reading the root stack of a
 // released Mutator.
 func (m *Mutator) Push(r Ref) {
-	if m.state == running {
+	if m.state == mutatorRunning {
 		m.roots = append(m.roots, r)
 	}
 }
@@ -331,7 +285,7 @@ func (m *Mutator) Push(r Ref) {
 // Pop removes the top n roots (all of them if n exceeds the depth). It
 // does nothing unless the Mutator is running.
 func (m *Mutator) Pop(n int) {
-	if m.state != running {
+	if m.state != mutatorRunning {
 		return
 	}
 	n = min(max(n, 0), len(m.roots))
@@ -354,7 +308,7 @@ func (m *Mutator) Root(i int) Ref {
 // is out of range, and ErrReleased (or ErrClosed) unless the Mutator is
 // running.
 func (m *Mutator) SetRoot(i int, r Ref) error {
-	if m.state != running {
+	if m.state != mutatorRunning {
 		return m.stateErr()
 	}
 	if uint(i) >= uint(len(m.roots)) {

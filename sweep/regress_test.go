@@ -10,8 +10,8 @@ import (
 // stale Ref in a loop while a collection frees it: the read must end
 // with ErrBadRef, never reach unmapped memory.
 func TestStaleReadLargeDuringSweep(t *testing.T) {
-	h := testHeap(t, Options{GCPercent: -1, Sweepers: 1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{GCPercent: -1, Sweepers: 1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	buf := make([]byte, 4<<20) // a dedicated region: above RegionBytes/4
 	for range 20 {
@@ -54,8 +54,8 @@ func TestStaleReadLargeDuringSweep(t *testing.T) {
 // class, drops them all, and allocates from another class: the
 // collection that ErrLimit triggers must free the empty spans in time.
 func TestErrLimitCollectsOtherClass(t *testing.T) {
-	h := testHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	n := 0
 	for ; ; n++ {
@@ -79,8 +79,8 @@ func TestErrLimitCollectsOtherClass(t *testing.T) {
 // TestErrLimitCollectsLarge allocates dead large objects in a heap that
 // holds only one of them at a time.
 func TestErrLimitCollectsLarge(t *testing.T) {
-	h := testHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 1 << 20, GCPercent: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 1 << 20, GCPercent: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	for i := range 20 {
 		if _, err := m.Alloc(600 << 10); err != nil { // dead at once
@@ -93,8 +93,8 @@ func TestErrLimitCollectsLarge(t *testing.T) {
 // handed out again; under -race it checks that sequence numbers are
 // stored and loaded atomically.
 func TestStaleValidDuringAlloc(t *testing.T) {
-	h := testHeap(t, Options{GCPercent: -1, Sweepers: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{GCPercent: -1, Sweepers: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	var stale []Ref
 	for range 500 {
@@ -133,8 +133,8 @@ func TestStaleValidDuringAlloc(t *testing.T) {
 // TestReleasedRoots checks that the root stack of a released Mutator,
 // which a collection may be reading, does not change.
 func TestReleasedRoots(t *testing.T) {
-	h := testHeap(t, Options{GCPercent: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{GCPercent: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	r, err := m.Alloc(16)
 	if err != nil {

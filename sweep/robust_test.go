@@ -4,23 +4,17 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
-
-	"go.uber.org/goleak"
 
 	"github.com/gcbits/gcbits"
 	"github.com/gcbits/gcbits/internal/mem"
-	"github.com/gcbits/gcbits/internal/workload"
 )
 
 // TestStaleRefs checks that Refs to swept objects, and garbage Refs, give
 // ErrBadRef and never reach another object.
 func TestStaleRefs(t *testing.T) {
-	h := testHeap(t, Options{GCPercent: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{GCPercent: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	live, _ := m.Alloc(16)
 	m.Push(live)
@@ -130,8 +124,8 @@ func TestStaleRefs(t *testing.T) {
 }
 
 func TestPayloadAndLarge(t *testing.T) {
-	h := testHeap(t, Options{GCPercent: -1, RegionBytes: 1 << 20})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{GCPercent: -1, RegionBytes: 1 << 20})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	for _, size := range []int{1, 8, 13, 100, 4000, 32768, 32769, 100000, 3 << 20} {
 		r, err := m.Alloc(size)
@@ -195,7 +189,7 @@ func TestLifetimeCanaries(t *testing.T) {
 		id uint64
 	}
 	var roots []Ref
-	h := testHeap(t, Options{
+	h := NewTestHeap(t, Options{
 		GCPercent:   -1,
 		RegionBytes: 256 << 10,
 		Arena:       gcbits.Options{Guard: mem.OffHeap, ChunkSize: 4096},
@@ -207,7 +201,7 @@ func TestLifetimeCanaries(t *testing.T) {
 		},
 		MinHeapBytes: 1,
 	})
-	m := newMutator(t, h)
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	rng := rand.New(rand.NewPCG(9, 9))
 	sizes := []int{8, 48, 256, 3072, 40000}
@@ -238,7 +232,7 @@ func TestLifetimeCanaries(t *testing.T) {
 		}
 		if cycle%2 == 0 {
 			h.WaitSweep() // else the next cycle's allocations sweep lazily
-			want := map[*Span]int{}
+			want := map[*span]int{}
 			for _, o := range live {
 				s, err := h.resolve(o.r)
 				if err != nil {
@@ -268,7 +262,7 @@ func TestLifetimeCanaries(t *testing.T) {
 		}
 	}
 	st := h.Stats()
-	checkProtocol(t, st)
+	CheckProtocol(t, st)
 	if st.Arena.Epoch < 39 {
 		t.Fatalf("arena at epoch %d after 40 cycles", st.Arena.Epoch)
 	}
@@ -285,7 +279,7 @@ func TestLifetimeCheckHasTeeth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	m := newMutator(t, h)
+	m := NewTestMutator(t, h)
 	r, _ := m.Alloc(16)
 	m.Push(r)
 	for range 4 {
@@ -293,7 +287,7 @@ func TestLifetimeCheckHasTeeth(t *testing.T) {
 		h.WaitSweep()
 	}
 	m.Close()
-	if h.Stats().LifetimeViolations == 0 {
+	if h.Stats().Protocol.LifetimeViolations == 0 {
 		t.Fatal("expired bitmaps went unnoticed")
 	}
 }
@@ -314,8 +308,8 @@ func TestOptions(t *testing.T) {
 			t.Errorf("New(%+v) succeeded", o)
 		}
 	}
-	h := testHeap(t, Options{Classes: []Class{{16, 1}, {64, 2}}})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{Classes: []Class{{16, 1}, {64, 2}}})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	for size, want := range map[int]int{1: 16, 16: 16, 17: 64, 64: 64, 65: PageSize} {
 		r, err := m.Alloc(size)
@@ -328,142 +322,11 @@ func TestOptions(t *testing.T) {
 	}
 }
 
-// TestMutatorStates covers Release, Acquire, Close, GC from outside and
-// Safepoint: collections never wait for released Mutators, and a Mutator
-// spinning on Safepoint does not block them.
-func TestMutatorStates(t *testing.T) {
-	h := testHeap(t, small)
-	if err := h.GC(); err != nil { // no Mutators at all
-		t.Fatal(err)
-	}
-	a, b := newMutator(t, h), newMutator(t, h)
-	keep, _ := a.Alloc(16)
-	a.Push(keep)
-	a.Release()
-	if _, err := a.Alloc(16); !errors.Is(err, ErrReleased) {
-		t.Fatalf("Alloc on a released Mutator: %v", err)
-	}
-	if err := a.GC(); !errors.Is(err, ErrReleased) {
-		t.Fatalf("GC on a released Mutator: %v", err)
-	}
-	b.Release()
-	if err := h.GC(); err != nil { // both released: no wait
-		t.Fatal(err)
-	}
-	h.WaitSweep()
-	if err := h.Valid(keep); err != nil {
-		t.Fatalf("root of a released Mutator was collected: %v", err)
-	}
-	a.Acquire()
-	b.Acquire()
-
-	// b spins on Safepoint while a allocates enough for many collections.
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				b.Safepoint()
-			}
-		}
-	}()
-	ta := trees{H: h, M: a}
-	for range 30 {
-		if _, err := ta.Tree(8); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(stop)
-	<-done
-	if h.Stats().Cycles < 5 {
-		t.Fatalf("only %d collections", h.Stats().Cycles)
-	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); !errors.Is(err, ErrClosed) {
-		t.Fatalf("second Close: %v", err)
-	}
-	if _, err := b.Alloc(8); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Alloc after Close: %v", err)
-	}
-	if err := a.SetRoot(5, Nil); !errors.Is(err, ErrBadRef) {
-		t.Fatalf("SetRoot out of range: %v", err)
-	}
-	if a.Root(-1) != Nil || a.NumRoots() != 1 || a.Root(0) != keep {
-		t.Fatal("root stack")
-	}
-	a.Pop(10)
-	if a.NumRoots() != 0 {
-		t.Fatal("Pop(10) left roots")
-	}
-	a.Close()
-}
-
-// TestClose checks that Close stops every goroutine, that use afterwards
-// gives ErrClosed, and that a Heap closed in the middle of a sweep phase
-// leaves nothing behind.
-func TestClose(t *testing.T) {
-	for range 20 {
-		// The default minimum heap: building the tree does not collect.
-		h, err := New(Options{Trace: treeTrace, Sweepers: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The first span a sweeper takes holds it until Close has begun.
-		started, gate := make(chan struct{}), make(chan struct{})
-		var first atomic.Bool
-		h.onSweep = func(*Span, uint32) {
-			if first.CompareAndSwap(false, true) {
-				close(started)
-				<-gate
-			}
-		}
-		m := newMutator(t, h)
-		b := trees{H: h, M: m}
-		r, _ := b.Tree(10)
-		m.GC() // starts a sweep phase that Close interrupts
-		<-started
-		if left := h.sweepLeft.Load(); left <= 0 {
-			t.Fatalf("no sweep running at Close: %d spans left", left)
-		}
-		go func() {
-			time.Sleep(5 * time.Millisecond)
-			close(gate)
-		}()
-		if err := h.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Close(); !errors.Is(err, ErrClosed) {
-			t.Fatalf("second Close: %v", err)
-		}
-		if _, err := m.Alloc(16); !errors.Is(err, ErrClosed) {
-			t.Fatalf("Alloc after Close: %v", err)
-		}
-		if _, err := h.Field(r, 0); !errors.Is(err, ErrClosed) {
-			t.Fatalf("Field after Close: %v", err)
-		}
-		if _, err := h.NewMutator(); !errors.Is(err, ErrClosed) {
-			t.Fatalf("NewMutator after Close: %v", err)
-		}
-		if err := h.GC(); !errors.Is(err, ErrClosed) {
-			t.Fatalf("GC after Close: %v", err)
-		}
-		h.WaitSweep()
-		m.Close()
-	}
-	goleak.VerifyNone(t)
-}
-
 // TestMaxBytes fills a capped heap: Alloc fails with ErrLimit after a
 // collection could not help, and works again once objects die.
 func TestMaxBytes(t *testing.T) {
-	h := testHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	var err error
 	n := 0
@@ -486,62 +349,6 @@ func TestMaxBytes(t *testing.T) {
 			t.Fatalf("object %d after the roots died: %v", i, err)
 		}
 	}
-}
-
-// TestBitmapFallback starves the bitmap arena: sweeps fall back to Go
-// heap bitmaps and the heap stays correct.
-func TestBitmapFallback(t *testing.T) {
-	o := small
-	o.Arena = gcbits.Options{ChunkSize: 4096, MaxBytes: 8192}
-	h := testHeap(t, o)
-	got, err := binaryTrees(h, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := workload.BinaryTreesWant(8); got != want {
-		t.Fatalf("got\n%s\nwant\n%s", got, want)
-	}
-	h.WaitSweep()
-	st := h.Stats()
-	checkProtocol(t, st)
-	if st.BitsFallbacks == 0 {
-		t.Fatal("no fallback bitmaps: the arena was not starved")
-	}
-}
-
-// TestNoDeadlockManyMutators runs short-lived Mutators that come and go
-// while others trigger collections.
-func TestNoDeadlockManyMutators(t *testing.T) {
-	h := testHeap(t, small)
-	var wg sync.WaitGroup
-	deadline := time.Now().Add(2 * time.Second)
-	for w := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; time.Now().Before(deadline); i++ {
-				m, err := h.NewMutator()
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				b := trees{H: h, M: m}
-				for range 1 + (w+i)%4 {
-					if _, err := b.Tree(6); err != nil {
-						t.Error(err)
-					}
-				}
-				if i%3 == 0 {
-					m.Release()
-					time.Sleep(time.Millisecond)
-					m.Acquire()
-				}
-				m.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	checkProtocol(t, h.Stats())
 }
 
 // TestZeroValues checks that zero and nil values report errors instead of
@@ -581,13 +388,6 @@ func TestZeroValues(t *testing.T) {
 	m.Safepoint()
 	m.Push(Nil)
 	m.Pop(3)
-	var s Span
-	if _, ok := s.Alloc(); ok || s.Mark(0) || s.IsMarked(0) || s.IsAllocated(0) || s.CountAlloc() != 0 {
-		t.Error("zero Span has slots")
-	}
-	if _, err := s.Sweep(newArena(t, gcbits.Options{})); !errors.Is(err, ErrSize) {
-		t.Errorf("zero Span Sweep: %v", err)
-	}
 	var o Object
 	if o.Word(0) != 0 || o.Field(1) != Nil || o.Size() != 0 {
 		t.Error("zero Object has words")

@@ -33,7 +33,7 @@ func TestDemoBinaryTreesOutput(t *testing.T) {
 			if gc != "heap" {
 				continue
 			}
-			if !strings.Contains(errb, "checks: 0 bad refs, 0 bitmap lifetime violations, 0 unswept spans taken, 0 double-cached spans, 0 bitmap fallbacks\n") {
+			if !strings.Contains(errb, "checks: 0 bad refs, 0 bitmap lifetime violations, 0 unswept spans taken, 0 double-cached spans, 0 lost claims, 0 bitmap fallbacks\n") {
 				t.Fatalf("depth %d: stderr:\n%s", n, errb)
 			}
 			if strings.Contains(errb, "collections: 0;") || !strings.Contains(errb, "collections: ") {

@@ -1,8 +1,3 @@
-// Package workload holds binary-trees, the program that both the demo of
-// cmd/gcbits and the tests of package sweep run on the collected heap, so
-// that the demo measures the code the tests check. It does not import
-// sweep (whose internal tests import it): it works on any heap with
-// sweep's shape of API, through type parameters.
 package workload
 
 import (
@@ -11,36 +6,25 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/gcbits/gcbits/sweep"
 )
-
-// Mutator is one goroutine's handle on a collected heap: it allocates,
-// holds roots, and must be released while its goroutine waits, as
-// sweep.Mutator does.
-type Mutator[R comparable] interface {
-	Alloc(size int) (R, error)
-	Push(r R)
-	Pop(n int)
-	Release()
-	Acquire()
-	Close() error
-}
-
-// Heap is the part of a collected heap the programs use, as sweep.Heap
-// provides it: Mutators, and Ref fields of objects.
-type Heap[R comparable, M Mutator[R]] interface {
-	NewMutator() (M, error)
-	Field(r R, i int) (R, error)
-	SetField(r R, i int, v R) error
-}
 
 // TreeNodeSize is the size of a binary-tree node: two Ref fields.
 const TreeNodeSize = 16
 
+// TreeTrace is the Tracer of binary-tree nodes: fields 0 and 1 are the
+// children.
+func TreeTrace(o sweep.Object, visit func(sweep.Ref)) {
+	visit(o.Field(0))
+	visit(o.Field(1))
+}
+
 // Trees builds and checks binary trees of TreeNodeSize nodes whose fields
-// 0 and 1 are the children (both zero in a leaf).
-type Trees[R comparable, M Mutator[R], H Heap[R, M]] struct {
-	H H
-	M M
+// 0 and 1 are the children (both Nil in a leaf), through one Mutator.
+type Trees struct {
+	H *sweep.Heap
+	M *sweep.Mutator
 }
 
 // Tree returns a full binary tree of the given depth. It is built from
@@ -48,7 +32,7 @@ type Trees[R comparable, M Mutator[R], H Heap[R, M]] struct {
 // allocated, with the root on the root stack meanwhile, so that every
 // node is reachable at every safepoint. The root is popped again: the
 // caller must root or use it before its next allocation.
-func (t Trees[R, M, H]) Tree(depth int) (R, error) {
+func (t Trees) Tree(depth int) (sweep.Ref, error) {
 	root, err := t.M.Alloc(TreeNodeSize)
 	if err != nil {
 		return root, err
@@ -58,7 +42,7 @@ func (t Trees[R, M, H]) Tree(depth int) (R, error) {
 	return root, t.fill(root, depth)
 }
 
-func (t Trees[R, M, H]) fill(n R, depth int) error {
+func (t Trees) fill(n sweep.Ref, depth int) error {
 	if depth <= 0 {
 		return nil
 	}
@@ -78,7 +62,7 @@ func (t Trees[R, M, H]) fill(n R, depth int) error {
 }
 
 // Check is binary-trees' node count of the tree at n.
-func (t Trees[R, M, H]) Check(n R) (int, error) {
+func (t Trees) Check(n sweep.Ref) (int, error) {
 	l, err := t.H.Field(n, 0)
 	if err != nil {
 		return 0, err
@@ -87,8 +71,7 @@ func (t Trees[R, M, H]) Check(n R) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var leaf R
-	if l == leaf {
+	if l == sweep.Nil {
 		return 1, nil
 	}
 	a, err := t.Check(l)
@@ -113,14 +96,14 @@ func iterations(n, d int) int { return 1 << (maxDepth(n) - d + MinDepth) }
 // depth, each with a Mutator of its own, building and checking trees. It
 // writes the benchmark's output to out. Errors of the heap, Close's
 // included, are returned joined.
-func BinaryTrees[R comparable, M Mutator[R], H Heap[R, M]](h H, n int, out io.Writer) (err error) {
+func BinaryTrees(h *sweep.Heap, n int, out io.Writer) (err error) {
 	maxD := maxDepth(n)
 	m, err := h.NewMutator()
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, m.Close()) }()
-	main := Trees[R, M, H]{H: h, M: m}
+	main := Trees{H: h, M: m}
 	stretch, err := main.Tree(maxD + 1)
 	if err != nil {
 		return err
@@ -161,13 +144,13 @@ func BinaryTrees[R comparable, M Mutator[R], H Heap[R, M]](h H, n int, out io.Wr
 
 // depthLine builds and checks binary-trees' trees of depth d with a
 // Mutator of its own and returns the output line.
-func depthLine[R comparable, M Mutator[R], H Heap[R, M]](h H, n, d int) (_ string, err error) {
+func depthLine(h *sweep.Heap, n, d int) (_ string, err error) {
 	m, err := h.NewMutator()
 	if err != nil {
 		return "", err
 	}
 	defer func() { err = errors.Join(err, m.Close()) }()
-	w := Trees[R, M, H]{H: h, M: m}
+	w := Trees{H: h, M: m}
 	it, sum := iterations(n, d), 0
 	for range it {
 		t, err := w.Tree(d)
@@ -181,6 +164,47 @@ func depthLine[R comparable, M Mutator[R], H Heap[R, M]](h H, n, d int) (_ strin
 		sum += c
 	}
 	return fmt.Sprintf("%d\t trees of depth %d\t check: %d\n", it, d, sum), nil
+}
+
+// goNode is a binary-tree node on the Go heap.
+type goNode struct{ left, right *goNode }
+
+func goTree(depth int) *goNode {
+	if depth <= 0 {
+		return &goNode{}
+	}
+	return &goNode{goTree(depth - 1), goTree(depth - 1)}
+}
+
+func (n *goNode) check() int {
+	if n.left == nil {
+		return 1
+	}
+	return 1 + n.left.check() + n.right.check()
+}
+
+// BinaryTreesGo is binary-trees with argument n on Go's heap, as the
+// benchmark's Go programs run it: one goroutine per depth.
+func BinaryTreesGo(n int, out io.Writer) {
+	maxD := maxDepth(n)
+	fmt.Fprintf(out, "stretch tree of depth %d\t check: %d\n", maxD+1, goTree(maxD+1).check())
+	long := goTree(maxD)
+	lines := make([]string, maxD+1)
+	var wg sync.WaitGroup
+	for d := MinDepth; d <= maxD; d += 2 {
+		wg.Go(func() {
+			it, sum := iterations(n, d), 0
+			for range it {
+				sum += goTree(d).check()
+			}
+			lines[d] = fmt.Sprintf("%d\t trees of depth %d\t check: %d\n", it, d, sum)
+		})
+	}
+	wg.Wait()
+	for d := MinDepth; d <= maxD; d += 2 {
+		io.WriteString(out, lines[d])
+	}
+	fmt.Fprintf(out, "long lived tree of depth %d\t check: %d\n", maxD, long.check())
 }
 
 // BinaryTreesWant is binary-trees' output for argument n, from the

@@ -1,0 +1,172 @@
+package sweep
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// mark marks every object reachable from the roots, with h.nmark
+// workers, and returns the number and bytes of the objects marked. The
+// world is stopped and every span swept.
+func (h *Heap) mark() (slots, bytes int64) {
+	q := &markQueue{workers: h.nmark}
+	q.cond.L = &q.mu
+	t := h.table.Load()
+	epoch := h.arena.Epoch()
+	ws := make([]*marker, h.nmark)
+	for i := range ws {
+		w := &marker{h: h, q: q, table: t, epoch: epoch}
+		w.visitFn = w.visit
+		ws[i] = w
+	}
+	w0 := ws[0]
+	for m := range h.world.mutators {
+		for _, r := range m.roots {
+			w0.visit(r)
+		}
+	}
+	if h.rootsFn != nil {
+		h.rootsFn(w0.visitFn)
+	}
+	var wg sync.WaitGroup
+	for _, w := range ws[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run()
+		}()
+	}
+	w0.run()
+	wg.Wait()
+	for _, w := range ws {
+		slots += w.slots
+		bytes += w.bytes
+		if w.bad > 0 {
+			h.st.badRefs.Add(w.bad)
+		}
+		if w.expired > 0 {
+			h.st.lifetimeViolations.Add(w.expired)
+		}
+	}
+	return slots, bytes
+}
+
+// markQueue shares work between mark workers: batches of marked objects
+// still to trace. A worker that runs dry waits here; when all of them
+// wait and no batch is left, marking is done.
+type markQueue struct {
+	mu      sync.Mutex
+	cond    sync.Cond    // on mu
+	batches [][]Ref      // under mu
+	idle    int          // workers waiting in get; under mu
+	workers int          // read-only
+	done    bool         // under mu
+	hungry  atomic.Int32 // idle workers not yet served a batch; stored under mu, read atomically so busy workers know when to share
+}
+
+func (q *markQueue) put(b []Ref) {
+	q.mu.Lock()
+	q.batches = append(q.batches, b)
+	q.hungry.Store(int32(q.idle - len(q.batches)))
+	q.cond.Signal()
+	q.mu.Unlock()
+}
+
+// get returns a batch, or false when marking is done.
+func (q *markQueue) get() ([]Ref, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		if n := len(q.batches); n > 0 {
+			b := q.batches[n-1]
+			q.batches = q.batches[:n-1]
+			q.hungry.Store(int32(q.idle - len(q.batches)))
+			return b, true
+		}
+		if q.done {
+			return nil, false
+		}
+		if q.idle+1 == q.workers {
+			q.done = true
+			q.cond.Broadcast()
+			return nil, false
+		}
+		q.idle++
+		q.hungry.Store(int32(q.idle - len(q.batches)))
+		q.cond.Wait()
+		q.idle--
+	}
+}
+
+// marker is one mark worker's state.
+type marker struct {
+	h       *Heap
+	q       *markQueue
+	table   *spanTable // the span table, fixed while the world is stopped
+	epoch   uint64     // the arena epoch during this mark
+	stack   []Ref      // marked objects still to trace
+	visitFn func(Ref)  // visit as a func value, made once
+	slots   int64      // objects this worker marked
+	bytes   int64      // their slot bytes
+	bad     uint64     // Refs that named no live object
+	expired uint64     // marks into a bitmap past its lifetime
+}
+
+// visit marks r and queues it for tracing if this call marked it.
+func (w *marker) visit(r Ref) {
+	if r == Nil {
+		return
+	}
+	i := r.spanIdx()
+	if int(i) >= len(w.table.spans) {
+		w.bad++
+		return
+	}
+	s := w.table.spans[i].Load()
+	// Mark only allocated slots, so that a stale or forged Ref never
+	// resurrects a free one. With the world stopped and every span swept
+	// and uncached, the allocation state is stable, and reading it costs
+	// less than the slot's sequence number: its words share cache lines
+	// with the mark bits. (A stale Ref to a slot that was allocated again
+	// keeps the new object alive one more cycle; resolve still rejects
+	// it.)
+	j := r.slot()
+	if s == nil || j >= s.nelems || !(j < s.freeindex || s.allocBits.Test(j)) {
+		w.bad++
+		return
+	}
+	if !s.markBits.SetAtomic(j) {
+		return
+	}
+	if w.epoch >= s.markEpoch+w.h.retain+1 {
+		w.expired++
+	}
+	w.slots++
+	w.bytes += int64(s.elemSize)
+	w.stack = append(w.stack, r)
+}
+
+// run traces objects until the queue says marking is done.
+func (w *marker) run() {
+	for {
+		for n := len(w.stack); n > 0; n = len(w.stack) {
+			if n >= 2 && w.q.hungry.Load() > 0 {
+				// Give the oldest half away: near the roots, it is
+				// likely the larger share of the work.
+				half := n / 2
+				w.q.put(append([]Ref(nil), w.stack[:half]...))
+				w.stack = w.stack[:copy(w.stack, w.stack[half:])]
+				n = len(w.stack)
+			}
+			r := w.stack[n-1]
+			w.stack = w.stack[:n-1]
+			s := w.table.spans[r.spanIdx()].Load()
+			w.h.trace(Object{ref: r, base: s.addr(r.slot()), size: s.elemSize}, w.visitFn)
+		}
+		b, ok := w.q.get()
+		if !ok {
+			return
+		}
+		w.stack = append(w.stack, b...)
+	}
+}

@@ -1,0 +1,104 @@
+package sweep
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/gcbits/gcbits"
+)
+
+// Tracer reports the references held by obj: it calls visit once for each
+// Ref field (Nil fields may be skipped or passed; both are fine). The heap
+// calls it once for every object it marks, from several goroutines at
+// once, while the world is stopped. It must not call methods of the Heap
+// or of a Mutator; it may only read obj.
+type Tracer func(obj Object, visit func(Ref))
+
+// Options configure a Heap. Trace is required; every other zero field
+// gives a default.
+type Options struct {
+	// Trace enumerates the references of an object during marking.
+	Trace Tracer
+	// Roots, if set, reports global roots at the start of every
+	// collection, in addition to the root stacks of the Mutators. It runs
+	// while the world is stopped, on the collecting goroutine.
+	Roots func(visit func(Ref))
+	// Classes is the table of small size classes, sizes increasing;
+	// nil means GoClasses(). Larger objects get a span of their own.
+	Classes []Class
+	// GCPercent sets the collection trigger as GOGC does: a collection
+	// starts when the heap reaches the bytes marked by the last one plus
+	// GCPercent percent. 0 means 100; negative turns automatic collection
+	// off (Heap.GC and Mutator.GC still collect).
+	GCPercent int
+	// MinHeapBytes is the heap size below which no automatic collection
+	// starts; 0 means 4 MiB.
+	MinHeapBytes int64
+	// MarkWorkers is the number of goroutines that mark; 0 means
+	// GOMAXPROCS.
+	MarkWorkers int
+	// Sweepers is the number of background sweeper goroutines; 0 means
+	// GOMAXPROCS/2 (at least 1), negative means none: spans are then swept
+	// by allocating Mutators and by the next collection.
+	Sweepers int
+	// RegionBytes is the size of the regions the heap maps for spans: 0
+	// means 4 MiB; otherwise a multiple of PageSize from 64 KiB to 1 GiB.
+	RegionBytes int
+	// MaxBytes caps the heap memory mapped for objects (bitmaps are
+	// counted by the arena, see Arena.MaxBytes); 0 means no cap.
+	MaxBytes int64
+	// Unchecked turns off sequence numbers: a stale Ref is then not
+	// detected and reaches whatever object occupies its slot. Bad span or
+	// slot numbers and out-of-range fields are still reported. It saves 4
+	// bytes per slot and a store per allocation.
+	Unchecked bool
+	// Arena configures the arena of mark bitmaps. Retain must be 0 (the
+	// default, 2) or at least 2: see the lifetime argument in the package
+	// documentation.
+	Arena gcbits.Options
+	// Timing measures the time spent sweeping and allocating bitmaps, per
+	// span, for Stats. It costs two clock reads per span swept.
+	Timing bool
+}
+
+// resolve checks o and fills in its defaults. anyRetain lets a test build
+// a heap with Retain 1, to check that the lifetime checks catch it.
+func (o Options) resolve(anyRetain bool) (Options, error) {
+	if o.Trace == nil {
+		return o, fmt.Errorf("%w: Trace is required", ErrOption)
+	}
+	if o.Arena.Retain == 0 {
+		o.Arena.Retain = gcbits.DefaultRetain
+	}
+	if o.Arena.Retain < 2 && !anyRetain {
+		return o, fmt.Errorf("%w: Arena.Retain %d: allocation bits live for two epochs after their own, so Retain must be at least 2", ErrOption, o.Arena.Retain)
+	}
+	switch rb := o.RegionBytes; {
+	case rb == 0:
+		o.RegionBytes = 4 << 20
+	case rb%PageSize != 0 || rb < 64<<10 || rb > 1<<30:
+		return o, fmt.Errorf("%w: RegionBytes %d is not a multiple of %d from 64 KiB to 1 GiB", ErrOption, rb, PageSize)
+	}
+	if o.MaxBytes < 0 {
+		return o, fmt.Errorf("%w: MaxBytes %d is negative", ErrOption, o.MaxBytes)
+	}
+	if o.MinHeapBytes < 0 || o.MarkWorkers < 0 {
+		return o, fmt.Errorf("%w: MinHeapBytes %d or MarkWorkers %d is negative", ErrOption, o.MinHeapBytes, o.MarkWorkers)
+	}
+	if o.GCPercent == 0 {
+		o.GCPercent = 100
+	}
+	if o.MinHeapBytes == 0 {
+		o.MinHeapBytes = 4 << 20
+	}
+	if o.MarkWorkers == 0 {
+		o.MarkWorkers = runtime.GOMAXPROCS(0)
+	}
+	switch {
+	case o.Sweepers == 0:
+		o.Sweepers = max(1, runtime.GOMAXPROCS(0)/2)
+	case o.Sweepers < 0:
+		o.Sweepers = 0
+	}
+	return o, nil
+}

@@ -1,0 +1,172 @@
+package sweep
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/gcbits/gcbits"
+)
+
+// spanTable is an immutable-length array of span slots.
+type spanTable struct {
+	spans []atomic.Pointer[span]
+}
+
+// freeSpanIdx is a retired span index with the last sequence number its
+// span handed out, so that its next span goes on counting from there and
+// Refs to the old span stay stale.
+type freeSpanIdx struct {
+	idx uint32
+	seq uint32
+}
+
+// retiredSpan is the memory of a freed span awaiting release: its pages
+// and, for a dedicated region, the region.
+type retiredSpan struct {
+	base   unsafe.Pointer
+	npages int
+	region *regionInfo
+}
+
+// newSpan makes a span of class c (0: a large object of npages pages),
+// with bitmaps from src, swept in generation sg, and publishes it in the
+// table. Its slots are all free.
+func (h *Heap) newSpan(c, npages int, src bitSource, sg uint32) (*span, error) {
+	var size uintptr
+	var nelems int
+	if c == 0 {
+		size, nelems = uintptr(npages)*PageSize, 1
+	} else {
+		npages = h.classes.classes[c].Pages
+		size, nelems = uintptr(h.classes.classes[c].Size), h.classes.nelems(c)
+	}
+	h.mu.Lock()
+	if h.closed.Load() {
+		h.mu.Unlock()
+		return nil, errClosed
+	}
+	base, clean, ri, err := h.pages.alloc(npages)
+	if err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	var fi freeSpanIdx
+	if n := len(h.freeIdx); n > 0 {
+		fi = h.freeIdx[n-1]
+		h.freeIdx = h.freeIdx[:n-1]
+	} else {
+		t := h.table.Load()
+		fi.idx = h.nextIdx
+		if int(fi.idx) >= maxSpans {
+			h.pages.release(base, npages, ri)
+			h.mu.Unlock()
+			if ri != nil {
+				ri.region.Unmap()
+			}
+			return nil, fmt.Errorf("%w: %d spans", ErrLimit, maxSpans-1)
+		}
+		if int(fi.idx) >= len(t.spans) {
+			nt := &spanTable{spans: make([]atomic.Pointer[span], 2*len(t.spans))}
+			for i := range t.spans {
+				nt.spans[i].Store(t.spans[i].Load())
+			}
+			h.table.Store(nt)
+		}
+		h.nextIdx++
+	}
+	h.inUse++
+	h.mu.Unlock()
+
+	s := &span{
+		idx:      fi.idx,
+		class:    uint8(c),
+		nelems:   nelems,
+		elemSize: size,
+		npages:   npages,
+		base:     base,
+		nextSeq:  fi.seq,
+		needzero: !clean,
+		region:   ri,
+	}
+	if h.checked {
+		s.seqs = make([]uint32, nelems)
+	}
+	ab, ae := h.newBits(src, nelems)
+	mb, me := h.newBits(src, nelems)
+	s.reset(ab, ae, mb, me)
+	s.setSwept(sg)
+	h.mu.Lock()
+	h.table.Load().spans[fi.idx].Store(s)
+	h.mu.Unlock()
+	return s, nil
+}
+
+// fallbackEpoch marks a bitmap from the Go heap, whose lifetime is
+// unbounded.
+const fallbackEpoch = ^uint64(0) >> 1
+
+// newBits returns a zeroed bitmap of n bits from src and the arena epoch
+// at which its Alloc began. If the arena fails (a memory limit, a failed
+// map), the bitmap comes from the Go heap instead, so that a sweep always
+// completes; Stats counts these.
+func (h *Heap) newBits(src bitSource, n int) (gcbits.Bits, uint64) {
+	var t0 time.Time
+	if h.timing {
+		t0 = time.Now()
+	}
+	e := h.arena.Epoch()
+	b, err := src.Alloc(n)
+	if h.timing {
+		h.st.bitsNs.Add(int64(time.Since(t0)))
+	}
+	if err != nil {
+		h.st.bitsFallbacks.Add(1)
+		return make(gcbits.Bits, (n+63)/64), fallbackEpoch
+	}
+	return b, e
+}
+
+// freeSpan retires s, which its caller holds and which has no allocated
+// slot: it leaves the table at once, so that Refs to it fail to resolve,
+// and its index goes to the free list with its sequence counter. Its
+// memory is only queued on h.retired: a Mutator may be between resolving
+// a stale Ref into s and accessing the slot, so the pages stay mapped and
+// unused until releaseRetired runs with the world stopped.
+func (h *Heap) freeSpan(s *span) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed.Load() {
+		return
+	}
+	h.table.Load().spans[s.idx].Store(nil)
+	h.freeIdx = append(h.freeIdx, freeSpanIdx{idx: s.idx, seq: s.nextSeq})
+	h.inUse--
+	h.retired = append(h.retired, retiredSpan{base: s.base, npages: s.npages, region: s.region})
+}
+
+// releaseRetired gives the memory of the spans freed since the last call
+// back to the page heap, unmapping dedicated regions. The world must be
+// stopped: no running Mutator is then between resolving a Ref and
+// accessing its object, and every Ref into a retired span has failed to
+// resolve since the span was freed.
+func (h *Heap) releaseRetired() {
+	h.mu.Lock()
+	if h.closed.Load() || len(h.retired) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	var unmap []*regionInfo
+	for i, r := range h.retired {
+		if ri := h.pages.release(r.base, r.npages, r.region); ri != nil {
+			unmap = append(unmap, ri)
+		}
+		h.retired[i] = retiredSpan{}
+	}
+	h.retired = h.retired[:0]
+	h.mu.Unlock()
+	for _, ri := range unmap {
+		ri.region.Unmap()
+	}
+}
