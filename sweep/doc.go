@@ -67,11 +67,13 @@
 // running Mutator: there is no write barrier, so a collection relies on
 // every writer being stopped while it marks.
 //
-// A stale Ref is detected by the sequence number of its slot. A Ref
-// resolved just before a concurrent sweep frees its slot and reallocated
-// within the same sweep phase may still reach the new object, and
-// sequence numbers wrap after 2^24 allocations per span index: detection
-// of stale Refs is best-effort, not a guarantee.
+// A Ref carries its heap's tag, so a Ref used on another heap is
+// reported. A stale Ref is detected by the sequence number of its slot,
+// which the sweep that frees the slot advances. A Ref resolved just
+// before a concurrent sweep frees its slot and reallocated within the
+// same sweep phase may still reach the new object, and sequence numbers
+// wrap after 2^16 frees of a slot: detection of stale Refs is
+// best-effort, not a guarantee.
 //
 // # Errors
 //

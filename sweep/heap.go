@@ -14,6 +14,7 @@ import (
 // documentation for the model, the protocols and the lifetime argument.
 type Heap struct {
 	// Set by New; read-only afterwards.
+	tag       uint8 // the heap's tag in its Refs, unique among open heaps
 	classes   *classTable
 	arena     *gcbits.Arena
 	retain    uint64 // the arena's Retain
@@ -74,7 +75,7 @@ type Heap struct {
 
 	mu      sync.Mutex    // guards the fields below
 	pages   pageHeap      // under mu
-	freeIdx []freeSpanIdx // retired span indexes; under mu
+	freeIdx []freeSpanIdx // retired span indexes, oldest first; under mu
 	nextIdx uint32        // indexes below it have been handed out (from 1); under mu
 	inUse   int           // spans in the table; under mu
 	// retired holds the memory of spans freed by sweeps: a Mutator may
@@ -122,7 +123,13 @@ func newHeap(opts Options, anyRetain bool) (*Heap, error) {
 	if err != nil {
 		return nil, err
 	}
+	tag, err := takeHeapTag()
+	if err != nil {
+		arena.Close()
+		return nil, err
+	}
 	h := &Heap{
+		tag:       tag,
 		classes:   ct,
 		arena:     arena,
 		retain:    uint64(o.Arena.Retain),
@@ -185,6 +192,7 @@ func (h *Heap) Close() error {
 	if err := h.arena.Close(); err != nil {
 		errs = append(errs, err)
 	}
+	dropHeapTag(h.tag)
 	if len(errs) > 0 {
 		return fmt.Errorf("sweep: Close: %v", errs)
 	}

@@ -118,7 +118,7 @@ func (w *marker) visit(r Ref) {
 		return
 	}
 	i := r.spanIdx()
-	if int(i) >= len(w.table.spans) {
+	if r.tag() != w.h.tag || int(i) >= len(w.table.spans) {
 		w.bad++
 		return
 	}

@@ -14,6 +14,9 @@ func (h *Heap) resolve(r Ref) (*span, error) {
 	if r == Nil {
 		return nil, badRef(r, "nil")
 	}
+	if r.tag() != h.tag {
+		return nil, badRef(r, "a Ref of another heap")
+	}
 	t := h.table.Load()
 	i := r.spanIdx()
 	if int(i) >= len(t.spans) {

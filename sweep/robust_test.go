@@ -89,9 +89,11 @@ func TestStaleRefs(t *testing.T) {
 	if v, _ := h.Word(reused, 1); v != 99 {
 		t.Fatalf("new object's word is %d", v)
 	}
-	// Garbage: nil, out-of-range span, slot, sequence, field, bytes.
-	bad := []Ref{Nil, makeRef(1<<20, 0, 1), makeRef(live.spanIdx(), 60000, live.seq()),
-		makeRef(live.spanIdx(), live.slot(), live.seq()+1), makeRef(live.spanIdx(), live.slot(), 0)}
+	// Garbage: nil, out-of-range span, slot, sequence, heap tag, field,
+	// bytes.
+	bad := []Ref{Nil, makeRef(h.tag, 1<<20, 0, 1), makeRef(h.tag, live.spanIdx(), 60000, live.seq()),
+		makeRef(h.tag, live.spanIdx(), live.slot(), live.seq()+1), makeRef(h.tag+1, live.spanIdx(), live.slot(), live.seq()),
+		makeRef(0, live.spanIdx(), live.slot(), live.seq())}
 	for _, r := range bad {
 		if err := h.Valid(r); !errors.Is(err, ErrBadRef) {
 			t.Errorf("Valid(%v) = %v", r, err)
@@ -108,12 +110,13 @@ func TestStaleRefs(t *testing.T) {
 	if err := h.ReadAt(live, make([]byte, 1), -1); !errors.Is(err, ErrBadRef) {
 		t.Errorf("ReadAt(-1): %v", err)
 	}
-	// Random words never panic, and those accepted are live objects.
+	// Random words never panic, and those accepted name slots of the
+	// heap's spans (made-up Refs may name free slots).
 	rng := rand.New(rand.NewPCG(5, 5))
 	for range 100000 {
 		r := Ref(rng.Uint64())
 		if rng.IntN(2) == 0 {
-			r = makeRef(uint32(rng.IntN(8)), rng.IntN(1100), uint32(rng.IntN(4)))
+			r = makeRef(h.tag, uint32(rng.IntN(8)), rng.IntN(1100), uint16(rng.IntN(4)))
 		}
 		if h.Valid(r) == nil && r != live && r != reused {
 			if _, err := h.Word(r, 0); err != nil {
@@ -364,7 +367,7 @@ func TestZeroValues(t *testing.T) {
 		if err := h.Close(); !errors.Is(err, ErrClosed) {
 			t.Errorf("Close: %v", err)
 		}
-		if _, err := h.Field(makeRef(1, 0, 1), 0); !errors.Is(err, ErrClosed) {
+		if _, err := h.Field(makeRef(1, 1, 0, 1), 0); !errors.Is(err, ErrClosed) {
 			t.Errorf("Field: %v", err)
 		}
 		if _, _, err := h.SizeClass(8); !errors.Is(err, ErrClosed) {

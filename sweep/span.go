@@ -51,15 +51,11 @@ type span struct {
 	elemSize uintptr        // bytes per slot
 	npages   int            // pages of heap memory
 	base     unsafe.Pointer // address of slot 0
-	// seqs[i] is the sequence number of the object in slot i, 0 while the
-	// slot is free; nil in unchecked mode. The holder stores an entry
-	// atomically, and only while the slot has no live object: when it
-	// hands the slot out (take) and when a sweep frees it. Any goroutine
-	// resolving a Ref loads entries atomically. A load that races with a
-	// store is made with a Ref to a dead object, an error either way; it
-	// sees the old or the new value, and both
-	// differ from any live object's number but the new one's own.
-	seqs []uint32
+	// seqs holds the slots' sequence numbers (see slotSeqs); nil in
+	// unchecked mode.
+	seqs slotSeqs
+	// tag is the heap's tag, for the Refs of the span's objects.
+	tag uint8
 
 	// sweepgen is the span's sweep generation (see the type's
 	// documentation). Read atomically; moved from sg-2 to sg-1 by
@@ -95,8 +91,6 @@ type span struct {
 	// allocBits and of markBits began: a heap checks with them that a
 	// bitmap is never used past its lifetime.
 	allocEpoch, markEpoch uint64
-	// nextSeq is the last sequence number handed out (24 bits, never 0).
-	nextSeq uint32
 	// needzero: freed slots may hold old data, so take clears a
 	// slot before handing it out. False for fresh memory from the OS.
 	needzero bool
@@ -200,17 +194,16 @@ func (s *span) countMarked() int { return s.markBits.Count() }
 // allocation bitmap, nb (zeroed, at least nelems bits, whose Alloc began
 // in arena epoch e) the mark bitmap, and allocation starts over from slot
 // 0. It returns the number of slots freed: those allocated before the
-// sweep that were not marked. For the holder only; no mark may run
-// concurrently. In checked mode it also
+// sweep that were not marked. In checked mode it advances the sequence
+// number of every freed slot, so that Refs to the objects it frees become
+// stale at once. For the holder only; no mark may run concurrently. In checked mode it also
 // clears the sequence number of every freed slot, so that Refs to the
 // objects it frees become stale at once.
 func (s *span) sweepWith(nb gcbits.Bits, e uint64) int {
 	if s.seqs != nil {
 		for w := range s.markBits {
-			dead := (s.allocBits[w] | s.belowFreeindex(w)) &^ s.markBits[w]
-			for dead != 0 {
-				atomic.StoreUint32(&s.seqs[w<<6+bits.TrailingZeros64(dead)], 0)
-				dead &= dead - 1
+			if dead := (s.allocBits[w] | s.belowFreeindex(w)) &^ s.markBits[w]; dead != 0 {
+				s.seqs.bump(w<<6, dead)
 			}
 		}
 	}
@@ -260,8 +253,8 @@ func (s *span) tryAcquire(sg uint32) bool {
 func (s *span) setSwept(sg uint32) { s.sweepgen.Store(sg) }
 
 // take prepares slot i, just returned by nextFree, for a new object: it
-// clears the slot if it may hold old data and, in checked mode, gives it
-// a new sequence number. It returns the object's Ref.
+// clears the slot if it may hold old data. It returns the object's Ref,
+// with the slot's sequence number in checked mode.
 func (s *span) take(i int) Ref {
 	if s.needzero {
 		p := s.addr(i)
@@ -273,30 +266,23 @@ func (s *span) take(i int) Ref {
 			clear(unsafe.Slice((*byte)(p), s.elemSize))
 		}
 	}
-	var seq uint32
+	var seq uint16
 	if s.seqs != nil {
-		seq = s.nextSeq + 1
-		if seq > refSeqMask {
-			seq = 1
-		}
-		s.nextSeq = seq
-		atomic.StoreUint32(&s.seqs[i], seq)
+		seq = s.seqs.get(i)
 	}
-	return makeRef(s.idx, i, seq)
+	return makeRef(s.tag, s.idx, i, seq)
 }
 
-// live reports whether r, naming slot r.slot() of s, is the slot's
-// current object. In unchecked mode it only checks the slot index.
+// live reports whether r, naming slot r.slot() of s, may be the slot's
+// current object: the slot exists and, in checked mode, has r's sequence
+// number. (A free slot has the number its next object will get: a Ref
+// made up rather than given by the heap may pass.)
 func (s *span) live(r Ref) bool {
 	i := r.slot()
 	if i >= s.nelems {
 		return false
 	}
-	if s.seqs == nil {
-		return true
-	}
-	q := r.seq()
-	return q != 0 && atomic.LoadUint32(&s.seqs[i]) == q
+	return s.seqs == nil || s.seqs.get(i) == r.seq()
 }
 
 // addr returns the address of slot i.

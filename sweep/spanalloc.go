@@ -14,12 +14,12 @@ type spanTable struct {
 	spans []atomic.Pointer[span]
 }
 
-// freeSpanIdx is a retired span index with the last sequence number its
-// span handed out, so that its next span goes on counting from there and
-// Refs to the old span stay stale.
+// freeSpanIdx is a retired span index with the sequence number its next
+// span starts its slots at, above those of the old span, so that Refs to
+// the old span's objects stay stale.
 type freeSpanIdx struct {
 	idx uint32
-	seq uint32
+	seq uint16
 }
 
 // retiredSpan is the memory of a freed span awaiting release: its pages
@@ -53,9 +53,10 @@ func (h *Heap) newSpan(c, npages int, src bitSource, sg uint32) (*span, error) {
 		return nil, err
 	}
 	var fi freeSpanIdx
-	if n := len(h.freeIdx); n > 0 {
-		fi = h.freeIdx[n-1]
-		h.freeIdx = h.freeIdx[:n-1]
+	if len(h.freeIdx) > 0 {
+		// First in, first out: an index comes back as late as possible.
+		fi = h.freeIdx[0]
+		h.freeIdx = h.freeIdx[1:]
 	} else {
 		t := h.table.Load()
 		fi.idx = h.nextIdx
@@ -86,12 +87,12 @@ func (h *Heap) newSpan(c, npages int, src bitSource, sg uint32) (*span, error) {
 		elemSize: size,
 		npages:   npages,
 		base:     base,
-		nextSeq:  fi.seq,
+		tag:      h.tag,
 		needzero: !clean,
 		region:   ri,
 	}
 	if h.checked {
-		s.seqs = make([]uint32, nelems)
+		s.seqs = newSlotSeqs(nelems, fi.seq)
 	}
 	ab, ae := h.newBits(src, nelems)
 	mb, me := h.newBits(src, nelems)
@@ -141,7 +142,11 @@ func (h *Heap) freeSpan(s *span) {
 		return
 	}
 	h.table.Load().spans[s.idx].Store(nil)
-	h.freeIdx = append(h.freeIdx, freeSpanIdx{idx: s.idx, seq: s.nextSeq})
+	fi := freeSpanIdx{idx: s.idx}
+	if s.seqs != nil {
+		fi.seq = s.seqs.next()
+	}
+	h.freeIdx = append(h.freeIdx, fi)
 	h.inUse--
 	h.retired = append(h.retired, retiredSpan{base: s.base, npages: s.npages, region: s.region})
 }
