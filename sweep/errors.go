@@ -25,7 +25,36 @@ var (
 	ErrLimit = errors.New("sweep: heap memory limit reached")
 	// ErrReleased reports use of a Mutator between Release and Acquire.
 	ErrReleased = errors.New("sweep: mutator released")
+	// ErrTrace reports a collection abandoned because a Tracer or the
+	// Roots function panicked; the error is a *TraceError. The heap stays
+	// usable.
+	ErrTrace = errors.New("sweep: tracer panicked")
 )
+
+// TraceError is the error of a collection abandoned because a Tracer or
+// the Roots function panicked or called runtime.Goexit. Marking stopped,
+// every mark was undone and the world started again: the heap is as it
+// was before the collection. It wraps ErrTrace and, when the panic's
+// value is an error, that error.
+type TraceError struct {
+	Value any    // the value passed to panic, or errGoexit
+	Stack []byte // the stack of the goroutine that panicked
+}
+
+// errGoexit is the Value of a TraceError for runtime.Goexit.
+var errGoexit = errors.New("runtime.Goexit called")
+
+func (e *TraceError) Error() string {
+	return fmt.Sprintf("%v: %v\n%s", ErrTrace, e.Value, e.Stack)
+}
+
+// Unwrap returns ErrTrace and the panic's value if it is an error.
+func (e *TraceError) Unwrap() []error {
+	if err, ok := e.Value.(error); ok {
+		return []error{ErrTrace, err}
+	}
+	return []error{ErrTrace}
+}
 
 // errClosed is the error of an operation on a closed Heap.
 var errClosed = fmt.Errorf("%w: heap", ErrClosed)

@@ -9,7 +9,8 @@ func (h *Heap) gcWanted() bool {
 
 // GC runs a full collection and returns when its mark phase is over;
 // sweeping goes on in the background. If another collection is in
-// progress, GC waits for it instead. The caller must not own a running
+// progress, GC waits for it instead. If a Tracer or the Roots function
+// panics, the collection is abandoned and GC returns a *TraceError. The caller must not own a running
 // Mutator (use Mutator.GC): GC waits for every running Mutator to reach a
 // safepoint.
 func (h *Heap) GC() error {
@@ -34,20 +35,32 @@ func (h *Heap) collect(self *Mutator, full bool) error {
 	if err != nil || !stopped {
 		return err
 	}
+	finished := false
+	defer func() {
+		if !finished {
+			// This goroutine is exiting in the middle of the mark (a
+			// runtime.Goexit in a Tracer): undo it and let the world go on.
+			h.clearMarks()
+			h.world.start()
+		}
+	}()
 	// The world is stopped: every running Mutator other than self is
 	// parked, released ones stay away until we start it, and no Mutator
 	// can be made or closed. Their fields are ours until then.
-	h.gcStopped(full)
+	err = h.gcStopped(full)
+	finished = true
 	h.world.start()
 	h.st.pauseNs.Add(int64(time.Since(t0)))
-	return nil
+	return err
 }
 
 // gcStopped is a collection with the world stopped: finish the previous
 // sweep, flush the Mutators' span caches, mark, and start the sweep; if
 // full, also finish that sweep, freeing every empty span, and release
-// the memory it freed.
-func (h *Heap) gcStopped(full bool) {
+// the memory it freed. If the mark fails (a Tracer panicked), the
+// collection is abandoned before the flip, its marks undone, and the
+// mark's error returned.
+func (h *Heap) gcStopped(full bool) error {
 	// Finish the previous cycle's sweep (the runtime's finishsweep_m):
 	// help the background sweepers, then wait for the spans others are
 	// sweeping and for the arena's Advance.
@@ -72,8 +85,12 @@ func (h *Heap) gcStopped(full bool) {
 	h.countAllocated()
 
 	tm := time.Now()
-	slots, bytes := h.mark()
+	slots, bytes, err := h.mark()
 	h.st.markNs.Add(int64(time.Since(tm)))
+	if err != nil {
+		h.clearMarks()
+		return err
+	}
 	h.st.markedSlots.Store(slots)
 	h.st.markedBytes.Store(bytes)
 
@@ -97,14 +114,14 @@ func (h *Heap) gcStopped(full bool) {
 	h.goal.Store(max(h.minHeap, bytes+bytes/100*int64(h.gcPercent)))
 	if n == 0 {
 		h.finishSweep()
-		return
+		return nil
 	}
 	if full {
 		h.pressure.Store(true)
 		h.waitSweepStopped()
 		h.pressure.Store(false)
 		h.releaseRetired()
-		return
+		return nil
 	}
 	for range h.nsweep {
 		select {
@@ -112,6 +129,7 @@ func (h *Heap) gcStopped(full bool) {
 		default:
 		}
 	}
+	return nil
 }
 
 // countAllocated adds up the allocated slots of every span, with the

@@ -1,14 +1,17 @@
 package sweep
 
 import (
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
 
 // mark marks every object reachable from the roots, with h.nmark
 // workers, and returns the number and bytes of the objects marked. The
-// world is stopped and every span swept.
-func (h *Heap) mark() (slots, bytes int64) {
+// world is stopped and every span swept. If a Tracer or the Roots
+// function panics, marking stops and mark returns a *TraceError; the
+// mark bits are then partial (see clearMarks).
+func (h *Heap) mark() (slots, bytes int64, err error) {
 	q := &markQueue{workers: h.nmark}
 	q.cond.L = &q.mu
 	t := h.table.Load()
@@ -20,24 +23,30 @@ func (h *Heap) mark() (slots, bytes int64) {
 		ws[i] = w
 	}
 	w0 := ws[0]
-	for m := range h.world.mutators {
-		for _, r := range m.roots {
-			w0.visit(r)
+	w0.guard(func() {
+		for m := range h.world.mutators {
+			for _, r := range m.roots {
+				w0.visit(r)
+			}
 		}
-	}
-	if h.rootsFn != nil {
-		h.rootsFn(w0.visitFn)
-	}
+		if h.rootsFn != nil {
+			h.rootsFn(w0.visitFn)
+		}
+	})
 	var wg sync.WaitGroup
-	for _, w := range ws[1:] {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.run()
-		}()
+	// The workers are done when mark returns, and when this goroutine
+	// unwinds (a runtime.Goexit in a Tracer).
+	defer wg.Wait()
+	if q.failure() == nil {
+		for _, w := range ws[1:] {
+			wg.Go(func() { w.guard(w.run) })
+		}
+		w0.guard(w0.run)
 	}
-	w0.run()
 	wg.Wait()
+	if err := q.failure(); err != nil {
+		return 0, 0, err
+	}
 	for _, w := range ws {
 		slots += w.slots
 		bytes += w.bytes
@@ -48,7 +57,37 @@ func (h *Heap) mark() (slots, bytes int64) {
 			h.st.lifetimeViolations.Add(w.expired)
 		}
 	}
-	return slots, bytes
+	return slots, bytes, nil
+}
+
+// clearMarks clears the mark bitmap of every span, undoing an abandoned
+// mark. The world is stopped and every span swept.
+func (h *Heap) clearMarks() {
+	t := h.table.Load()
+	for i := range t.spans {
+		if s := t.spans[i].Load(); s != nil {
+			s.markBits.ClearAll()
+		}
+	}
+}
+
+// guard runs f, a part of the mark that calls user code, and turns a
+// panic or a runtime.Goexit in it into the failure of the mark, which
+// stops the other workers. A Goexit goes on unwinding afterwards.
+func (w *marker) guard(f func()) {
+	finished := false
+	defer func() {
+		if finished {
+			return
+		}
+		v := recover()
+		if v == nil { // panic(nil) recovers a *runtime.PanicNilError
+			v = errGoexit
+		}
+		w.q.fail(&TraceError{Value: v, Stack: debug.Stack()})
+	}()
+	f()
+	finished = true
 }
 
 // markQueue shares work between mark workers: batches of marked objects
@@ -61,7 +100,28 @@ type markQueue struct {
 	idle    int          // workers waiting in get; under mu
 	workers int          // read-only
 	done    bool         // under mu
+	err     error        // the failure that stopped marking, or nil; under mu
 	hungry  atomic.Int32 // idle workers not yet served a batch; stored under mu, read atomically so busy workers know when to share
+	aborted atomic.Bool  // a worker failed: the others stop; stored under mu, read atomically
+}
+
+// fail stops marking with err, unless it has failed already.
+func (q *markQueue) fail(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.err == nil {
+		q.err = err
+	}
+	q.done = true
+	q.aborted.Store(true)
+	q.cond.Broadcast()
+}
+
+// failure returns the error that stopped marking, or nil.
+func (q *markQueue) failure() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.err
 }
 
 func (q *markQueue) put(b []Ref) {
@@ -150,6 +210,9 @@ func (w *marker) visit(r Ref) {
 func (w *marker) run() {
 	for {
 		for n := len(w.stack); n > 0; n = len(w.stack) {
+			if w.q.aborted.Load() {
+				return
+			}
 			if n >= 2 && w.q.hungry.Load() > 0 {
 				// Give the oldest half away: near the roots, it is
 				// likely the larger share of the work.
