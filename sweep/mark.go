@@ -25,9 +25,12 @@ func (h *Heap) mark() (slots, bytes int64, err error) {
 	w0 := ws[0]
 	w0.guard(func() {
 		for m := range h.world.mutators {
+			// A released Mutator's goroutine may change its roots.
+			m.rootsMu.Lock()
 			for _, r := range m.roots {
 				w0.visit(r)
 			}
+			m.rootsMu.Unlock()
 		}
 		if h.rootsFn != nil {
 			h.rootsFn(w0.visitFn)

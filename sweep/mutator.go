@@ -3,6 +3,7 @@ package sweep
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gcbits/gcbits"
 )
@@ -53,9 +54,12 @@ type Mutator struct {
 	// bits serves the bitmaps of spans this Mutator makes or sweeps.
 	// Owned by the Mutator.
 	bits *gcbits.Cache
-	// roots is the root stack. Written by the Mutator while it runs; read
-	// by the collector while it is parked or released.
-	roots []Ref
+	// roots is the root stack. Written by the Mutator's goroutine: while
+	// it runs without a lock (the collector reads it only while the
+	// Mutator is parked), while it is released under rootsMu, which the
+	// collector holds while it reads the stack.
+	roots   []Ref
+	rootsMu sync.Mutex
 	// allocs counts allocations not yet added to the heap's total. Owned
 	// by the Mutator; flushed by the collector while it is parked.
 	allocs uint64
@@ -67,7 +71,7 @@ type Mutator struct {
 	state mutatorState
 	// A Mutator writes allocs and roots all the time: keep other
 	// goroutines' Mutators off its cache lines (TestMutatorLayout).
-	_ [128 - 80]byte
+	_ [128 - 88]byte
 }
 
 // NewMutator returns a running Mutator of h. If a collection is in
@@ -226,10 +230,10 @@ func (m *Mutator) GC() error {
 }
 
 // Release tells the heap that the Mutator will not use it until Acquire,
-// so that collections need not wait for it. Its root stack still counts.
-// A released Mutator's methods other than Acquire, Close and the root
-// readers return ErrReleased; Push and Pop do nothing. Nor may the
-// goroutine write to objects (SetWord, SetField, WriteAt) while released.
+// so that collections need not wait for it. Its root stack still counts,
+// and its goroutine may still change it (Push, Pop, SetRoot). Its other
+// methods but Acquire and Close return ErrReleased, and the goroutine
+// must not write to objects (SetWord, SetField, WriteAt) while released.
 func (m *Mutator) Release() {
 	if m.state != mutatorRunning {
 		return
@@ -268,52 +272,9 @@ func (m *Mutator) Close() error {
 			}
 		}
 	})
+	m.rootsMu.Lock()
 	m.roots = nil
+	m.rootsMu.Unlock()
 	m.bits.Flush()
-	return nil
-}
-
-// Push adds r to the top of the root stack. It does nothing unless the
-// Mutator is running: a collection may be reading the root stack of a
-// released Mutator.
-func (m *Mutator) Push(r Ref) {
-	if m.state == mutatorRunning {
-		m.roots = append(m.roots, r)
-	}
-}
-
-// Pop removes the top n roots (all of them if n exceeds the depth). It
-// does nothing unless the Mutator is running.
-func (m *Mutator) Pop(n int) {
-	if m.state != mutatorRunning {
-		return
-	}
-	n = min(max(n, 0), len(m.roots))
-	clear(m.roots[len(m.roots)-n:])
-	m.roots = m.roots[:len(m.roots)-n]
-}
-
-// NumRoots returns the depth of the root stack.
-func (m *Mutator) NumRoots() int { return len(m.roots) }
-
-// Root returns root i (0 is the bottom), or Nil when i is out of range.
-func (m *Mutator) Root(i int) Ref {
-	if uint(i) >= uint(len(m.roots)) {
-		return Nil
-	}
-	return m.roots[i]
-}
-
-// SetRoot replaces root i; it returns an error wrapping ErrBadRef when i
-// is out of range, and ErrReleased (or ErrClosed) unless the Mutator is
-// running.
-func (m *Mutator) SetRoot(i int, r Ref) error {
-	if m.state != mutatorRunning {
-		return m.stateErr()
-	}
-	if uint(i) >= uint(len(m.roots)) {
-		return fmt.Errorf("%w: root %d of %d", ErrBadRef, i, len(m.roots))
-	}
-	m.roots[i] = r
 	return nil
 }

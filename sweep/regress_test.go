@@ -129,39 +129,3 @@ func TestStaleValidDuringAlloc(t *testing.T) {
 	}
 	wg.Wait()
 }
-
-// TestReleasedRoots checks that the root stack of a released Mutator,
-// which a collection may be reading, does not change.
-func TestReleasedRoots(t *testing.T) {
-	h := NewTestHeap(t, Options{GCPercent: -1})
-	m := NewTestMutator(t, h)
-	defer m.Close()
-	r, err := m.Alloc(16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Push(r)
-	m.Release()
-	if err := m.SetRoot(0, Nil); !errors.Is(err, ErrReleased) {
-		t.Errorf("SetRoot while released: %v, want ErrReleased", err)
-	}
-	m.Push(r)
-	m.Pop(1)
-	if m.NumRoots() != 1 || m.Root(0) != r {
-		t.Errorf("root stack changed while released: %d roots, root 0 %v", m.NumRoots(), m.Root(0))
-	}
-	if err := h.GC(); err != nil {
-		t.Fatal(err)
-	}
-	m.Acquire()
-	if err := h.Valid(r); err != nil {
-		t.Errorf("root lost while released: %v", err)
-	}
-	if err := m.SetRoot(0, Nil); err != nil {
-		t.Errorf("SetRoot while running: %v", err)
-	}
-	m.Pop(1)
-	if m.NumRoots() != 0 {
-		t.Errorf("Pop while running left %d roots", m.NumRoots())
-	}
-}
