@@ -105,6 +105,7 @@ func (h *Heap) gcStopped(full bool) error {
 	h.st.sweepStart.Store(time.Now().UnixNano())
 	h.cycle.Add(1)
 	h.sweepLeft.Store(int64(n))
+	h.sweepFull.Store(full)
 	if h.onFlip != nil {
 		h.onFlip(sg+2, n)
 	}
@@ -117,9 +118,7 @@ func (h *Heap) gcStopped(full bool) error {
 		return nil
 	}
 	if full {
-		h.pressure.Store(true)
 		h.waitSweepStopped()
-		h.pressure.Store(false)
 		h.releaseRetired()
 		return nil
 	}

@@ -69,9 +69,11 @@ type Heap struct {
 	// stored by the collector while the world is stopped.
 	goal atomic.Int64
 
-	// pressure is set while a full collection (after ErrLimit) sweeps:
-	// place then frees every empty span at once. Atomic.
-	pressure atomic.Bool
+	// sweepFull is set for the sweep phase of a full collection (after
+	// ErrLimit): place then frees every empty span at once. Stored at the
+	// flip, under sgLock (write), so that every sweep of the phase, which
+	// holds sgLock for reading, sees the phase's value; read atomically.
+	sweepFull atomic.Bool
 
 	mu      sync.Mutex    // guards the fields below
 	pages   pageHeap      // under mu

@@ -110,8 +110,8 @@ const fallbackEpoch = ^uint64(0) >> 1
 
 // newBits returns a zeroed bitmap of n bits from src and the arena epoch
 // at which its Alloc began. If the arena fails (a memory limit, a failed
-// map), the bitmap comes from the Go heap instead, so that a sweep always
-// completes; Stats counts these.
+// map) or returns a bitmap too short, the bitmap comes from the Go heap
+// instead, so that a sweep always completes; Stats counts these.
 func (h *Heap) newBits(src bitSource, n int) (gcbits.Bits, uint64) {
 	var t0 time.Time
 	if h.timing {
@@ -122,7 +122,7 @@ func (h *Heap) newBits(src bitSource, n int) (gcbits.Bits, uint64) {
 	if h.timing {
 		h.st.bitsNs.Add(int64(time.Since(t0)))
 	}
-	if err != nil {
+	if err != nil || b.Len() < n {
 		h.st.bitsFallbacks.Add(1)
 		return make(gcbits.Bits, (n+63)/64), fallbackEpoch
 	}
