@@ -36,6 +36,29 @@ func (q *spanSet) pop() *span {
 	return s
 }
 
+// removeIf removes the spans for which f is true, appends them to out
+// and returns it. f runs under the set's lock, while the spans have no
+// holder.
+func (q *spanSet) removeIf(out []*span, f func(*span) bool) []*span {
+	if q.n.Load() == 0 {
+		return out
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	kept := q.spans[:0]
+	for _, s := range q.spans {
+		if f(s) {
+			out = append(out, s)
+		} else {
+			kept = append(kept, s)
+		}
+	}
+	clear(q.spans[len(kept):])
+	q.spans = kept
+	q.n.Store(int32(len(kept)))
+	return out
+}
+
 // central holds the spans of one size class that no Mutator caches, as
 // the runtime's mcentral does: partial spans have a free slot, full spans
 // had none when they were put there. Each kind has two sets, and the
@@ -74,19 +97,24 @@ func (h *Heap) cacheSpan(c int, src bitSource) (*span, error) {
 	if !s.cached.CompareAndSwap(false, true) {
 		h.st.doubleCached.Add(1)
 	}
+	s.emptySince = 0
 	h.heapLive.Add(int64(s.nelems-s.allocCount) * int64(s.elemSize))
 	return s, nil
 }
 
 // findSpan is cacheSpan's search.
+// sweepBudget is the most full spans an allocation sweeps in search of
+// a free slot before it makes a new span: about a millisecond.
+const sweepBudget = 1024
+
 func (h *Heap) findSpan(c int, src bitSource, sg uint32) (*span, error) {
 	cen := &h.central[c]
 	if s := cen.partialSwept(sg).pop(); s != nil {
 		return s, nil
 	}
-	// Sweeping is lazy too: an allocator sweeps what it needs. At most
-	// 100 spans each, so that a heap of full spans does not stall it.
-	for range 100 {
+	// Sweeping is lazy too: an allocator sweeps what it needs. A partial
+	// span has a free slot once swept.
+	for {
 		s := cen.partialUnswept(sg).pop()
 		if s == nil {
 			break
@@ -98,7 +126,11 @@ func (h *Heap) findSpan(c int, src bitSource, sg uint32) (*span, error) {
 		}
 		h.st.acquireLost.Add(1)
 	}
-	for range 100 {
+	// A full span may be full of live objects. Sweeping it is work this
+	// cycle must do anyway, and a new span instead would grow the heap for
+	// good, but up to sweepBudget of them, so that an allocation does not
+	// stall on a heap of live spans.
+	for range sweepBudget {
 		s := cen.fullUnswept(sg).pop()
 		if s == nil {
 			break
@@ -126,6 +158,9 @@ func (h *Heap) uncache(s *span) {
 	sg := h.sweepgen.Load()
 	c := &h.central[s.class]
 	if s.allocCount < s.nelems {
+		if s.allocCount == 0 {
+			s.emptySince = h.pages.now()
+		}
 		c.partialSwept(sg).push(s)
 	} else {
 		c.fullSwept(sg).push(s)

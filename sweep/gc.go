@@ -2,11 +2,6 @@ package sweep
 
 import "time"
 
-// gcWanted reports whether the heap has reached its collection goal.
-func (h *Heap) gcWanted() bool {
-	return h.gcPercent > 0 && h.heapLive.Load() >= h.goal.Load()
-}
-
 // GC runs a full collection and returns when its mark phase is over;
 // sweeping goes on in the background. If another collection is in
 // progress, GC waits for it instead. If a Tracer or the Roots function
@@ -82,7 +77,7 @@ func (h *Heap) gcStopped(full bool) error {
 		}
 		m.flushAllocs()
 	}
-	h.countAllocated()
+	allocated := h.countAllocated()
 
 	tm := time.Now()
 	slots, bytes, err := h.mark()
@@ -112,7 +107,7 @@ func (h *Heap) gcStopped(full bool) error {
 	h.sgLock.Unlock()
 
 	h.heapLive.Store(bytes)
-	h.goal.Store(max(h.minHeap, bytes+bytes/100*int64(h.gcPercent)))
+	h.setGoal(bytes, allocated)
 	if n == 0 {
 		h.finishSweep()
 		return nil
@@ -132,10 +127,10 @@ func (h *Heap) gcStopped(full bool) error {
 }
 
 // countAllocated adds up the allocated slots of every span, with the
-// world stopped and no sweep in progress, and records the peak. The
-// peak's load-then-store is safe because only one collection at a time
-// runs this.
-func (h *Heap) countAllocated() {
+// world stopped and no sweep in progress, records the peak and returns
+// their bytes. The peak's load-then-store is safe because only one
+// collection at a time runs this.
+func (h *Heap) countAllocated() int64 {
 	var slots, bytes int64
 	t := h.table.Load()
 	for i := range t.spans {
@@ -150,4 +145,5 @@ func (h *Heap) countAllocated() {
 	if bytes > h.st.peakBytes.Load() {
 		h.st.peakBytes.Store(bytes)
 	}
+	return bytes
 }

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gcbits/gcbits"
-	"github.com/gcbits/gcbits/internal/mem"
 )
 
 // Heap is a mark-sweep heap of fixed-size slots in memory outside the Go
@@ -76,7 +76,7 @@ type Heap struct {
 	sweepFull atomic.Bool
 
 	mu      sync.Mutex    // guards the fields below
-	pages   pageHeap      // under mu
+	pages   pageAlloc     // under mu
 	freeIdx []freeSpanIdx // retired span indexes, oldest first; under mu
 	nextIdx uint32        // indexes below it have been handed out (from 1); under mu
 	inUse   int           // spans in the table; under mu
@@ -84,8 +84,18 @@ type Heap struct {
 	// have resolved a Ref into such a span just before it was freed and
 	// still be about to access it, so the pages are neither reused nor
 	// unmapped until the next collection has stopped the world
-	// (releaseRetired). Under mu.
-	retired []retiredSpan
+	// (releaseRetired). The scavenger may return their pages to the OS
+	// meanwhile: a stale access then reads zeros. Under mu.
+	retired []*retiredSpan
+	// retiredReleased is the bytes of retired spans returned to the OS.
+	// Under mu.
+	retiredReleased int64
+
+	// The scavenger (scavenge.go): a goroutine that returns memory unused
+	// for scavengeDelay to the OS.
+	scavengeDelay time.Duration // read-only; negative: never in the background
+	memoryLimit   int64         // Options.MemoryLimit; read-only
+	scavWake      chan struct{} // buffered, one token: something may have become free
 
 	// world holds the Mutators and stops them for collections.
 	world world
@@ -106,7 +116,7 @@ type Heap struct {
 }
 
 // New returns a Heap configured by opts and starts its background
-// sweepers; Close stops them. Options outside their ranges give an error
+// sweepers and scavenger; Close stops them. Options outside their ranges give an error
 // wrapping ErrOption.
 func New(opts Options) (*Heap, error) { return newHeap(opts, false) }
 
@@ -146,27 +156,25 @@ func newHeap(opts Options, anyRetain bool) (*Heap, error) {
 		central:   make([]central, len(ct.classes)),
 		quit:      make(chan struct{}),
 	}
-	h.pages = pageHeap{
-		regionBytes: o.RegionBytes,
-		largeBytes:  o.RegionBytes / 4,
-		maxBytes:    o.MaxBytes,
-		free:        make(map[int][]pageRun),
-		mapFn:       mem.Map,
-	}
+	h.pages.init(o.RegionBytes, o.RegionBytes/4, o.MaxBytes, o.MemoryLimit)
+	h.scavengeDelay = o.ScavengeDelay
+	h.memoryLimit = o.MemoryLimit
+	h.scavWake = make(chan struct{}, 1)
 	h.world.init()
 	h.scond.L = &h.smu
 	h.table.Store(&spanTable{spans: make([]atomic.Pointer[span], 64)})
-	h.goal.Store(h.minHeap)
+	h.setGoal(0, 0)
 	h.nextIdx = 1
 	h.wake = make(chan struct{}, h.nsweep)
-	h.wg.Add(h.nsweep)
+	h.wg.Add(h.nsweep + 1)
 	for range h.nsweep {
 		go h.bgSweep()
 	}
+	go h.bgScavenge()
 	return h, nil
 }
 
-// Close stops the background sweepers and returns all memory, objects and
+// Close stops the background goroutines and returns all memory, objects and
 // bitmaps, to the operating system. Every Ref becomes invalid: Heap and
 // Mutator methods return ErrClosed afterwards. Close must not run
 // concurrently with any other use of the heap or its Mutators. A second
@@ -182,12 +190,12 @@ func (h *Heap) Close() error {
 	close(h.quit)
 	h.wg.Wait()
 	h.mu.Lock()
-	regions := h.pages.regions
-	h.pages.regions, h.pages.free, h.pages.mapped = nil, nil, 0
+	regions := h.pages.unmapAll()
+	h.retired = nil
 	h.mu.Unlock()
 	var errs []error
-	for _, ri := range regions {
-		if err := ri.region.Unmap(); err != nil {
+	for _, r := range regions {
+		if err := r.Unmap(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -3,6 +3,7 @@ package sweep
 import (
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/gcbits/gcbits"
 )
@@ -45,8 +46,20 @@ type Options struct {
 	// means 4 MiB; otherwise a multiple of PageSize from 64 KiB to 1 GiB.
 	RegionBytes int
 	// MaxBytes caps the heap memory mapped for objects (bitmaps are
-	// counted by the arena, see Arena.MaxBytes); 0 means no cap.
+	// counted by the arena, see Arena.MaxBytes); 0 means no cap. An
+	// allocation that would pass it fails with ErrLimit.
 	MaxBytes int64
+	// MemoryLimit is a soft limit on the memory the heap holds from the
+	// operating system, objects and bitmaps, as GOMEMLIMIT is for Go's
+	// heap: collections start early enough to stay under it, and free
+	// memory is returned to the OS at once while the heap is above it.
+	// The heap passes it when its live objects need more. 0 means none.
+	MemoryLimit int64
+	// ScavengeDelay is how long memory stays unused (free pages, and
+	// empty spans kept for their size class) before the heap returns it
+	// to the operating system in the background: 0 means 1 s; negative
+	// means never (Heap.FreeOSMemory and MemoryLimit still do).
+	ScavengeDelay time.Duration
 	// Unchecked turns off sequence numbers: a stale Ref is then not
 	// detected and reaches whatever object occupies its slot. Bad span or
 	// slot numbers and out-of-range fields are still reported. It saves 4
@@ -79,8 +92,11 @@ func (o Options) resolve(anyRetain bool) (Options, error) {
 	case rb%PageSize != 0 || rb < 64<<10 || rb > 1<<30:
 		return o, fmt.Errorf("%w: RegionBytes %d is not a multiple of %d from 64 KiB to 1 GiB", ErrOption, rb, PageSize)
 	}
-	if o.MaxBytes < 0 {
-		return o, fmt.Errorf("%w: MaxBytes %d is negative", ErrOption, o.MaxBytes)
+	if o.MaxBytes < 0 || o.MemoryLimit < 0 {
+		return o, fmt.Errorf("%w: MaxBytes %d or MemoryLimit %d is negative", ErrOption, o.MaxBytes, o.MemoryLimit)
+	}
+	if o.ScavengeDelay == 0 {
+		o.ScavengeDelay = time.Second
 	}
 	if o.MinHeapBytes < 0 || o.MarkWorkers < 0 {
 		return o, fmt.Errorf("%w: MinHeapBytes %d or MarkWorkers %d is negative", ErrOption, o.MinHeapBytes, o.MarkWorkers)

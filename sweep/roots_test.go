@@ -51,6 +51,7 @@ func TestRootsWhileReleasedRace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.Push(r)
 	m.Release()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -66,9 +67,9 @@ func TestRootsWhileReleasedRace(t *testing.T) {
 	})
 	for range 2000 {
 		m.Push(r)
+		m.SetRoot(1, Nil)
 		m.Pop(1)
 	}
-	m.Push(r)
 	close(stop)
 	wg.Wait()
 	m.Acquire()

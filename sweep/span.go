@@ -94,9 +94,14 @@ type span struct {
 	// needzero: freed slots may hold old data, so take clears a
 	// slot before handing it out. False for fresh memory from the OS.
 	needzero bool
-	// emptySweeps counts consecutive sweeps that left the span empty; a
-	// heap returns the pages of a span that stays empty.
+	// emptySweeps counts consecutive sweeps that found the span empty and
+	// left it so; a heap returns the pages of a span that stays empty for
+	// a whole cycle, and keeps one that empties for its size class.
 	emptySweeps int
+	// emptySince is when the span was last left empty on a partial set
+	// (in the page allocator's clock), 0 once a Mutator takes it: the
+	// scavenger frees spans that stay empty for a while.
+	emptySince int64
 	// region is the dedicated memory of a large object's span, unmapped
 	// when the span's retired memory is released; nil when the span lies
 	// in a shared region. Set when the span is made; read-only afterwards.
@@ -217,10 +222,13 @@ func (s *span) sweepWith(nb gcbits.Bits, e uint64) int {
 	if freed > 0 {
 		s.needzero = true
 	}
-	if live == 0 {
-		s.emptySweeps++
-	} else {
+	switch {
+	case live > 0:
 		s.emptySweeps = 0
+	case freed == 0: // empty since the last sweep too: nothing was allocated
+		s.emptySweeps++
+	default:
+		s.emptySweeps = 1
 	}
 	return freed
 }

@@ -23,11 +23,22 @@ type freeSpanIdx struct {
 }
 
 // retiredSpan is the memory of a freed span awaiting release: its pages
-// and, for a dedicated region, the region.
+// and, for a dedicated region, the region. Its fields are under Heap.mu.
 type retiredSpan struct {
-	base   unsafe.Pointer
-	npages int
-	region *regionInfo
+	base      unsafe.Pointer
+	npages    int
+	region    *regionInfo
+	at        int64 // when the span was freed, in the page allocator's clock
+	released  bool  // the scavenger returned its pages to the OS
+	releasing bool  // the scavenger is returning them: releaseRetired leaves it
+}
+
+// bytes returns the bytes of memory r holds.
+func (r *retiredSpan) bytes() int64 {
+	if r.region != nil {
+		return int64(r.region.region.Size())
+	}
+	return int64(r.npages * PageSize)
 }
 
 // newSpan makes a span of class c (0: a large object of npages pages),
@@ -61,7 +72,7 @@ func (h *Heap) newSpan(c, npages int, src bitSource, sg uint32) (*span, error) {
 		t := h.table.Load()
 		fi.idx = h.nextIdx
 		if int(fi.idx) >= maxSpans {
-			h.pages.release(base, npages, ri)
+			h.pages.release(base, npages, ri, false)
 			h.mu.Unlock()
 			if ri != nil {
 				ri.region.Unmap()
@@ -79,6 +90,7 @@ func (h *Heap) newSpan(c, npages int, src bitSource, sg uint32) (*span, error) {
 	}
 	h.inUse++
 	h.mu.Unlock()
+	h.st.spansMade.Add(1)
 
 	s := &span{
 		idx:      fi.idx,
@@ -131,11 +143,15 @@ func (h *Heap) newBits(src bitSource, n int) (gcbits.Bits, uint64) {
 
 // freeSpan retires s, which its caller holds and which has no allocated
 // slot: it leaves the table at once, so that Refs to it fail to resolve,
-// and its index goes to the free list with its sequence counter. Its
-// memory is only queued on h.retired: a Mutator may be between resolving
-// a stale Ref into s and accessing the slot, so the pages stay mapped and
-// unused until releaseRetired runs with the world stopped.
-func (h *Heap) freeSpan(s *span) {
+// and its index goes to the free list. Its memory is only queued on
+// h.retired: a Mutator may be between resolving a stale Ref into s and
+// accessing the slot, so the pages stay mapped and unused until
+// releaseRetired runs with the world stopped.
+func (h *Heap) freeSpan(s *span) { h.freeSpanUnusedSince(s, h.pages.now()) }
+
+// freeSpanUnusedSince is freeSpan for a span whose memory has been unused
+// since t, in the page allocator's clock.
+func (h *Heap) freeSpanUnusedSince(s *span, t int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed.Load() {
@@ -148,14 +164,16 @@ func (h *Heap) freeSpan(s *span) {
 	}
 	h.freeIdx = append(h.freeIdx, fi)
 	h.inUse--
-	h.retired = append(h.retired, retiredSpan{base: s.base, npages: s.npages, region: s.region})
+	h.retired = append(h.retired, &retiredSpan{base: s.base, npages: s.npages, region: s.region, at: t})
+	h.wakeScavenger()
 }
 
 // releaseRetired gives the memory of the spans freed since the last call
-// back to the page heap, unmapping dedicated regions. The world must be
-// stopped: no running Mutator is then between resolving a Ref and
-// accessing its object, and every Ref into a retired span has failed to
-// resolve since the span was freed.
+// back to the page allocator, unmapping dedicated regions, except those
+// the scavenger is returning to the OS right now (the next call takes
+// them). The world must be stopped: no running Mutator is then between
+// resolving a Ref and accessing its object, and every Ref into a retired
+// span has failed to resolve since the span was freed.
 func (h *Heap) releaseRetired() {
 	h.mu.Lock()
 	if h.closed.Load() || len(h.retired) == 0 {
@@ -163,15 +181,24 @@ func (h *Heap) releaseRetired() {
 		return
 	}
 	var unmap []*regionInfo
-	for i, r := range h.retired {
-		if ri := h.pages.release(r.base, r.npages, r.region); ri != nil {
+	kept := h.retired[:0]
+	for _, r := range h.retired {
+		if r.releasing {
+			kept = append(kept, r)
+			continue
+		}
+		if r.released {
+			h.retiredReleased -= r.bytes()
+		}
+		if ri := h.pages.release(r.base, r.npages, r.region, r.released); ri != nil {
 			unmap = append(unmap, ri)
 		}
-		h.retired[i] = retiredSpan{}
 	}
-	h.retired = h.retired[:0]
+	clear(h.retired[len(kept):])
+	h.retired = kept
 	h.mu.Unlock()
 	for _, ri := range unmap {
 		ri.region.Unmap()
 	}
+	h.wakeScavenger()
 }

@@ -10,18 +10,25 @@ import (
 // Stats is a snapshot of a Heap's books. Durations and counts are totals
 // since New.
 type Stats struct {
-	Cycles     uint64 // collections whose sweep phase has started
-	Allocs     uint64 // objects allocated (Mutators report theirs at span refills and safepoints)
-	LiveSlots  int64  // objects marked by the last collection
-	LiveBytes  int64  // their slot bytes
-	PeakSlots  int64  // the most allocated slots seen at the start of a collection
-	PeakBytes  int64  // the most slot bytes allocated seen at the start of a collection
-	Mutators   int    // Mutators made and not closed
-	Spans      int    // spans in use
-	Mapped     int64  // bytes of object memory mapped
-	FreePages  int    // pages of mapped memory in no span
-	SpansSwept uint64 // span sweeps
-	SlotsFreed uint64 // slots freed by sweeps
+	Cycles    uint64 // collections whose sweep phase has started
+	Allocs    uint64 // objects allocated (Mutators report theirs at span refills and safepoints)
+	LiveSlots int64  // objects marked by the last collection
+	LiveBytes int64  // their slot bytes
+	PeakSlots int64  // the most allocated slots seen at the start of a collection
+	PeakBytes int64  // the most slot bytes allocated seen at the start of a collection
+	Mutators  int    // Mutators made and not closed
+	Spans     int    // spans in use
+	Mapped    int64  // bytes of object memory mapped
+	FreePages int    // pages of mapped memory in no span
+	HeapGoal  int64  // slot bytes in use at which the next collection starts
+	// Released is the bytes of object memory returned to the operating
+	// system and not used since: mapped, but not resident. ReleasedTotal
+	// counts the bytes returned since New.
+	Released      int64
+	ReleasedTotal uint64
+	SpansMade     uint64 // spans made, each on pages from the page allocator
+	SpansSwept    uint64 // span sweeps
+	SlotsFreed    uint64 // slots freed by sweeps
 
 	// MarkTime is the time spent marking, from the world stopped to the
 	// last object traced, and PauseTime the whole time the world was
@@ -49,6 +56,11 @@ type Stats struct {
 
 	Arena gcbits.Stats // the bitmap arena's books
 }
+
+// HeldBytes returns the memory the heap holds from the operating system
+// and has not returned: object memory and bitmaps, the figure
+// Options.MemoryLimit bounds.
+func (s Stats) HeldBytes() int64 { return s.Mapped - s.Released + s.Arena.MappedBytes }
 
 // ProtocolStats counts violations of the invariants the heap's
 // protocols keep. Every field stays 0; the tests and the demos check it.
@@ -78,11 +90,13 @@ func (h *Heap) Stats() Stats {
 	}
 	s := Stats{
 		Cycles:        h.cycle.Load(),
+		HeapGoal:      h.goal.Load(),
 		Allocs:        h.st.allocs.Load(),
 		LiveSlots:     h.st.markedSlots.Load(),
 		LiveBytes:     h.st.markedBytes.Load(),
 		PeakSlots:     h.st.peakSlots.Load(),
 		PeakBytes:     h.st.peakBytes.Load(),
+		SpansMade:     h.st.spansMade.Load(),
 		SpansSwept:    h.st.spansSwept.Load(),
 		SlotsFreed:    h.st.slotsFreed.Load(),
 		MarkTime:      time.Duration(h.st.markNs.Load()),
@@ -107,6 +121,8 @@ func (h *Heap) Stats() Stats {
 	s.Spans = h.inUse
 	s.Mapped = h.pages.mapped
 	s.FreePages = h.pages.freePages()
+	s.Released = h.pages.released + h.retiredReleased
+	s.ReleasedTotal = h.pages.relTotal
 	h.mu.Unlock()
 	return s
 }
@@ -116,9 +132,9 @@ func (h *Heap) Stats() Stats {
 // compare-and-swap: that is correct only because one collector at a time
 // updates them (countAllocated, with the world stopped).
 type counters struct {
-	allocs, spansSwept, slotsFreed, badRefs, bitsFallbacks      atomic.Uint64
-	lifetimeViolations, unsweptTaken, doubleCached, acquireLost atomic.Uint64
-	markNs, pauseNs, sweepWallNs, sweepNs, bitsNs               atomic.Int64
-	markedSlots, markedBytes, peakSlots, peakBytes              atomic.Int64
-	sweepStart                                                  atomic.Int64 // unix nanos of the current sweep phase's start
+	allocs, spansMade, spansSwept, slotsFreed, badRefs, bitsFallbacks atomic.Uint64
+	lifetimeViolations, unsweptTaken, doubleCached, acquireLost       atomic.Uint64
+	markNs, pauseNs, sweepWallNs, sweepNs, bitsNs                     atomic.Int64
+	markedSlots, markedBytes, peakSlots, peakBytes                    atomic.Int64
+	sweepStart                                                        atomic.Int64 // unix nanos of the current sweep phase's start
 }

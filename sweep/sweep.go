@@ -46,6 +46,9 @@ func (h *Heap) waitSweepStopped() {
 // reports LifetimeViolations, which the tests require to be 0.
 func (h *Heap) finishSweep() {
 	h.arena.Advance()
+	if h.memoryLimit > 0 {
+		h.wakeScavenger()
+	}
 	h.st.sweepWallNs.Add(time.Now().UnixNano() - h.st.sweepStart.Load())
 	h.smu.Lock()
 	h.sweptCycle = h.cycle.Load()
@@ -117,6 +120,10 @@ func (h *Heap) place(s *span, sg uint32) {
 	case s.allocCount == s.nelems:
 		c.fullSwept(sg).push(s)
 	default:
+		if s.allocCount == 0 {
+			s.emptySince = h.pages.now()
+			h.wakeScavenger()
+		}
 		c.partialSwept(sg).push(s)
 	}
 }
