@@ -59,7 +59,7 @@ func (q *spanSet) removeIf(out []*span, f func(*span) bool) []*span {
 	return out
 }
 
-// central holds the spans of one size class that no Mutator caches, as
+// central holds the spans of one span class that no Mutator caches, as
 // the runtime's mcentral does: partial spans have a free slot, full spans
 // had none when they were put there. Each kind has two sets, and the
 // heap's sweep generation sg picks their roles:
@@ -85,7 +85,7 @@ func (c *central) fullUnswept(sg uint32) *spanSet    { return &c.full[1-sg/2%2] 
 // Mutator, with bitmaps from src: a swept partial span, else an unswept
 // one it sweeps (partial, then full ones that sweeping frees), else a
 // new span.
-func (h *Heap) cacheSpan(c int, src bitSource) (*span, error) {
+func (h *Heap) cacheSpan(c *spanClass, src bitSource) (*span, error) {
 	sg := h.sweepgen.Load()
 	s, err := h.findSpan(c, src, sg)
 	if err != nil {
@@ -107,8 +107,8 @@ func (h *Heap) cacheSpan(c int, src bitSource) (*span, error) {
 // a free slot before it makes a new span: about a millisecond.
 const sweepBudget = 1024
 
-func (h *Heap) findSpan(c int, src bitSource, sg uint32) (*span, error) {
-	cen := &h.central[c]
+func (h *Heap) findSpan(c *spanClass, src bitSource, sg uint32) (*span, error) {
+	cen := &c.central
 	if s := cen.partialSwept(sg).pop(); s != nil {
 		return s, nil
 	}
@@ -147,7 +147,7 @@ func (h *Heap) findSpan(c int, src bitSource, sg uint32) (*span, error) {
 		cen.fullSwept(sg).push(s)
 		h.spanSwept()
 	}
-	return h.newSpan(c, 0, src, sg)
+	return h.newSpan(c, 0, nil, src, sg)
 }
 
 // uncache returns s, a span a Mutator cached in this cycle, to its swept
@@ -156,7 +156,7 @@ func (h *Heap) uncache(s *span) {
 	s.cached.Store(false)
 	h.heapLive.Add(-int64(s.nelems-s.allocCount) * int64(s.elemSize))
 	sg := h.sweepgen.Load()
-	c := &h.central[s.class]
+	c := &s.cls.central
 	if s.allocCount < s.nelems {
 		if s.allocCount == 0 {
 			s.emptySince = h.pages.now()

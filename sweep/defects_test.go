@@ -17,7 +17,7 @@ func (nilSource) Alloc(int) (gcbits.Bits, error) { return nil, nil }
 // the heap falls back to bitmaps of its own instead of failing.
 func TestBitSourceNilBitmap(t *testing.T) {
 	h := NewTestHeap(t, Options{GCPercent: -1})
-	s, err := h.newSpan(1, 0, nilSource{}, h.sweepgen.Load())
+	s, err := h.newSpan(h.spanClassOf(1), 0, nil, nilSource{}, h.sweepgen.Load())
 	if err != nil {
 		t.Fatal(err)
 	}

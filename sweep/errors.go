@@ -23,6 +23,10 @@ var (
 	// Options.MaxBytes, even after a collection that swept the whole heap
 	// and released every empty span.
 	ErrLimit = errors.New("sweep: heap memory limit reached")
+	// ErrType reports a bad Type: a size or Ref word out of range in
+	// NewType, the zero Type or a Type of another heap, or a Ref stored
+	// into a word its object's Type keeps for data.
+	ErrType = errors.New("sweep: bad type")
 	// ErrReleased reports use of a Mutator between Release and Acquire.
 	ErrReleased = errors.New("sweep: mutator released")
 	// ErrTrace reports a collection abandoned because a Tracer or the

@@ -5,16 +5,14 @@ import "testing"
 // Test helpers shared by the package's internal tests and its external
 // tests (package sweep_test), and the hooks the external tests need.
 
-// treeTrace traces nodes whose first two words are children. (The
-// external tests use workload.TreeTrace, which internal tests cannot
-// import: the workload package imports sweep.)
+// treeTrace traces nodes whose first two words are children.
 func treeTrace(o Object, visit func(Ref)) {
 	visit(o.Field(0))
 	visit(o.Field(1))
 }
 
-// NewTestHeap returns a heap made with o (traced as binary-tree nodes if
-// o.Trace is nil), closed when t ends.
+// NewTestHeap returns a heap made with o, closed when t ends. Objects
+// from Mutator.Alloc are traced as binary-tree nodes if o.Trace is nil.
 func NewTestHeap(t testing.TB, o Options) *Heap {
 	t.Helper()
 	if o.Trace == nil {

@@ -80,7 +80,7 @@ func (h *Heap) gcStopped(full bool) error {
 	allocated := h.countAllocated()
 
 	tm := time.Now()
-	slots, bytes, err := h.mark()
+	slots, bytes, roots, err := h.mark()
 	h.st.markNs.Add(int64(time.Since(tm)))
 	if err != nil {
 		h.clearMarks()
@@ -107,7 +107,7 @@ func (h *Heap) gcStopped(full bool) error {
 	h.sgLock.Unlock()
 
 	h.heapLive.Store(bytes)
-	h.setGoal(bytes, allocated)
+	h.setGoal(bytes, roots, allocated)
 	if n == 0 {
 		h.finishSweep()
 		return nil

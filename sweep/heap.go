@@ -14,19 +14,23 @@ import (
 // documentation for the model, the protocols and the lifetime argument.
 type Heap struct {
 	// Set by New; read-only afterwards.
-	tag       uint8 // the heap's tag in its Refs, unique among open heaps
-	classes   *classTable
-	arena     *gcbits.Arena
-	retain    uint64 // the arena's Retain
-	checked   bool   // !Options.Unchecked
-	trace     Tracer
-	rootsFn   func(visit func(Ref))
-	gcPercent int
-	minHeap   int64
-	nmark     int       // mark workers
-	nsweep    int       // background sweepers
-	timing    bool      // Options.Timing
-	central   []central // per class, index 0 for large spans; each set has its own lock
+	tag     uint8 // the heap's tag in its Refs, unique among open heaps
+	classes *classTable
+	arena   *gcbits.Arena
+	retain  uint64 // the arena's Retain
+	checked bool   // !Options.Unchecked
+	trace   Tracer
+	rootsFn func(visit func(Ref))
+	minHeap int64
+	nmark   int  // mark workers
+	nsweep  int  // background sweepers
+	timing  bool // Options.Timing
+
+	// types holds the span classes and interns the layouts of Types.
+	types typeTable
+	// untypedLarge is the layout of large objects from Mutator.Alloc.
+	// Read-only.
+	untypedLarge *layout
 
 	// table maps span indexes to spans. Read atomically; the table and its
 	// entries are replaced or stored only under mu. Entry 0 is never used.
@@ -66,8 +70,14 @@ type Heap struct {
 	// and large objects. Atomic.
 	heapLive atomic.Int64
 	// goal is the heapLive at which the next collection starts. Atomic;
-	// stored by the collector while the world is stopped.
+	// stored by setGoal under pacerMu.
 	goal atomic.Int64
+	// gcPercent is GOGC: Options.GCPercent, changed by SetGCPercent.
+	// Atomic.
+	gcPercent atomic.Int64
+	// pacerMu guards the results of the last mark that setGoal uses.
+	pacerMu                              sync.Mutex
+	lastMarked, lastRoots, lastAllocated int64 // under pacerMu
 
 	// sweepFull is set for the sweep phase of a full collection (after
 	// ErrLimit): place then frees every empty span at once. Stored at the
@@ -141,29 +151,29 @@ func newHeap(opts Options, anyRetain bool) (*Heap, error) {
 		return nil, err
 	}
 	h := &Heap{
-		tag:       tag,
-		classes:   ct,
-		arena:     arena,
-		retain:    uint64(o.Arena.Retain),
-		checked:   !o.Unchecked,
-		trace:     o.Trace,
-		rootsFn:   o.Roots,
-		gcPercent: o.GCPercent,
-		minHeap:   o.MinHeapBytes,
-		nmark:     o.MarkWorkers,
-		nsweep:    o.Sweepers,
-		timing:    o.Timing,
-		central:   make([]central, len(ct.classes)),
-		quit:      make(chan struct{}),
+		tag:     tag,
+		classes: ct,
+		arena:   arena,
+		retain:  uint64(o.Arena.Retain),
+		checked: !o.Unchecked,
+		trace:   o.Trace,
+		rootsFn: o.Roots,
+		minHeap: o.MinHeapBytes,
+		nmark:   o.MarkWorkers,
+		nsweep:  o.Sweepers,
+		timing:  o.Timing,
+		quit:    make(chan struct{}),
 	}
 	h.pages.init(o.RegionBytes, o.RegionBytes/4, o.MaxBytes, o.MemoryLimit)
 	h.scavengeDelay = o.ScavengeDelay
 	h.memoryLimit = o.MemoryLimit
 	h.scavWake = make(chan struct{}, 1)
+	h.initTypes(o.Trace != nil)
 	h.world.init()
 	h.scond.L = &h.smu
 	h.table.Store(&spanTable{spans: make([]atomic.Pointer[span], 64)})
-	h.setGoal(0, 0)
+	h.gcPercent.Store(int64(o.GCPercent))
+	h.setGoal(0, 0, 0)
 	h.nextIdx = 1
 	h.wake = make(chan struct{}, h.nsweep)
 	h.wg.Add(h.nsweep + 1)

@@ -20,8 +20,13 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// trees builds and checks binary trees for one sweep.Mutator.
-type trees = workload.Trees
+// newTrees returns binary-tree builders for m, a Mutator of h. If the
+// node Type cannot be made (a closed heap), every allocation of the
+// builders reports ErrType.
+func newTrees(h *sweep.Heap, m *sweep.Mutator) workload.Trees {
+	tr, _ := workload.NewTrees(h, m)
+	return tr
+}
 
 // binaryTrees runs the benchmark on h and returns its output.
 func binaryTrees(h *sweep.Heap, n int) (string, error) {
@@ -138,7 +143,7 @@ func TestSweepOnceConcurrent(t *testing.T) {
 					return
 				}
 				defer m.Close()
-				b := trees{H: h, M: m}
+				b := newTrees(h, m)
 				rng := rand.New(rand.NewPCG(uint64(w), 3))
 				keep, err := b.Tree(6)
 				if err != nil {
@@ -226,7 +231,7 @@ func TestConcurrentMarkLosesNothing(t *testing.T) {
 				if j >= 0 {
 					v = objs[j]
 				}
-				if err := h.SetField(objs[i], f, v); err != nil {
+				if err := m.Store(objs[i], f, v); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -350,7 +355,7 @@ func TestMutatorStates(t *testing.T) {
 			}
 		}
 	}()
-	ta := trees{H: h, M: a}
+	ta := newTrees(h, a)
 	for range 30 {
 		if _, err := ta.Tree(8); err != nil {
 			t.Fatal(err)
@@ -389,7 +394,7 @@ func TestMutatorStates(t *testing.T) {
 func TestClose(t *testing.T) {
 	for range 20 {
 		// The default minimum heap: building the tree does not collect.
-		h, err := sweep.New(sweep.Options{Trace: workload.TreeTrace, Sweepers: 3})
+		h, err := sweep.New(sweep.Options{Sweepers: 3})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,7 +408,7 @@ func TestClose(t *testing.T) {
 			}
 		}, nil)
 		m := sweep.NewTestMutator(t, h)
-		b := trees{H: h, M: m}
+		b := newTrees(h, m)
 		r, _ := b.Tree(10)
 		m.GC() // starts a sweep phase that Close interrupts
 		<-started
@@ -423,7 +428,7 @@ func TestClose(t *testing.T) {
 		if _, err := m.Alloc(16); !errors.Is(err, sweep.ErrClosed) {
 			t.Fatalf("Alloc after Close: %v", err)
 		}
-		if _, err := h.Field(r, 0); !errors.Is(err, sweep.ErrClosed) {
+		if _, err := m.Load(r, 0); !errors.Is(err, sweep.ErrClosed) {
 			t.Fatalf("Field after Close: %v", err)
 		}
 		if _, err := h.NewMutator(); !errors.Is(err, sweep.ErrClosed) {
@@ -475,7 +480,7 @@ func TestNoDeadlockManyMutators(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				b := trees{H: h, M: m}
+				b := newTrees(h, m)
 				for range 1 + (w+i)%4 {
 					if _, err := b.Tree(6); err != nil {
 						t.Error(err)

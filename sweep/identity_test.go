@@ -26,20 +26,20 @@ func TestRefOfAnotherHeap(t *testing.T) {
 	if err := a.Valid(rb); !errors.Is(err, ErrBadRef) {
 		t.Errorf("Valid on another heap: %v, want ErrBadRef", err)
 	}
-	if err := a.SetWord(rb, 1, 7); !errors.Is(err, ErrBadRef) {
+	if err := ma.StoreWord(rb, 1, 7); !errors.Is(err, ErrBadRef) {
 		t.Errorf("SetWord on another heap: %v, want ErrBadRef", err)
 	}
-	if _, err := a.Word(rb, 1); !errors.Is(err, ErrBadRef) {
+	if _, err := ma.LoadWord(rb, 1); !errors.Is(err, ErrBadRef) {
 		t.Errorf("Word on another heap: %v, want ErrBadRef", err)
 	}
-	if err := a.SetField(ra, 0, rb); !errors.Is(err, ErrBadRef) {
+	if err := ma.Store(ra, 0, rb); !errors.Is(err, ErrBadRef) {
 		t.Errorf("storing a Ref of another heap: %v, want ErrBadRef", err)
 	}
-	if v, _ := a.Word(ra, 1); v != 0 {
+	if v, _ := ma.LoadWord(ra, 1); v != 0 {
 		t.Errorf("a's object was written through b's Ref: word 1 is %d", v)
 	}
 	// A Ref of b written raw into a's object is not followed by a's mark.
-	a.SetWord(ra, 0, uint64(rb))
+	ma.StoreWord(ra, 0, uint64(rb))
 	if err := ma.GC(); err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,20 @@
 package sweep
 
 import (
+	"math/bits"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // mark marks every object reachable from the roots, with h.nmark
-// workers, and returns the number and bytes of the objects marked. The
+// workers, and returns the number and bytes of the objects marked and
+// the number of roots. The
 // world is stopped and every span swept. If a Tracer or the Roots
 // function panics, marking stops and mark returns a *TraceError; the
 // mark bits are then partial (see clearMarks).
-func (h *Heap) mark() (slots, bytes int64, err error) {
+func (h *Heap) mark() (slots, bytes, roots int64, err error) {
 	q := &markQueue{workers: h.nmark}
 	q.cond.L = &q.mu
 	t := h.table.Load()
@@ -30,10 +33,14 @@ func (h *Heap) mark() (slots, bytes int64, err error) {
 			for _, r := range m.roots {
 				w0.visit(r)
 			}
+			roots += int64(len(m.roots))
 			m.rootsMu.Unlock()
 		}
 		if h.rootsFn != nil {
-			h.rootsFn(w0.visitFn)
+			h.rootsFn(func(r Ref) {
+				roots++
+				w0.visit(r)
+			})
 		}
 	})
 	var wg sync.WaitGroup
@@ -48,7 +55,7 @@ func (h *Heap) mark() (slots, bytes int64, err error) {
 	}
 	wg.Wait()
 	if err := q.failure(); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	for _, w := range ws {
 		slots += w.slots
@@ -60,7 +67,7 @@ func (h *Heap) mark() (slots, bytes int64, err error) {
 			h.st.lifetimeViolations.Add(w.expired)
 		}
 	}
-	return slots, bytes, nil
+	return slots, bytes, roots, nil
 }
 
 // clearMarks clears the mark bitmap of every span, undoing an abandoned
@@ -206,7 +213,25 @@ func (w *marker) visit(r Ref) {
 	}
 	w.slots++
 	w.bytes += int64(s.elemSize)
-	w.stack = append(w.stack, r)
+	if s.layout.scan != scanNone { // pointer-free objects are never traced
+		w.stack = append(w.stack, r)
+	}
+}
+
+// scan visits the Refs of the object r, in span s, by its layout.
+func (w *marker) scan(r Ref, s *span) {
+	base := s.addr(r.slot())
+	switch l := s.layout; l.scan {
+	case scanMask:
+		for k, m := range l.mask {
+			for ; m != 0; m &= m - 1 {
+				i := k<<6 + bits.TrailingZeros64(m)
+				w.visit(Ref(*(*uint64)(unsafe.Add(base, i*8))))
+			}
+		}
+	case scanTracer:
+		w.h.trace(Object{ref: r, base: base, size: s.elemSize}, w.visitFn)
+	}
 }
 
 // run traces objects until the queue says marking is done.
@@ -226,8 +251,7 @@ func (w *marker) run() {
 			}
 			r := w.stack[n-1]
 			w.stack = w.stack[:n-1]
-			s := w.table.spans[r.spanIdx()].Load()
-			w.h.trace(Object{ref: r, base: s.addr(r.slot()), size: s.elemSize}, w.visitFn)
+			w.scan(r, w.table.spans[r.spanIdx()].Load())
 		}
 		b, ok := w.q.get()
 		if !ok {

@@ -17,21 +17,21 @@ const (
 	mutatorReleased                     // between Release and Acquire: not using the heap
 )
 
-// Mutator is one goroutine's access to a Heap for allocation, in the
-// manner of the Go runtime's mcache and of a thread known to the
-// collector. It caches one span per size class, so that most allocations
-// take no lock, and it holds a root stack: the objects it pushes there
-// survive collections.
+// Mutator is one goroutine's access to a Heap, in the manner of the Go
+// runtime's mcache and of a thread known to the collector: it allocates,
+// loads and stores objects, and holds a root stack, whose objects survive
+// collections. It caches one span per span class, so that most
+// allocations take no lock.
 //
 // A Mutator is not safe for concurrent use: give each goroutine its own.
-// Only a goroutine holding a running Mutator may write to objects
-// (Heap.SetWord, SetField, WriteAt): there is no write barrier, so a
-// collection relies on every writer being stopped while it marks.
+// Objects are read and written only through a running Mutator: there is
+// no write barrier, so a collection relies on every writer being stopped
+// while it marks.
 //
 // # Safepoints
 //
 // A collection stops the world: it waits until every running Mutator is
-// parked at a safepoint, which Alloc, GC and Safepoint are. A Mutator that
+// parked at a safepoint, which New, Alloc, GC and Safepoint are. A Mutator that
 // will not call them for a while (it blocks on a channel, waits for other
 // goroutines, does long work outside the heap) must call Release first
 // and Acquire afterwards, or collections started meanwhile by other
@@ -39,14 +39,15 @@ const (
 //
 // # Which Refs survive
 //
-// Objects reachable from the root stacks of all Mutators, from
-// Options.Roots and, through the Tracer, from those objects survive a
-// collection. A Ref the Mutator holds only in Go variables is safe until
+// Objects reachable from the root stacks of all Mutators and from
+// Options.Roots, through the Ref words of Types and Options.Trace, survive
+// a collection. A Ref the Mutator holds only in Go variables is safe until
 // its next safepoint: no collection can run in between. So link a new
 // object into a reachable one, or Push it, before the next Alloc.
 type Mutator struct {
 	h *Heap // read-only
-	// spans[c] is the span this Mutator allocates class c from, or nil.
+	// spans[c] is the span this Mutator allocates span class c from, or
+	// nil.
 	// A cached span is swept in the current cycle and has no other holder.
 	// Owned by the Mutator while it runs; flushed by the collector while
 	// it is parked or released, and cleared by Heap.Close.
@@ -63,6 +64,9 @@ type Mutator struct {
 	// allocs counts allocations not yet added to the heap's total. Owned
 	// by the Mutator; flushed by the collector while it is parked.
 	allocs uint64
+	// epoch counts the times the Mutator parked, collected, was released
+	// or closed: a View is valid while it holds. Owned by the Mutator.
+	epoch uint64
 	// state is written under world.mu by the Mutator's own goroutine and
 	// read by that goroutine without the lock (collect reads it, too, on
 	// the calling Mutator's goroutine). Collectors never read other
@@ -71,7 +75,7 @@ type Mutator struct {
 	state mutatorState
 	// A Mutator writes allocs and roots all the time: keep other
 	// goroutines' Mutators off its cache lines (TestMutatorLayout).
-	_ [128 - 88]byte
+	_ [128 - 96]byte
 }
 
 // NewMutator returns a running Mutator of h. If a collection is in
@@ -80,7 +84,7 @@ func (h *Heap) NewMutator() (*Mutator, error) {
 	if h == nil || h.arena == nil {
 		return nil, errClosed
 	}
-	m := &Mutator{h: h, spans: make([]*span, len(h.central)), bits: h.arena.NewCache()}
+	m := &Mutator{h: h, spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache()}
 	if err := h.world.add(m); err != nil {
 		return nil, err
 	}
@@ -95,7 +99,9 @@ func (m *Mutator) stateErr() error {
 	return fmt.Errorf("%w: mutator", ErrClosed)
 }
 
-// Alloc returns a new object of at least size bytes, zeroed. Sizes up to
+// Alloc returns a new object of at least size bytes, zeroed, with no
+// Type: the heap traces it with Options.Trace if it has one, and it is
+// pointer-free otherwise (use New for objects with a layout). Sizes up to
 // the largest size class are rounded up to their class; larger objects
 // get pages of their own. Alloc is a safepoint: it may first wait for, or
 // run, a collection.
@@ -108,8 +114,12 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 		m.park()
 	}
 	if uint(size-1) >= uint(h.classes.maxSize) {
-		return m.allocLarge(size)
+		if size < 1 || size > maxObjectBytes {
+			return Nil, fmt.Errorf("%w: %d bytes", ErrSize, size)
+		}
+		return m.allocLarge(size, h.untypedLarge)
 	}
+	// The untyped objects of size class c have span class c.
 	c := int(h.classes.lookup[(size+7)>>3])
 	if s := m.spans[c]; s != nil {
 		if i, ok := s.nextFree(); ok {
@@ -120,28 +130,64 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 	return m.refill(c)
 }
 
-// refill replaces the Mutator's span of class c, which is full or
+// New returns a new object of Type t, zeroed, traced by t's layout. It
+// is a safepoint, as Alloc is. It returns an error wrapping ErrType for
+// the zero Type or a Type of another heap.
+func (m *Mutator) New(t Type) (Ref, error) {
+	if m.state != mutatorRunning {
+		return Nil, m.stateErr()
+	}
+	h := m.h
+	if t.h != h {
+		return Nil, fmt.Errorf("%w: a Type of another heap, or none", ErrType)
+	}
+	if h.world.stopReq.Load() != 0 {
+		m.park()
+	}
+	sc := t.l.sc
+	if sc == nil {
+		return m.allocLarge(t.l.size, t.l)
+	}
+	if sc.id < len(m.spans) {
+		if s := m.spans[sc.id]; s != nil {
+			if i, ok := s.nextFree(); ok {
+				m.allocs++
+				return s.take(i), nil
+			}
+		}
+	}
+	return m.refill(sc.id)
+}
+
+// refill replaces the Mutator's span of span class id, which is full or
 // missing, starting a collection first if the heap has reached its goal,
 // and allocates from the new span.
-func (m *Mutator) refill(c int) (Ref, error) {
+func (m *Mutator) refill(id int) (Ref, error) {
 	h := m.h
 	if h.closed.Load() {
 		return Nil, errClosed
 	}
 	m.flushAllocs()
-	if s := m.spans[c]; s != nil {
-		m.spans[c] = nil
+	if id >= len(m.spans) {
+		// A Type made after the Mutator: room for every class so far.
+		m.spans = append(m.spans, make([]*span, len(*h.types.classes.Load())-len(m.spans))...)
+	}
+	if s := m.spans[id]; s != nil {
+		m.spans[id] = nil
 		h.uncache(s)
 	}
 	if h.gcWanted() {
+		m.epoch++
 		if err := h.collect(m, false); err != nil {
 			return Nil, err
 		}
 	}
+	c := h.spanClassOf(id)
 	s, err := h.cacheSpan(c, m.bits)
 	if errors.Is(err, ErrLimit) {
 		// Out of memory: collect, sweep and release everything, and try
 		// once more.
+		m.epoch++
 		if err := h.collect(m, true); err != nil {
 			return Nil, err
 		}
@@ -150,38 +196,38 @@ func (m *Mutator) refill(c int) (Ref, error) {
 	if err != nil {
 		return Nil, err
 	}
-	m.spans[c] = s
+	m.spans[id] = s
 	i, ok := s.nextFree()
 	if !ok {
-		return Nil, fmt.Errorf("sweep: internal error: span %d of class %d handed out full", s.idx, c)
+		return Nil, fmt.Errorf("sweep: internal error: span %d of class %d handed out full", s.idx, id)
 	}
 	m.allocs++
 	return s.take(i), nil
 }
 
-// allocLarge allocates an object too large for a size class in a span of
-// its own.
-func (m *Mutator) allocLarge(size int) (Ref, error) {
+// allocLarge allocates an object of size bytes, too large for a size
+// class, laid out by l, in a span of its own.
+func (m *Mutator) allocLarge(size int, l *layout) (Ref, error) {
 	h := m.h
-	if size < 1 || size > maxObjectBytes {
-		return Nil, fmt.Errorf("%w: %d bytes", ErrSize, size)
-	}
 	if h.closed.Load() {
 		return Nil, errClosed
 	}
 	m.flushAllocs()
 	npages := (size + PageSize - 1) / PageSize
 	if h.gcWanted() {
+		m.epoch++
 		if err := h.collect(m, false); err != nil {
 			return Nil, err
 		}
 	}
-	s, err := h.newSpan(0, npages, m.bits, h.sweepgen.Load())
+	large := h.spanClassOf(0)
+	s, err := h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	if errors.Is(err, ErrLimit) {
+		m.epoch++
 		if err := h.collect(m, true); err != nil {
 			return Nil, err
 		}
-		s, err = h.newSpan(0, npages, m.bits, h.sweepgen.Load())
+		s, err = h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	}
 	if err != nil {
 		return Nil, err
@@ -191,7 +237,7 @@ func (m *Mutator) allocLarge(size int) (Ref, error) {
 	r := s.take(i)
 	// The span goes on the swept full list at once, where the next sweep
 	// finds it; the Mutator does not cache it.
-	h.central[0].fullSwept(h.sweepgen.Load()).push(s)
+	large.central.fullSwept(h.sweepgen.Load()).push(s)
 	m.allocs++
 	return r, nil
 }
@@ -206,6 +252,7 @@ func (m *Mutator) flushAllocs() {
 
 // park waits at a safepoint while a collection stops the world.
 func (m *Mutator) park() {
+	m.epoch++
 	m.flushAllocs()
 	m.h.world.park()
 }
@@ -225,6 +272,7 @@ func (m *Mutator) GC() error {
 	if m.state != mutatorRunning {
 		return m.stateErr()
 	}
+	m.epoch++
 	m.flushAllocs()
 	return m.h.collect(m, false)
 }
@@ -238,6 +286,7 @@ func (m *Mutator) Release() {
 	if m.state != mutatorRunning {
 		return
 	}
+	m.epoch++
 	m.flushAllocs()
 	m.h.world.release(m)
 }
@@ -257,6 +306,7 @@ func (m *Mutator) Close() error {
 	if m.state == mutatorClosed || m.h == nil {
 		return fmt.Errorf("%w: mutator", ErrClosed)
 	}
+	m.epoch++
 	m.flushAllocs()
 	h := m.h
 	h.world.removeMayWait(m, func(heapClosed bool) {

@@ -15,10 +15,11 @@ import (
 // or of a Mutator; it may only read obj.
 type Tracer func(obj Object, visit func(Ref))
 
-// Options configure a Heap. Trace is required; every other zero field
-// gives a default.
+// Options configure a Heap. Every zero field gives a default.
 type Options struct {
-	// Trace enumerates the references of an object during marking.
+	// Trace enumerates the references of the objects Mutator.Alloc makes,
+	// during marking. Without it those objects are pointer-free. Objects
+	// made by Mutator.New are traced by their Type instead.
 	Trace Tracer
 	// Roots, if set, reports global roots at the start of every
 	// collection, in addition to the root stacks of the Mutators. It runs
@@ -27,13 +28,15 @@ type Options struct {
 	// Classes is the table of small size classes, sizes increasing;
 	// nil means GoClasses(). Larger objects get a span of their own.
 	Classes []Class
-	// GCPercent sets the collection trigger as GOGC does: a collection
-	// starts when the heap reaches the bytes marked by the last one plus
-	// GCPercent percent. 0 means 100; negative turns automatic collection
-	// off (Heap.GC and Mutator.GC still collect).
+	// GCPercent is GOGC: a collection starts when the heap has grown by
+	// GCPercent percent of what the last one found live (its marked bytes
+	// and its roots, 8 bytes each), and not below MinHeapBytes scaled by
+	// GCPercent/100. 0 means 100 (call Heap.SetGCPercent(0) for GOGC=0);
+	// negative turns automatic collection off, but for MemoryLimit
+	// (Heap.GC and Mutator.GC still collect).
 	GCPercent int
 	// MinHeapBytes is the heap size below which no automatic collection
-	// starts; 0 means 4 MiB.
+	// starts at GCPercent 100, as the runtime's 4 MiB; 0 means 4 MiB.
 	MinHeapBytes int64
 	// MarkWorkers is the number of goroutines that mark; 0 means
 	// GOMAXPROCS.
@@ -77,9 +80,6 @@ type Options struct {
 // resolve checks o and fills in its defaults. anyRetain lets a test build
 // a heap with Retain 1, to check that the lifetime checks catch it.
 func (o Options) resolve(anyRetain bool) (Options, error) {
-	if o.Trace == nil {
-		return o, fmt.Errorf("%w: Trace is required", ErrOption)
-	}
 	if o.Arena.Retain == 0 {
 		o.Arena.Retain = gcbits.DefaultRetain
 	}

@@ -16,15 +16,19 @@ func (h *Heap) gcWanted() bool {
 const limitRunway = 16
 
 // setGoal sets the goal of the next collection, after a mark that found
-// marked bytes live, with allocated bytes of slots allocated before it
-// (live or dead). The goal is the marked bytes plus GCPercent percent
-// (never below MinHeapBytes, none if GCPercent is negative), lowered to
-// what keeps the heap's memory under MemoryLimit, but at least the marked
-// bytes plus a sixteenth. The world is stopped.
-func (h *Heap) setGoal(marked, allocated int64) {
+// marked bytes live and roots roots, with allocated bytes of slots
+// allocated before it (live or dead). As GOGC sets the Go heap's goal:
+// the marked bytes plus GCPercent percent of the marked bytes and the
+// roots (8 bytes each), but at least MinHeapBytes×GCPercent/100; none if
+// GCPercent is negative. Then lowered to what keeps the heap's memory
+// under MemoryLimit, but at least the marked bytes plus a sixteenth.
+func (h *Heap) setGoal(marked, roots, allocated int64) {
+	h.pacerMu.Lock()
+	defer h.pacerMu.Unlock()
+	h.lastMarked, h.lastRoots, h.lastAllocated = marked, roots, allocated
 	goal := int64(math.MaxInt64)
-	if h.gcPercent >= 0 {
-		goal = max(h.minHeap, marked+marked/100*int64(h.gcPercent))
+	if p := int64(h.gcPercent.Load()); p >= 0 {
+		goal = max(h.minHeap/100*p, marked+(marked+8*roots)/100*p)
 	}
 	if h.memoryLimit > 0 {
 		// Memory that is not slots: bitmaps, and span pages no slot in
@@ -36,4 +40,21 @@ func (h *Heap) setGoal(marked, allocated int64) {
 		goal = min(goal, max(limitGoal, marked+marked/limitRunway+PageSize))
 	}
 	h.goal.Store(goal)
+}
+
+// SetGCPercent sets GCPercent with GOGC's meaning, as
+// runtime/debug.SetGCPercent does, and returns the previous setting: 0
+// collects whenever the heap grows past what the last collection found
+// live, a negative value turns automatic collection off. The new goal
+// applies at once.
+func (h *Heap) SetGCPercent(percent int) int {
+	if h.usable() != nil {
+		return 0
+	}
+	old := int(h.gcPercent.Swap(int64(percent)))
+	h.pacerMu.Lock()
+	marked, roots, allocated := h.lastMarked, h.lastRoots, h.lastAllocated
+	h.pacerMu.Unlock()
+	h.setGoal(marked, roots, allocated)
+	return old
 }

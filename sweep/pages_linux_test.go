@@ -55,7 +55,7 @@ func TestMemoryBackToOS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.SetWord(r, 0, 1) // touch it
+		m.StoreWord(r, 0, 1) // touch it
 		m.Push(r)
 	}
 	m.Pop(m.NumRoots())
@@ -90,7 +90,7 @@ func TestFreeOSMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.SetWord(r, 0, 1)
+		m.StoreWord(r, 0, 1)
 		m.Push(r)
 	}
 	keep := m.Root(0)
@@ -108,7 +108,7 @@ func TestFreeOSMemory(t *testing.T) {
 		t.Fatalf("%d MiB resident after FreeOSMemory", res>>20)
 	}
 	m.Acquire()
-	if v, err := h.Word(keep, 0); err != nil || v != 1 {
+	if v, err := m.LoadWord(keep, 0); err != nil || v != 1 {
 		t.Fatalf("the live object after FreeOSMemory: %d, %v", v, err)
 	}
 	// Released pages are used again, and come back zeroed.
@@ -117,7 +117,7 @@ func TestFreeOSMemory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, _ := h.Word(r, 0); v != 0 {
+		if v, _ := m.LoadWord(r, 0); v != 0 {
 			t.Fatal("an object on a released page is not zero")
 		}
 	}

@@ -32,7 +32,7 @@ func TestStaleReadLargeDuringSweep(t *testing.T) {
 			defer r.Close()
 			for {
 				r.Safepoint()
-				if rerr = h.ReadAt(big, buf, 0); rerr != nil {
+				if rerr = r.ReadAt(big, buf, 0); rerr != nil {
 					return
 				}
 			}

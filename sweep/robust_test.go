@@ -19,13 +19,13 @@ func TestStaleRefs(t *testing.T) {
 	live, _ := m.Alloc(16)
 	m.Push(live)
 	dead, _ := m.Alloc(16)
-	if err := h.SetWord(dead, 1, 42); err != nil {
+	if err := m.StoreWord(dead, 1, 42); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.SetField(live, 0, dead); err != nil {
+	if err := m.Store(live, 0, dead); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.SetField(live, 0, Nil); err != nil { // drop it
+	if err := m.Store(live, 0, Nil); err != nil { // drop it
 		t.Fatal(err)
 	}
 	if err := m.GC(); err != nil {
@@ -37,20 +37,20 @@ func TestStaleRefs(t *testing.T) {
 	}
 	for name, err := range map[string]error{
 		"Valid":    h.Valid(dead),
-		"SetWord":  h.SetWord(dead, 1, 7),
-		"SetField": h.SetField(live, 0, dead),
-		"WriteAt":  h.WriteAt(dead, []byte{1}, 0),
+		"SetWord":  m.StoreWord(dead, 1, 7),
+		"SetField": m.Store(live, 0, dead),
+		"WriteAt":  m.WriteAt(dead, []byte{1}, 0),
 	} {
 		if !errors.Is(err, ErrBadRef) {
 			t.Errorf("%s on a swept object: %v, want ErrBadRef", name, err)
 		}
 	}
-	if _, err := h.Word(dead, 1); !errors.Is(err, ErrBadRef) {
+	if _, err := m.LoadWord(dead, 1); !errors.Is(err, ErrBadRef) {
 		t.Errorf("Word on a swept object: %v", err)
 	}
 	// A stale Ref written raw into a live object (SetField would refuse
 	// it) does not resurrect the free slot at the next mark.
-	if err := h.SetWord(live, 0, uint64(dead)); err != nil {
+	if err := m.StoreWord(live, 0, uint64(dead)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.GC(); err != nil {
@@ -63,7 +63,7 @@ func TestStaleRefs(t *testing.T) {
 	if err := h.Valid(dead); !errors.Is(err, ErrBadRef) {
 		t.Fatalf("freed slot resurrected: %v", err)
 	}
-	h.SetWord(live, 0, 0)
+	m.StoreWord(live, 0, 0)
 
 	// Reuse the slot: the new object gets a new sequence number.
 	var reused Ref
@@ -80,13 +80,13 @@ func TestStaleRefs(t *testing.T) {
 	if reused == Nil {
 		t.Fatal("slot not reused")
 	}
-	if err := h.SetWord(reused, 1, 99); err != nil {
+	if err := m.StoreWord(reused, 1, 99); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.SetWord(dead, 1, 7); !errors.Is(err, ErrBadRef) {
+	if err := m.StoreWord(dead, 1, 7); !errors.Is(err, ErrBadRef) {
 		t.Fatalf("stale Ref reached the slot's new object: %v", err)
 	}
-	if v, _ := h.Word(reused, 1); v != 99 {
+	if v, _ := m.LoadWord(reused, 1); v != 99 {
 		t.Fatalf("new object's word is %d", v)
 	}
 	// Garbage: nil, out-of-range span, slot, sequence, heap tag, field,
@@ -100,14 +100,14 @@ func TestStaleRefs(t *testing.T) {
 		}
 	}
 	for _, i := range append([]int{-1, 2}, aboveInt64(1<<40-1)...) {
-		if _, err := h.Field(live, i); !errors.Is(err, ErrBadRef) {
+		if _, err := m.Load(live, i); !errors.Is(err, ErrBadRef) {
 			t.Errorf("Field(%d) = %v", i, err)
 		}
 	}
-	if err := h.ReadAt(live, make([]byte, 8), 9); !errors.Is(err, ErrBadRef) {
+	if err := m.ReadAt(live, make([]byte, 8), 9); !errors.Is(err, ErrBadRef) {
 		t.Errorf("ReadAt past the end: %v", err)
 	}
-	if err := h.ReadAt(live, make([]byte, 1), -1); !errors.Is(err, ErrBadRef) {
+	if err := m.ReadAt(live, make([]byte, 1), -1); !errors.Is(err, ErrBadRef) {
 		t.Errorf("ReadAt(-1): %v", err)
 	}
 	// Random words never panic, and those accepted name slots of the
@@ -119,7 +119,7 @@ func TestStaleRefs(t *testing.T) {
 			r = makeRef(h.tag, uint32(rng.IntN(8)), rng.IntN(1100), uint16(rng.IntN(4)))
 		}
 		if h.Valid(r) == nil && r != live && r != reused {
-			if _, err := h.Word(r, 0); err != nil {
+			if _, err := m.LoadWord(r, 0); err != nil {
 				t.Fatalf("Valid accepted %v but Word fails: %v", r, err)
 			}
 		}
@@ -140,14 +140,14 @@ func TestPayloadAndLarge(t *testing.T) {
 			t.Fatalf("Alloc(%d) gave a %d-byte object", size, got)
 		}
 		p := bytes.Repeat([]byte{0xa5}, size)
-		if err := h.WriteAt(r, p, 0); err != nil {
+		if err := m.WriteAt(r, p, 0); err != nil {
 			t.Fatal(err)
 		}
 		q := make([]byte, size)
-		if err := h.ReadAt(r, q, 0); err != nil || !bytes.Equal(p, q) {
+		if err := m.ReadAt(r, q, 0); err != nil || !bytes.Equal(p, q) {
 			t.Fatalf("ReadAt after WriteAt of %d bytes: %v", size, err)
 		}
-		if err := h.WriteAt(r, []byte{1}, got); !errors.Is(err, ErrBadRef) {
+		if err := m.WriteAt(r, []byte{1}, got); !errors.Is(err, ErrBadRef) {
 			t.Fatalf("WriteAt at the end of %d bytes: %v", got, err)
 		}
 	}
@@ -169,7 +169,7 @@ func TestPayloadAndLarge(t *testing.T) {
 	for range 3 {
 		r, _ := m.Alloc(100)
 		q := make([]byte, 100)
-		h.ReadAt(r, q, 0)
+		m.ReadAt(r, q, 0)
 		if !bytes.Equal(q, make([]byte, 100)) {
 			t.Fatal("reused slot not zeroed")
 		}
@@ -217,7 +217,7 @@ func TestLifetimeCanaries(t *testing.T) {
 				t.Fatal(err)
 			}
 			id++
-			h.SetWord(r, 0, id)
+			m.StoreWord(r, 0, id)
 			live = append(live, obj{r, id})
 		}
 		// Keep a random part, some of it for many cycles.
@@ -244,7 +244,7 @@ func TestLifetimeCanaries(t *testing.T) {
 				if !s.allocBits.Test(o.r.slot()) {
 					t.Fatalf("cycle %d: allocation bit of a live object is clear", cycle)
 				}
-				if v, _ := h.Word(o.r, 0); v != o.id {
+				if v, _ := m.LoadWord(o.r, 0); v != o.id {
 					t.Fatalf("cycle %d: object %d holds %d", cycle, o.id, v)
 				}
 				want[s]++
@@ -297,8 +297,8 @@ func TestLifetimeCheckHasTeeth(t *testing.T) {
 
 func TestOptions(t *testing.T) {
 	for _, o := range []Options{
-		{},
 		{Trace: treeTrace, Arena: gcbits.Options{Retain: 1}},
+		{MemoryLimit: -1},
 		{Trace: treeTrace, RegionBytes: 1000},
 		{Trace: treeTrace, RegionBytes: 32 << 10},
 		{Trace: treeTrace, MaxBytes: -1},
@@ -367,7 +367,7 @@ func TestZeroValues(t *testing.T) {
 		if err := h.Close(); !errors.Is(err, ErrClosed) {
 			t.Errorf("Close: %v", err)
 		}
-		if _, err := h.Field(makeRef(1, 1, 0, 1), 0); !errors.Is(err, ErrClosed) {
+		if err := h.Valid(makeRef(1, 1, 0, 1)); !errors.Is(err, ErrClosed) {
 			t.Errorf("Field: %v", err)
 		}
 		if _, _, err := h.SizeClass(8); !errors.Is(err, ErrClosed) {

@@ -61,6 +61,16 @@ func (m *Mutator) Pop(n int) error {
 	return nil
 }
 
+// PopTo pops roots until the stack is depth deep, as a handle scope
+// closes: take depth := m.NumRoots() on entry to a function and call
+// m.PopTo(depth) on the way out (defer it), and every Ref it pushed in
+// between stops being a root, whatever paths it took. A depth above the
+// current one leaves the stack alone. It works while the Mutator runs or
+// is released, and returns an error wrapping ErrClosed on a closed one.
+func (m *Mutator) PopTo(depth int) error {
+	return m.Pop(len(m.roots) - max(depth, 0))
+}
+
 // NumRoots returns the depth of the root stack.
 func (m *Mutator) NumRoots() int { return len(m.roots) }
 

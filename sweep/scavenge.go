@@ -163,8 +163,8 @@ func (h *Heap) freeIdleSpans(cutoff int64) int64 {
 	h.sgLock.RLock()
 	defer h.sgLock.RUnlock()
 	sg := h.sweepgen.Load()
-	for c := range h.central {
-		idle = h.central[c].partialSwept(sg).removeIf(idle, func(s *span) bool {
+	for _, c := range *h.types.classes.Load() {
+		idle = c.central.partialSwept(sg).removeIf(idle, func(s *span) bool {
 			if s.allocCount != 0 || s.emptySince == 0 {
 				return false
 			}

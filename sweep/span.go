@@ -46,7 +46,8 @@ type span struct {
 	// Set when the span is made; read-only afterwards, so that any
 	// goroutine may read them without synchronization.
 	idx      uint32         // index in the heap's span table, from 1
-	class    uint8          // size class; 0 for a large object
+	cls      *spanClass     // the span's class: its size class and central sets
+	layout   *layout        // how its objects hold Refs
 	nelems   int            // number of slots, 1..65535
 	elemSize uintptr        // bytes per slot
 	npages   int            // pages of heap memory

@@ -41,15 +41,17 @@ func (r *retiredSpan) bytes() int64 {
 	return int64(r.npages * PageSize)
 }
 
-// newSpan makes a span of class c (0: a large object of npages pages),
-// with bitmaps from src, swept in generation sg, and publishes it in the
-// table. Its slots are all free.
-func (h *Heap) newSpan(c, npages int, src bitSource, sg uint32) (*span, error) {
+// newSpan makes a span of span class sc, with bitmaps from src, swept in
+// generation sg, and publishes it in the table. Its slots are all free.
+// For class 0, it holds one large object of npages pages laid out by l.
+func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg uint32) (*span, error) {
 	var size uintptr
 	var nelems int
+	c := sc.class
 	if c == 0 {
 		size, nelems = uintptr(npages)*PageSize, 1
 	} else {
+		l = sc.layout
 		npages = h.classes.classes[c].Pages
 		size, nelems = uintptr(h.classes.classes[c].Size), h.classes.nelems(c)
 	}
@@ -94,7 +96,8 @@ func (h *Heap) newSpan(c, npages int, src bitSource, sg uint32) (*span, error) {
 
 	s := &span{
 		idx:      fi.idx,
-		class:    uint8(c),
+		cls:      sc,
+		layout:   l,
 		nelems:   nelems,
 		elemSize: size,
 		npages:   npages,

@@ -113,9 +113,9 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 // retired list if it stays empty (or is empty while a full collection
 // looks for memory), else the swept full or partial set.
 func (h *Heap) place(s *span, sg uint32) {
-	c := &h.central[s.class]
+	c := &s.cls.central
 	switch {
-	case s.allocCount == 0 && (s.class == 0 || s.emptySweeps >= emptySweepsToFree || h.fullSweep()):
+	case s.allocCount == 0 && (s.cls.class == 0 || s.emptySweeps >= emptySweepsToFree || h.fullSweep()):
 		h.freeSpan(s)
 	case s.allocCount == s.nelems:
 		c.fullSwept(sg).push(s)
@@ -155,13 +155,14 @@ func (h *Heap) sweepOne(src bitSource) bool {
 
 // nextUnswept pops a span from the unswept sets, in class order.
 func (h *Heap) nextUnswept(sg uint32) *span {
-	n := int32(2 * len(h.central))
+	cs := *h.types.classes.Load()
+	n := int32(2 * len(cs))
 	for {
 		k := h.sweepCursor.Load()
 		if k >= n {
 			return nil
 		}
-		c := &h.central[k/2]
+		c := &cs[k/2].central
 		set := c.partialUnswept(sg)
 		if k%2 == 1 {
 			set = c.fullUnswept(sg)

@@ -72,7 +72,7 @@ func TestTracerPanic(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					h.SetField(c, 0, r)
+					m.Store(c, 0, r)
 					r = c
 				}
 				roots[len(roots)-1] = r

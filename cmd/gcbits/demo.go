@@ -135,9 +135,8 @@ func newDemoFlagSet(f *demoFlags, stderr io.Writer) *flag.FlagSet {
 const statsPrefix = "gcbits-demo-child:"
 
 // newDemoHeap makes the heap the demos allocate on.
-func newDemoHeap(f *demoFlags, trace sweep.Tracer) (*sweep.Heap, error) {
+func newDemoHeap(f *demoFlags) (*sweep.Heap, error) {
 	return sweep.New(sweep.Options{
-		Trace:        trace,
 		GCPercent:    f.gcPercent,
 		MinHeapBytes: f.minHeap,
 		Unchecked:    f.unchecked,
@@ -154,7 +153,7 @@ func runBinaryTrees(f *demoFlags, stdout, stderr io.Writer) int {
 		reportChild(stderr, time.Since(t0))
 		return 0
 	}
-	return runOnHeap("binarytrees", f, workload.TreeTrace, stderr, func(h *sweep.Heap) ([]byte, error) {
+	return runOnHeap("binarytrees", f, stderr, func(h *sweep.Heap) ([]byte, error) {
 		var out bytes.Buffer
 		err := workload.BinaryTrees(h, f.depth, &out)
 		stdout.Write(out.Bytes())
@@ -172,21 +171,21 @@ func runGCBench(f *demoFlags, stdout, stderr io.Writer) int {
 		reportChild(stderr, time.Since(t0))
 		return 0
 	}
-	return runOnHeap("gcbench", f, workload.GCBenchTrace, stderr, func(h *sweep.Heap) ([]byte, error) {
+	return runOnHeap("gcbench", f, stderr, func(h *sweep.Heap) ([]byte, error) {
 		return nil, f.gcbench().RunHeap(h, stdout, stderr)
 	})
 }
 
-// runOnHeap times run on a new demo heap traced by trace, then writes the
+// runOnHeap times run on a new demo heap, then writes the
 // figures of the heap (and of Go's collector, if f.compare) to stderr and
 // returns the exit status. run returns the program's output when Go's run
 // must print the same, or nil.
-func runOnHeap(name string, f *demoFlags, trace sweep.Tracer, stderr io.Writer, run func(*sweep.Heap) ([]byte, error)) int {
+func runOnHeap(name string, f *demoFlags, stderr io.Writer, run func(*sweep.Heap) ([]byte, error)) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "gcbits demo %s: %v\n", name, err)
 		return 1
 	}
-	h, err := newDemoHeap(f, trace)
+	h, err := newDemoHeap(f)
 	if err != nil {
 		return fail(err)
 	}

@@ -53,15 +53,6 @@ const (
 	GCBenchNodeSize = 32
 )
 
-// GCBenchTrace is the Tracer of GCBench on a sweep.Heap: nodes have two
-// Ref fields, and the array (any larger object) has none.
-func GCBenchTrace(o sweep.Object, visit func(sweep.Ref)) {
-	if o.Size() == GCBenchNodeSize {
-		visit(o.Field(gbLeft))
-		visit(o.Field(gbRight))
-	}
-}
-
 // numIters is GCBench's: as many trees of a depth as the stretch tree's
 // nodes, twice over.
 func numIters(stretch, depth int) int { return 2 * treeNodes(stretch) / treeNodes(depth) }
@@ -152,7 +143,16 @@ func (c GCBench) RunHeap(h *sweep.Heap, out, diag io.Writer) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, m.Close()) }()
-	return c.run(&heapBench{h: h, m: m}, out, diag)
+	// Nodes: two Refs, then two ints. The array of doubles has no Refs.
+	node, err := h.NewType(GCBenchNodeSize, gbLeft, gbRight)
+	if err != nil {
+		return err
+	}
+	array, err := h.NewType(8 * c.Array)
+	if err != nil {
+		return err
+	}
+	return c.run(&heapBench{h: h, m: m, node: node, arrayType: array}, out, diag)
 }
 
 // RunGo runs GCBench on Go's heap, writing GCBench's output to out and
@@ -165,11 +165,11 @@ func (c GCBench) RunGo(out, diag io.Writer) error {
 type heapBench struct {
 	h         *sweep.Heap
 	m         *sweep.Mutator
+	node      sweep.Type
+	arrayType sweep.Type
 	longTree  sweep.Ref
 	longArray sweep.Ref
 }
-
-func (g *heapBench) node() (sweep.Ref, error) { return g.m.Alloc(GCBenchNodeSize) }
 
 // populate builds a tree top-down under n, which must be reachable.
 func (g *heapBench) populate(depth int, n sweep.Ref) error {
@@ -178,52 +178,62 @@ func (g *heapBench) populate(depth int, n sweep.Ref) error {
 	}
 	depth--
 	for _, f := range []int{gbLeft, gbRight} {
-		c, err := g.node()
+		c, err := g.m.New(g.node)
 		if err != nil {
 			return err
 		}
-		if err := g.h.SetField(n, f, c); err != nil {
+		if err := g.m.Store(n, f, c); err != nil {
 			return err
 		}
 	}
-	for _, f := range []int{gbLeft, gbRight} {
-		c, err := g.h.Field(n, f)
-		if err != nil {
-			return err
-		}
-		if err := g.populate(depth, c); err != nil {
-			return err
-		}
+	v, err := g.m.View(n)
+	if err != nil {
+		return err
 	}
-	return nil
+	l, err := v.Load(gbLeft)
+	if err != nil {
+		return err
+	}
+	r, err := v.Load(gbRight)
+	if err != nil {
+		return err
+	}
+	if err := g.populate(depth, l); err != nil {
+		return err
+	}
+	return g.populate(depth, r)
 }
 
 // makeTree builds a tree bottom-up: the finished left subtree waits on
 // the root stack while the right one is built.
 func (g *heapBench) makeTree(depth int) (sweep.Ref, error) {
 	if depth <= 0 {
-		return g.node()
+		return g.m.New(g.node)
 	}
+	scope := g.m.NumRoots()
+	defer g.m.PopTo(scope)
 	l, err := g.makeTree(depth - 1)
 	if err != nil {
 		return sweep.Nil, err
 	}
 	g.m.Push(l)
-	defer g.m.Pop(1)
 	r, err := g.makeTree(depth - 1)
 	if err != nil {
 		return sweep.Nil, err
 	}
 	g.m.Push(r)
-	defer g.m.Pop(1)
-	n, err := g.node()
+	n, err := g.m.New(g.node)
 	if err != nil {
 		return sweep.Nil, err
 	}
-	if err := g.h.SetField(n, gbLeft, l); err != nil {
+	v, err := g.m.View(n)
+	if err != nil {
 		return sweep.Nil, err
 	}
-	return n, g.h.SetField(n, gbRight, r)
+	if err := v.Store(gbLeft, l); err != nil {
+		return sweep.Nil, err
+	}
+	return n, v.Store(gbRight, r)
 }
 
 // count returns the number of nodes of the tree n.
@@ -231,11 +241,15 @@ func (g *heapBench) count(n sweep.Ref) (int, error) {
 	if n == sweep.Nil {
 		return 0, nil
 	}
-	l, err := g.h.Field(n, gbLeft)
+	v, err := g.m.View(n)
 	if err != nil {
 		return 0, err
 	}
-	r, err := g.h.Field(n, gbRight)
+	l, err := v.Load(gbLeft)
+	if err != nil {
+		return 0, err
+	}
+	r, err := v.Load(gbRight)
 	if err != nil {
 		return 0, err
 	}
@@ -248,12 +262,13 @@ func (g *heapBench) count(n sweep.Ref) (int, error) {
 }
 
 func (g *heapBench) topDown(depth int, count bool) (int, error) {
-	t, err := g.node()
+	scope := g.m.NumRoots()
+	defer g.m.PopTo(scope)
+	t, err := g.m.New(g.node)
 	if err != nil {
 		return 0, err
 	}
 	g.m.Push(t)
-	defer g.m.Pop(1)
 	if err := g.populate(depth, t); err != nil || !count {
 		return 0, err
 	}
@@ -272,7 +287,7 @@ func (g *heapBench) bottomUp(depth int, count bool) (int, error) {
 
 func (g *heapBench) long(depth int) error {
 	var err error
-	if g.longTree, err = g.node(); err != nil {
+	if g.longTree, err = g.m.New(g.node); err != nil {
 		return err
 	}
 	g.m.Push(g.longTree)
@@ -281,12 +296,16 @@ func (g *heapBench) long(depth int) error {
 
 func (g *heapBench) array(n int) error {
 	var err error
-	if g.longArray, err = g.m.Alloc(8 * n); err != nil {
+	if g.longArray, err = g.m.New(g.arrayType); err != nil {
 		return err
 	}
 	g.m.Push(g.longArray)
+	v, err := g.m.View(g.longArray)
+	if err != nil {
+		return err
+	}
 	for i := range n / 2 {
-		if err := g.h.SetWord(g.longArray, i, math.Float64bits(1.0/float64(i))); err != nil {
+		if err := v.StoreWord(i, math.Float64bits(1.0/float64(i))); err != nil {
 			return err
 		}
 	}
@@ -298,7 +317,7 @@ func (g *heapBench) final() (int, float64, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	w, err := g.h.Word(g.longArray, 1000)
+	w, err := g.m.LoadWord(g.longArray, 1000)
 	return n, math.Float64frombits(w), err
 }
 

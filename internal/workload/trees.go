@@ -13,66 +13,73 @@ import (
 // TreeNodeSize is the size of a binary-tree node: two Ref fields.
 const TreeNodeSize = 16
 
-// TreeTrace is the Tracer of binary-tree nodes: fields 0 and 1 are the
-// children.
-func TreeTrace(o sweep.Object, visit func(sweep.Ref)) {
-	visit(o.Field(0))
-	visit(o.Field(1))
-}
+// TreeNode returns the Type of binary-tree nodes on h: words 0 and 1 are
+// the children (both Nil in a leaf).
+func TreeNode(h *sweep.Heap) (sweep.Type, error) { return h.NewType(TreeNodeSize, 0, 1) }
 
-// Trees builds and checks binary trees of TreeNodeSize nodes whose fields
-// 0 and 1 are the children (both Nil in a leaf), through one Mutator.
+// Trees builds and checks binary trees of TreeNode nodes through one
+// Mutator.
 type Trees struct {
-	H *sweep.Heap
-	M *sweep.Mutator
+	M    *sweep.Mutator
+	Node sweep.Type // TreeNode of M's heap
 }
 
-// Tree returns a full binary tree of the given depth. It is built from
-// the root down, each node linked into its parent as soon as it is
-// allocated, with the root on the root stack meanwhile, so that every
-// node is reachable at every safepoint. The root is popped again: the
-// caller must root or use it before its next allocation.
+// NewTrees returns Trees on m, a Mutator of h.
+func NewTrees(h *sweep.Heap, m *sweep.Mutator) (Trees, error) {
+	node, err := TreeNode(h)
+	return Trees{M: m, Node: node}, err
+}
+
+// Tree returns a full binary tree of the given depth, built bottom-up as
+// binary-trees' programs build it: each finished subtree waits on the root
+// stack while its sibling is built. The caller must root or use the tree
+// before its next allocation.
 func (t Trees) Tree(depth int) (sweep.Ref, error) {
-	root, err := t.M.Alloc(TreeNodeSize)
-	if err != nil {
-		return root, err
-	}
-	t.M.Push(root)
-	defer t.M.Pop(1)
-	return root, t.fill(root, depth)
-}
-
-func (t Trees) fill(n sweep.Ref, depth int) error {
 	if depth <= 0 {
-		return nil
+		return t.M.New(t.Node)
 	}
-	for i := range 2 {
-		c, err := t.M.Alloc(TreeNodeSize)
-		if err != nil {
-			return err
-		}
-		if err := t.H.SetField(n, i, c); err != nil {
-			return err
-		}
-		if err := t.fill(c, depth-1); err != nil {
-			return err
-		}
+	scope := t.M.NumRoots()
+	defer t.M.PopTo(scope)
+	l, err := t.Tree(depth - 1)
+	if err != nil {
+		return sweep.Nil, err
 	}
-	return nil
+	t.M.Push(l)
+	r, err := t.Tree(depth - 1)
+	if err != nil {
+		return sweep.Nil, err
+	}
+	t.M.Push(r)
+	n, err := t.M.New(t.Node)
+	if err != nil {
+		return sweep.Nil, err
+	}
+	v, err := t.M.View(n)
+	if err != nil {
+		return sweep.Nil, err
+	}
+	if err := v.Store(0, l); err != nil {
+		return sweep.Nil, err
+	}
+	return n, v.Store(1, r)
 }
 
 // Check is binary-trees' node count of the tree at n.
 func (t Trees) Check(n sweep.Ref) (int, error) {
-	l, err := t.H.Field(n, 0)
+	v, err := t.M.View(n)
 	if err != nil {
 		return 0, err
 	}
-	r, err := t.H.Field(n, 1)
+	l, err := v.Load(0)
 	if err != nil {
 		return 0, err
 	}
 	if l == sweep.Nil {
 		return 1, nil
+	}
+	r, err := v.Load(1)
+	if err != nil {
+		return 0, err
 	}
 	a, err := t.Check(l)
 	if err != nil {
@@ -103,7 +110,10 @@ func BinaryTrees(h *sweep.Heap, n int, out io.Writer) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, m.Close()) }()
-	main := Trees{H: h, M: m}
+	main, err := NewTrees(h, m)
+	if err != nil {
+		return err
+	}
 	stretch, err := main.Tree(maxD + 1)
 	if err != nil {
 		return err
@@ -150,7 +160,10 @@ func depthLine(h *sweep.Heap, n, d int) (_ string, err error) {
 		return "", err
 	}
 	defer func() { err = errors.Join(err, m.Close()) }()
-	w := Trees{H: h, M: m}
+	w, err := NewTrees(h, m)
+	if err != nil {
+		return "", err
+	}
 	it, sum := iterations(n, d), 0
 	for range it {
 		t, err := w.Tree(d)

@@ -17,9 +17,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // test.
 func newHeap(t *testing.T, o sweep.Options) *sweep.Heap {
 	t.Helper()
-	if o.Trace == nil {
-		o.Trace = TreeTrace
-	}
 	if o.MinHeapBytes == 0 {
 		o.MinHeapBytes = 64 << 10
 	}
@@ -72,7 +69,10 @@ func TestTreeShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	tr := Trees{H: h, M: m}
+	tr, err := NewTrees(h, m)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for d := range 8 {
 		r, err := tr.Tree(d)
 		if err != nil {
@@ -106,7 +106,7 @@ func TestGCBench(t *testing.T) {
 		var out, diag strings.Builder
 		var err error
 		if onHeap {
-			h := newHeap(t, sweep.Options{Trace: GCBenchTrace})
+			h := newHeap(t, sweep.Options{})
 			err = c.RunHeap(h, &out, &diag)
 			if st := h.Stats(); err == nil && st.Cycles == 0 {
 				t.Fatal("GCBench on the heap did not collect")
