@@ -45,7 +45,9 @@ func (h *Heap) collect(self *Mutator, full bool) error {
 	err = h.gcStopped(full)
 	finished = true
 	h.world.start()
-	h.st.pauseNs.Add(int64(time.Since(t0)))
+	pause := time.Since(t0)
+	h.st.pauseNs.Add(int64(pause))
+	h.pauses.record(pause)
 	return err
 }
 

@@ -115,7 +115,8 @@ type Heap struct {
 	quit   chan struct{}  // closed by Close
 	wg     sync.WaitGroup // background sweepers
 
-	st counters // statistics; atomic
+	st     counters // statistics; atomic
+	pauses pauseLog // the stops of the world; under its own lock
 
 	// onSweep, if set, is called by sweepSpan before each sweep; set by
 	// tests before any use, read-only afterwards.

@@ -4,14 +4,22 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestNewType(t *testing.T) {
 	h := NewTestHeap(t, Options{})
-	for _, c := range []struct {
+	cases := []struct {
 		size int
 		refs []int
-	}{{0, nil}, {-1, nil}, {maxObjectBytes + 1, nil}, {16, []int{2}}, {16, []int{-1}}, {100000, []int{12500}}} {
+	}{{0, nil}, {-1, nil}, {16, []int{2}}, {16, []int{-1}}, {100000, []int{12500}}}
+	for _, n := range aboveInt64(maxObjectBytes) {
+		cases = append(cases, struct {
+			size int
+			refs []int
+		}{n, nil})
+	}
+	for _, c := range cases {
 		if _, err := h.NewType(c.size, c.refs...); !errors.Is(err, ErrType) {
 			t.Errorf("NewType(%d, %v) = %v, want ErrType", c.size, c.refs, err)
 		}
@@ -233,5 +241,28 @@ func TestGCPercent(t *testing.T) {
 	}
 	if h.Stats().Cycles != before {
 		t.Fatal("collections with GOGC=off")
+	}
+}
+
+func TestPauses(t *testing.T) {
+	h := NewTestHeap(t, Options{})
+	for range 300 {
+		if err := h.GC(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := h.Stats()
+	if len(st.Pauses) != 256 || st.PauseMax <= 0 {
+		t.Fatalf("%d pauses, max %v", len(st.Pauses), st.PauseMax)
+	}
+	var sum time.Duration
+	for _, p := range st.Pauses {
+		if p <= 0 || p > st.PauseMax {
+			t.Fatalf("pause %v, max %v", p, st.PauseMax)
+		}
+		sum += p
+	}
+	if sum > st.PauseTime {
+		t.Fatalf("recent pauses add up to %v, all of them to %v", sum, st.PauseTime)
 	}
 }

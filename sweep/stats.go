@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,8 +33,14 @@ type Stats struct {
 
 	// MarkTime is the time spent marking, from the world stopped to the
 	// last object traced, and PauseTime the whole time the world was
-	// stopped (marking, finishing the previous sweep, flushing caches).
+	// stopped (marking, finishing the previous sweep, flushing caches),
+	// from the collection's request to stop it to its start again.
 	MarkTime, PauseTime time.Duration
+	// PauseMax is the longest stop of the world, and Pauses the last
+	// stops (at most 256, as runtime.MemStats.PauseNs keeps), oldest
+	// first.
+	PauseMax time.Duration
+	Pauses   []time.Duration
 	// SweepWall is the time from the start of each sweep phase to its
 	// end, with Mutators running meanwhile.
 	SweepWall time.Duration
@@ -117,6 +124,7 @@ func (h *Heap) Stats() Stats {
 	h.world.mu.Lock()
 	s.Mutators = len(h.world.mutators)
 	h.world.mu.Unlock()
+	s.PauseMax, s.Pauses = h.pauses.snapshot()
 	h.mu.Lock()
 	s.Spans = h.inUse
 	s.Mapped = h.pages.mapped
@@ -137,4 +145,32 @@ type counters struct {
 	markNs, pauseNs, sweepWallNs, sweepNs, bitsNs                     atomic.Int64
 	markedSlots, markedBytes, peakSlots, peakBytes                    atomic.Int64
 	sweepStart                                                        atomic.Int64 // unix nanos of the current sweep phase's start
+}
+
+// pauseLog keeps the most recent stops of the world.
+type pauseLog struct {
+	mu   sync.Mutex
+	ring [256]time.Duration // ring[n%256] is stop n; under mu
+	n    int                // stops recorded; under mu
+	max  time.Duration      // the longest; under mu
+}
+
+func (p *pauseLog) record(d time.Duration) {
+	p.mu.Lock()
+	p.ring[p.n%len(p.ring)] = d
+	p.n++
+	p.max = max(p.max, d)
+	p.mu.Unlock()
+}
+
+// snapshot returns the longest stop and the recent ones, oldest first.
+func (p *pauseLog) snapshot() (time.Duration, []time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	k := min(p.n, len(p.ring))
+	out := make([]time.Duration, 0, k)
+	for i := p.n - k; i < p.n; i++ {
+		out = append(out, p.ring[i%len(p.ring)])
+	}
+	return p.max, out
 }

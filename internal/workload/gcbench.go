@@ -47,6 +47,14 @@ func (c GCBench) LiveBytes() int64 {
 	return 2*GCBenchNodeSize*int64(treeNodes(c.LongLived)) + 8*int64(c.Array)
 }
 
+// PeakBytes returns the most memory GCBench holds live at once: the
+// stretch tree, or the long-lived tree and array with a tree of the
+// largest depth.
+func (c GCBench) PeakBytes() int64 {
+	return max(GCBenchNodeSize*int64(treeNodes(c.Stretch)),
+		GCBenchNodeSize*int64(treeNodes(c.LongLived)+treeNodes(c.MaxDepth))+8*int64(c.Array))
+}
+
 // GCBench's node: left and right children and two integers, 32 bytes.
 const (
 	gbLeft, gbRight = 0, 1

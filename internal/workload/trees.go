@@ -234,5 +234,17 @@ func BinaryTreesWant(n int) string {
 	return b.String()
 }
 
+// BinaryTreesPeakNodes returns the most nodes binary-trees with argument
+// n holds live at once: the stretch tree, or the long-lived tree with one
+// tree of each depth, built at once by the goroutines.
+func BinaryTreesPeakNodes(n int) int64 {
+	maxD := maxDepth(n)
+	both := int64(treeNodes(maxD))
+	for d := MinDepth; d <= maxD; d += 2 {
+		both += int64(treeNodes(d))
+	}
+	return max(int64(treeNodes(maxD+1)), both)
+}
+
 // treeNodes is the number of nodes of a full binary tree of depth d.
 func treeNodes(d int) int { return 1<<(d+1) - 1 }
