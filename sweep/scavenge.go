@@ -50,14 +50,14 @@ func (h *Heap) bgScavenge() {
 		case <-timer.C:
 		}
 		if h.scavengeDelay < 0 && !h.overLimit() {
-			continue
+			continue // only the memory limit scavenges in the background
 		}
 		if since := time.Since(last); since < gap {
 			timer.Reset(gap - since)
 			continue
 		}
 		last = time.Now()
-		if wait := h.scavenge(h.overLimit()); wait > 0 {
+		if wait := h.scavenge(false, h.overLimit()); wait > 0 {
 			timer.Reset(max(wait, gap))
 		}
 	}
@@ -77,14 +77,24 @@ func (h *Heap) overLimit() bool {
 
 // scavenge returns to the OS the memory unused since scavengeDelay ago,
 // or all unused memory if all is set, and returns how long until more
-// becomes due (0 if nothing is waiting).
-func (h *Heap) scavenge(all bool) time.Duration {
+// becomes due (0 if nothing is waiting). With pages set, it releases
+// every free page and freed span whatever their age, but frees only the
+// empty spans kept for their class that are due: under the memory limit
+// those are the spans allocation takes next.
+func (h *Heap) scavenge(all, pages bool) time.Duration {
 	now := h.pages.now()
 	cutoff := now - int64(h.scavengeDelay)
-	if all || h.scavengeDelay < 0 {
+	spanCutoff := cutoff
+	switch {
+	case all:
+		cutoff, spanCutoff = now, now
+	case pages:
 		cutoff = now
 	}
-	next := h.freeIdleSpans(cutoff)
+	next := int64(-1)
+	if h.scavengeDelay >= 0 || all {
+		next = h.freeIdleSpans(spanCutoff)
+	}
 	h.mu.Lock()
 	if h.closed.Load() {
 		h.mu.Unlock()
@@ -194,6 +204,6 @@ func (h *Heap) FreeOSMemory() error {
 	if err := h.collect(nil, true); err != nil {
 		return err
 	}
-	h.scavenge(true)
+	h.scavenge(true, true)
 	return nil
 }
