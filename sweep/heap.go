@@ -115,6 +115,10 @@ type Heap struct {
 	quit   chan struct{}  // closed by Close
 	wg     sync.WaitGroup // background sweepers
 
+	// markers are the mark workers, made by the first collection and used
+	// only by the collector, with the world stopped.
+	markers []*marker
+
 	st     counters // statistics; atomic
 	pauses pauseLog // the stops of the world; under its own lock
 

@@ -19,11 +19,17 @@ func (h *Heap) mark() (slots, bytes, roots int64, err error) {
 	q.cond.L = &q.mu
 	t := h.table.Load()
 	epoch := h.arena.Epoch()
-	ws := make([]*marker, h.nmark)
-	for i := range ws {
-		w := &marker{h: h, q: q, table: t, epoch: epoch}
-		w.visitFn = w.visit
-		ws[i] = w
+	if h.markers == nil {
+		h.markers = make([]*marker, h.nmark)
+		for i := range h.markers {
+			w := &marker{h: h}
+			w.visitFn = w.visit
+			h.markers[i] = w
+		}
+	}
+	ws := h.markers
+	for _, w := range ws {
+		w.reset(q, t, epoch)
 	}
 	w0 := ws[0]
 	w0.guard(func() {
@@ -55,9 +61,13 @@ func (h *Heap) mark() (slots, bytes, roots int64, err error) {
 	}
 	wg.Wait()
 	if err := q.failure(); err != nil {
+		for _, w := range ws {
+			w.done()
+		}
 		return 0, 0, 0, err
 	}
 	for _, w := range ws {
+		w.done()
 		slots += w.slots
 		bytes += w.bytes
 		if w.bad > 0 {
@@ -106,7 +116,7 @@ func (w *marker) guard(f func()) {
 type markQueue struct {
 	mu      sync.Mutex
 	cond    sync.Cond    // on mu
-	batches [][]Ref      // under mu
+	batches [][]markItem // under mu
 	idle    int          // workers waiting in get; under mu
 	workers int          // read-only
 	done    bool         // under mu
@@ -134,7 +144,7 @@ func (q *markQueue) failure() error {
 	return q.err
 }
 
-func (q *markQueue) put(b []Ref) {
+func (q *markQueue) put(b []markItem) {
 	q.mu.Lock()
 	q.batches = append(q.batches, b)
 	q.hungry.Store(int32(q.idle - len(q.batches)))
@@ -143,7 +153,7 @@ func (q *markQueue) put(b []Ref) {
 }
 
 // get returns a batch, or false when marking is done.
-func (q *markQueue) get() ([]Ref, bool) {
+func (q *markQueue) get() ([]markItem, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
@@ -168,21 +178,59 @@ func (q *markQueue) get() ([]Ref, bool) {
 	}
 }
 
-// marker is one mark worker's state.
+// markItem is a marked object still to scan.
+type markItem struct {
+	base unsafe.Pointer // its first byte
+	s    *span          // its span, for its layout
+	r    Ref            // its Ref, for a Tracer
+}
+
+// prefetchDepth is how many objects a mark worker holds between taking
+// them off its stack and scanning them: it touches each as it takes it,
+// so that its cache line is on its way while the ones before it are
+// scanned, and the misses of several objects overlap.
+const prefetchDepth = 8
+
+// marker is one mark worker's state. The markers live on the Heap
+// between collections, so that their stacks are reused; only the
+// collector, with the world stopped, uses them.
 type marker struct {
 	h       *Heap
 	q       *markQueue
 	table   *spanTable // the span table, fixed while the world is stopped
-	epoch   uint64     // the arena epoch during this mark
-	stack   []Ref      // marked objects still to trace
-	visitFn func(Ref)  // visit as a func value, made once
-	slots   int64      // objects this worker marked
-	bytes   int64      // their slot bytes
-	bad     uint64     // Refs that named no live object
-	expired uint64     // marks into a bitmap past its lifetime
+	oldest  uint64     // bitmaps allocated before this arena epoch are past their lifetime
+	stack   []markItem // marked objects still to scan
+	ring    [prefetchDepth]markItem
+	head, n int       // the objects in ring: n of them from head on
+	sink    uint64    // the words touched ahead of scanning, kept so the loads stay
+	visitFn func(Ref) // visit as a func value, made once
+	slots   int64     // objects this worker marked
+	bytes   int64     // their slot bytes
+	bad     uint64    // Refs that named no live object
+	expired uint64    // marks into a bitmap past its lifetime
 }
 
-// visit marks r and queues it for tracing if this call marked it.
+// reset readies w for a mark with queue q, span table t in arena epoch
+// epoch.
+func (w *marker) reset(q *markQueue, t *spanTable, epoch uint64) {
+	w.q, w.table = q, t
+	w.oldest = 0
+	if epoch > w.h.retain {
+		w.oldest = epoch - w.h.retain
+	}
+	w.stack = w.stack[:0]
+	w.head, w.n = 0, 0
+	w.slots, w.bytes, w.bad, w.expired = 0, 0, 0, 0
+}
+
+// done drops the spans w's stack and ring still point to, so that they
+// do not stay reachable between collections.
+func (w *marker) done() {
+	clear(w.stack[:cap(w.stack)])
+	w.ring = [prefetchDepth]markItem{}
+}
+
+// visit marks r and queues it for scanning if this call marked it.
 func (w *marker) visit(r Ref) {
 	if r == Nil {
 		return
@@ -208,50 +256,61 @@ func (w *marker) visit(r Ref) {
 	if !s.markBits.SetAtomic(j) {
 		return
 	}
-	if w.epoch >= s.markEpoch+w.h.retain+1 {
+	if s.markEpoch < w.oldest {
 		w.expired++
 	}
 	w.slots++
 	w.bytes += int64(s.elemSize)
-	if s.layout.scan != scanNone { // pointer-free objects are never traced
-		w.stack = append(w.stack, r)
+	if s.layout.scan != scanNone { // pointer-free objects are never scanned
+		w.stack = append(w.stack, markItem{base: s.addr(j), s: s, r: r})
 	}
 }
 
-// scan visits the Refs of the object r, in span s, by its layout.
-func (w *marker) scan(r Ref, s *span) {
-	base := s.addr(r.slot())
-	switch l := s.layout; l.scan {
+// scan visits the Refs of the object it by its layout.
+func (w *marker) scan(it markItem) {
+	switch l := it.s.layout; l.scan {
 	case scanMask:
 		for k, m := range l.mask {
 			for ; m != 0; m &= m - 1 {
 				i := k<<6 + bits.TrailingZeros64(m)
-				w.visit(Ref(*(*uint64)(unsafe.Add(base, i*8))))
+				w.visit(Ref(*(*uint64)(unsafe.Add(it.base, i*8))))
 			}
 		}
 	case scanTracer:
-		w.h.trace(Object{ref: r, base: base, size: s.elemSize}, w.visitFn)
+		w.h.trace(Object{ref: it.r, base: it.base, size: it.s.elemSize}, w.visitFn)
 	}
 }
 
-// run traces objects until the queue says marking is done.
+// run scans objects until the queue says marking is done.
 func (w *marker) run() {
 	for {
-		for n := len(w.stack); n > 0; n = len(w.stack) {
+		for {
+			// Fill the ring from the stack, touching each object.
+			for w.n < prefetchDepth && len(w.stack) > 0 {
+				last := len(w.stack) - 1
+				it := w.stack[last]
+				w.stack = w.stack[:last]
+				w.sink += *(*uint64)(it.base)
+				w.ring[(w.head+w.n)%prefetchDepth] = it
+				w.n++
+			}
+			if w.n == 0 {
+				break
+			}
 			if w.q.aborted.Load() {
 				return
 			}
-			if n >= 2 && w.q.hungry.Load() > 0 {
+			if n := len(w.stack); n >= 2 && w.q.hungry.Load() > 0 {
 				// Give the oldest half away: near the roots, it is
 				// likely the larger share of the work.
 				half := n / 2
-				w.q.put(append([]Ref(nil), w.stack[:half]...))
+				w.q.put(append([]markItem(nil), w.stack[:half]...))
 				w.stack = w.stack[:copy(w.stack, w.stack[half:])]
-				n = len(w.stack)
 			}
-			r := w.stack[n-1]
-			w.stack = w.stack[:n-1]
-			w.scan(r, w.table.spans[r.spanIdx()].Load())
+			it := w.ring[w.head]
+			w.head = (w.head + 1) % prefetchDepth
+			w.n--
+			w.scan(it)
 		}
 		b, ok := w.q.get()
 		if !ok {

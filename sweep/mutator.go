@@ -117,7 +117,8 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 		if size < 1 || size > maxObjectBytes {
 			return Nil, fmt.Errorf("%w: %d bytes", ErrSize, size)
 		}
-		return m.allocLarge(size, h.untypedLarge)
+		r, _, err := m.allocLarge(size, h.untypedLarge)
+		return r, err
 	}
 	// The untyped objects of size class c have span class c.
 	c := int(h.classes.lookup[(size+7)>>3])
@@ -127,19 +128,37 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 			return s.take(i), nil
 		}
 	}
-	return m.refill(c)
+	r, _, err := m.refill(c)
+	return r, err
 }
 
 // New returns a new object of Type t, zeroed, traced by t's layout. It
 // is a safepoint, as Alloc is. It returns an error wrapping ErrType for
 // the zero Type or a Type of another heap.
 func (m *Mutator) New(t Type) (Ref, error) {
+	r, _, err := m.newObject(t)
+	return r, err
+}
+
+// NewView returns a View of a new object of Type t, as New and then View
+// would, without checking the new Ref again. The object's Ref is
+// v.Ref(); it is a safepoint, as New is.
+func (m *Mutator) NewView(t Type) (View, error) {
+	r, s, err := m.newObject(t)
+	if err != nil {
+		return View{}, err
+	}
+	return View{m: m, epoch: m.epoch, ref: r, base: s.addr(r.slot()), s: s}, nil
+}
+
+// newObject is New, and returns the object's span too.
+func (m *Mutator) newObject(t Type) (Ref, *span, error) {
 	if m.state != mutatorRunning {
-		return Nil, m.stateErr()
+		return Nil, nil, m.stateErr()
 	}
 	h := m.h
 	if t.h != h {
-		return Nil, fmt.Errorf("%w: a Type of another heap, or none", ErrType)
+		return Nil, nil, fmt.Errorf("%w: a Type of another heap, or none", ErrType)
 	}
 	if h.world.stopReq.Load() != 0 {
 		m.park()
@@ -152,7 +171,7 @@ func (m *Mutator) New(t Type) (Ref, error) {
 		if s := m.spans[sc.id]; s != nil {
 			if i, ok := s.nextFree(); ok {
 				m.allocs++
-				return s.take(i), nil
+				return s.take(i), s, nil
 			}
 		}
 	}
@@ -162,10 +181,10 @@ func (m *Mutator) New(t Type) (Ref, error) {
 // refill replaces the Mutator's span of span class id, which is full or
 // missing, starting a collection first if the heap has reached its goal,
 // and allocates from the new span.
-func (m *Mutator) refill(id int) (Ref, error) {
+func (m *Mutator) refill(id int) (Ref, *span, error) {
 	h := m.h
 	if h.closed.Load() {
-		return Nil, errClosed
+		return Nil, nil, errClosed
 	}
 	m.flushAllocs()
 	if id >= len(m.spans) {
@@ -179,7 +198,7 @@ func (m *Mutator) refill(id int) (Ref, error) {
 	if h.gcWanted() {
 		m.epoch++
 		if err := h.collect(m, false); err != nil {
-			return Nil, err
+			return Nil, nil, err
 		}
 	}
 	c := h.spanClassOf(id)
@@ -189,35 +208,35 @@ func (m *Mutator) refill(id int) (Ref, error) {
 		// once more.
 		m.epoch++
 		if err := h.collect(m, true); err != nil {
-			return Nil, err
+			return Nil, nil, err
 		}
 		s, err = h.cacheSpan(c, m.bits)
 	}
 	if err != nil {
-		return Nil, err
+		return Nil, nil, err
 	}
 	m.spans[id] = s
 	i, ok := s.nextFree()
 	if !ok {
-		return Nil, fmt.Errorf("sweep: internal error: span %d of class %d handed out full", s.idx, id)
+		return Nil, nil, fmt.Errorf("sweep: internal error: span %d of class %d handed out full", s.idx, id)
 	}
 	m.allocs++
-	return s.take(i), nil
+	return s.take(i), s, nil
 }
 
 // allocLarge allocates an object of size bytes, too large for a size
 // class, laid out by l, in a span of its own.
-func (m *Mutator) allocLarge(size int, l *layout) (Ref, error) {
+func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	h := m.h
 	if h.closed.Load() {
-		return Nil, errClosed
+		return Nil, nil, errClosed
 	}
 	m.flushAllocs()
 	npages := (size + PageSize - 1) / PageSize
 	if h.gcWanted() {
 		m.epoch++
 		if err := h.collect(m, false); err != nil {
-			return Nil, err
+			return Nil, nil, err
 		}
 	}
 	large := h.spanClassOf(0)
@@ -225,12 +244,12 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, error) {
 	if errors.Is(err, ErrLimit) {
 		m.epoch++
 		if err := h.collect(m, true); err != nil {
-			return Nil, err
+			return Nil, nil, err
 		}
 		s, err = h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	}
 	if err != nil {
-		return Nil, err
+		return Nil, nil, err
 	}
 	h.heapLive.Add(int64(s.elemSize))
 	i, _ := s.nextFree()
@@ -239,7 +258,7 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, error) {
 	// finds it; the Mutator does not cache it.
 	large.central.fullSwept(h.sweepgen.Load()).push(s)
 	m.allocs++
-	return r, nil
+	return r, s, nil
 }
 
 // flushAllocs adds the Mutator's allocation count to the heap's.

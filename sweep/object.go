@@ -100,9 +100,10 @@ func (m *Mutator) Load(r Ref, i int) (Ref, error) {
 
 // Store stores x into word i of the object r, which must be a word that
 // holds a Ref: any word of an object traced by Options.Trace, a Ref word
-// of its Type otherwise (ErrType). x must be Nil or a Ref of this heap,
-// and in checked mode a live object, so that a stale Ref is caught where
-// it is stored rather than where it is used (ErrBadRef).
+// of its Type otherwise (ErrType). x must be Nil or a Ref of this heap
+// (ErrBadRef). Whether x names a live object is checked where it is used,
+// as for any Ref: a stale x stored is reported by the View or Load that
+// follows it, and the marker skips it.
 func (m *Mutator) Store(r Ref, i int, x Ref) error {
 	v, err := m.View(r)
 	if err != nil {
@@ -203,16 +204,8 @@ func (v View) Store(i int, x Ref) error {
 	if !v.s.layout.isRef(i) {
 		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.ref)
 	}
-	if x != Nil {
-		h := v.m.h
-		if !h.checked && x.tag() != h.tag {
-			return fmt.Errorf("storing %v into %v: %w", x, v.ref, badRef(x, "a Ref of another heap"))
-		}
-		if h.checked {
-			if _, err := h.resolve(x); err != nil {
-				return fmt.Errorf("storing %v into %v: %w", x, v.ref, err)
-			}
-		}
+	if x.tag() != v.m.h.tag && x != Nil {
+		return fmt.Errorf("storing %v into %v: %w", x, v.ref, badRef(x, "a Ref of another heap"))
 	}
 	*p = uint64(x)
 	return nil

@@ -36,10 +36,11 @@ func TestStaleRefs(t *testing.T) {
 		t.Fatalf("live object: %v", err)
 	}
 	for name, err := range map[string]error{
-		"Valid":    h.Valid(dead),
-		"SetWord":  m.StoreWord(dead, 1, 7),
-		"SetField": m.Store(live, 0, dead),
-		"WriteAt":  m.WriteAt(dead, []byte{1}, 0),
+		"Valid":     h.Valid(dead),
+		"StoreWord": m.StoreWord(dead, 1, 7),
+		"Store":     m.Store(dead, 0, live),
+		"WriteAt":   m.WriteAt(dead, []byte{1}, 0),
+		"View":      func() error { _, err := m.View(dead); return err }(),
 	} {
 		if !errors.Is(err, ErrBadRef) {
 			t.Errorf("%s on a swept object: %v, want ErrBadRef", name, err)
@@ -48,9 +49,9 @@ func TestStaleRefs(t *testing.T) {
 	if _, err := m.LoadWord(dead, 1); !errors.Is(err, ErrBadRef) {
 		t.Errorf("Word on a swept object: %v", err)
 	}
-	// A stale Ref written raw into a live object (SetField would refuse
-	// it) does not resurrect the free slot at the next mark.
-	if err := m.StoreWord(live, 0, uint64(dead)); err != nil {
+	// A stale Ref stored into a live object does not resurrect the free
+	// slot at the next mark, and is reported where it is used.
+	if err := m.Store(live, 0, dead); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.GC(); err != nil {
@@ -62,6 +63,11 @@ func TestStaleRefs(t *testing.T) {
 	}
 	if err := h.Valid(dead); !errors.Is(err, ErrBadRef) {
 		t.Fatalf("freed slot resurrected: %v", err)
+	}
+	if x, err := m.Load(live, 0); err != nil || x != dead {
+		t.Fatalf("Load of the stored stale Ref: %v, %v", x, err)
+	} else if _, err := m.View(x); !errors.Is(err, ErrBadRef) {
+		t.Fatalf("View of a stale Ref loaded from a field: %v", err)
 	}
 	m.StoreWord(live, 0, 0)
 

@@ -230,18 +230,14 @@ func (g *heapBench) makeTree(depth int) (sweep.Ref, error) {
 		return sweep.Nil, err
 	}
 	g.m.Push(r)
-	n, err := g.m.New(g.node)
-	if err != nil {
-		return sweep.Nil, err
-	}
-	v, err := g.m.View(n)
+	v, err := g.m.NewView(g.node)
 	if err != nil {
 		return sweep.Nil, err
 	}
 	if err := v.Store(gbLeft, l); err != nil {
 		return sweep.Nil, err
 	}
-	return n, v.Store(gbRight, r)
+	return v.Ref(), v.Store(gbRight, r)
 }
 
 // count returns the number of nodes of the tree n.

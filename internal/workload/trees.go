@@ -50,18 +50,14 @@ func (t Trees) Tree(depth int) (sweep.Ref, error) {
 		return sweep.Nil, err
 	}
 	t.M.Push(r)
-	n, err := t.M.New(t.Node)
-	if err != nil {
-		return sweep.Nil, err
-	}
-	v, err := t.M.View(n)
+	v, err := t.M.NewView(t.Node)
 	if err != nil {
 		return sweep.Nil, err
 	}
 	if err := v.Store(0, l); err != nil {
 		return sweep.Nil, err
 	}
-	return n, v.Store(1, r)
+	return v.Ref(), v.Store(1, r)
 }
 
 // Check is binary-trees' node count of the tree at n.

@@ -148,3 +148,49 @@ func TestGCBenchCheck(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBinaryTrees runs binary-trees 16 on the heap and on Go's heap.
+func BenchmarkBinaryTrees(b *testing.B) {
+	b.Run("heap", func(b *testing.B) {
+		for b.Loop() {
+			h, err := sweep.New(sweep.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := BinaryTrees(h, 16, io.Discard); err != nil {
+				b.Fatal(err)
+			}
+			h.Close()
+		}
+	})
+	b.Run("go", func(b *testing.B) {
+		for b.Loop() {
+			BinaryTreesGo(16, io.Discard)
+		}
+	})
+}
+
+// BenchmarkGCBench runs GCBench with a stretch tree of depth 16 on the
+// heap and on Go's heap.
+func BenchmarkGCBench(b *testing.B) {
+	c := GCBench{Stretch: 16, LongLived: 14, MinDepth: 4, MaxDepth: 14, Array: 100000}
+	b.Run("heap", func(b *testing.B) {
+		for b.Loop() {
+			h, err := sweep.New(sweep.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := c.RunHeap(h, io.Discard, io.Discard); err != nil {
+				b.Fatal(err)
+			}
+			h.Close()
+		}
+	})
+	b.Run("go", func(b *testing.B) {
+		for b.Loop() {
+			if err := c.RunGo(io.Discard, io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
