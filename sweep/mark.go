@@ -185,11 +185,11 @@ type markItem struct {
 	r    Ref            // its Ref, for a Tracer
 }
 
-// prefetchDepth is how many objects a mark worker holds between taking
-// them off its stack and scanning them: it touches each as it takes it,
-// so that its cache line is on its way while the ones before it are
+// prefetchDepth is how many objects (a power of two) a mark worker holds between taking
+// them off its stack and scanning them: it prefetches each as it takes
+// it, so that its cache line is on its way while the ones before it are
 // scanned, and the misses of several objects overlap.
-const prefetchDepth = 8
+const prefetchDepth = 16
 
 // marker is one mark worker's state. The markers live on the Heap
 // between collections, so that their stacks are reused; only the
@@ -197,12 +197,12 @@ const prefetchDepth = 8
 type marker struct {
 	h       *Heap
 	q       *markQueue
+	tag     uint8      // the heap's tag
 	table   *spanTable // the span table, fixed while the world is stopped
 	oldest  uint64     // bitmaps allocated before this arena epoch are past their lifetime
 	stack   []markItem // marked objects still to scan
 	ring    [prefetchDepth]markItem
-	head, n int       // the objects in ring: n of them from head on
-	sink    uint64    // the words touched ahead of scanning, kept so the loads stay
+	head, n uint      // the objects in ring: n of them from head on
 	visitFn func(Ref) // visit as a func value, made once
 	slots   int64     // objects this worker marked
 	bytes   int64     // their slot bytes
@@ -213,7 +213,7 @@ type marker struct {
 // reset readies w for a mark with queue q, span table t in arena epoch
 // epoch.
 func (w *marker) reset(q *markQueue, t *spanTable, epoch uint64) {
-	w.q, w.table = q, t
+	w.q, w.table, w.tag = q, t, w.h.tag
 	w.oldest = 0
 	if epoch > w.h.retain {
 		w.oldest = epoch - w.h.retain
@@ -236,7 +236,7 @@ func (w *marker) visit(r Ref) {
 		return
 	}
 	i := r.spanIdx()
-	if r.tag() != w.h.tag || int(i) >= len(w.table.spans) {
+	if r.tag() != w.tag || uint(i) >= uint(len(w.table.spans)) {
 		w.bad++
 		return
 	}
@@ -285,12 +285,12 @@ func (w *marker) scan(it markItem) {
 func (w *marker) run() {
 	for {
 		for {
-			// Fill the ring from the stack, touching each object.
+			// Fill the ring from the stack, prefetching each object.
 			for w.n < prefetchDepth && len(w.stack) > 0 {
 				last := len(w.stack) - 1
 				it := w.stack[last]
 				w.stack = w.stack[:last]
-				w.sink += *(*uint64)(it.base)
+				prefetch(it.base)
 				w.ring[(w.head+w.n)%prefetchDepth] = it
 				w.n++
 			}

@@ -123,6 +123,10 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 	// The untyped objects of size class c have span class c.
 	c := int(h.classes.lookup[(size+7)>>3])
 	if s := m.spans[c]; s != nil {
+		if i, ok := s.nextFreeFast(); ok {
+			m.allocs++
+			return s.take(i), nil
+		}
 		if i, ok := s.nextFree(); ok {
 			m.allocs++
 			return s.take(i), nil
@@ -148,7 +152,7 @@ func (m *Mutator) NewView(t Type) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	return View{m: m, epoch: m.epoch, ref: r, base: s.addr(r.slot()), s: s}, nil
+	return View{m: m, epoch: m.epoch, base: s.addr(r.slot()), s: s}, nil
 }
 
 // newObject is New, and returns the object's span too.
@@ -169,6 +173,10 @@ func (m *Mutator) newObject(t Type) (Ref, *span, error) {
 	}
 	if sc.id < len(m.spans) {
 		if s := m.spans[sc.id]; s != nil {
+			if i, ok := s.nextFreeFast(); ok {
+				m.allocs++
+				return s.take(i), s, nil
+			}
 			if i, ok := s.nextFree(); ok {
 				m.allocs++
 				return s.take(i), s, nil

@@ -82,11 +82,28 @@ func (m *Mutator) object(r Ref) (*span, unsafe.Pointer, error) {
 // only when they do): accesses through a View check the field and not
 // the Ref. Use one for several accesses to an object.
 func (m *Mutator) View(r Ref) (View, error) {
-	s, p, err := m.object(r)
-	if err != nil {
-		return View{}, err
+	if s := m.lookup(r); s != nil {
+		return View{m: m, epoch: m.epoch, base: s.addr(r.slot()), s: s}, nil
 	}
-	return View{m: m, epoch: m.epoch, ref: r, base: p, s: s}, nil
+	_, _, err := m.object(r)
+	return View{}, err
+}
+
+// lookup is the common case of object, without building an error: it
+// returns r's span if m runs and r names a live object, and nil when
+// object must say what is wrong.
+func (m *Mutator) lookup(r Ref) *span {
+	h := m.h
+	if m.state != mutatorRunning || r.tag() != h.tag || h.closed.Load() {
+		return nil
+	}
+	t := h.table.Load()
+	if i := r.spanIdx(); uint(i) < uint(len(t.spans)) {
+		if s := t.spans[i].Load(); s != nil && s.live(r) {
+			return s
+		}
+	}
+	return nil
 }
 
 // Load returns word i of the object r as a Ref.
@@ -156,15 +173,25 @@ func (m *Mutator) WriteAt(r Ref, p []byte, off int) error {
 // the View's methods then return ErrBadRef. A View belongs to its
 // Mutator's goroutine. The zero View is not valid.
 type View struct {
+	// Four fields, so that the compiler keeps a View in registers.
 	m     *Mutator
 	epoch uint64         // m.epoch when the View was made
-	ref   Ref            //
 	base  unsafe.Pointer // the object's first byte
-	s     *span          // its span: size and layout
+	s     *span          // its span: size, layout, and the object's Ref
 }
 
 // Ref returns the object's Ref.
-func (v View) Ref() Ref { return v.ref }
+func (v View) Ref() Ref {
+	if v.s == nil {
+		return Nil
+	}
+	i := int((uintptr(v.base) - uintptr(v.s.base)) / v.s.elemSize)
+	var seq uint16
+	if v.s.seqs != nil {
+		seq = v.s.seqs.get(i)
+	}
+	return makeRef(v.s.tag, v.s.idx, i, seq)
+}
 
 // Size returns the size of the object's slot in bytes.
 func (v View) Size() int {
@@ -178,10 +205,10 @@ func (v View) Size() int {
 // i within the object.
 func (v View) word(i int) (*uint64, error) {
 	if v.m == nil || v.epoch != v.m.epoch {
-		return nil, badRef(v.ref, "View used after a safepoint")
+		return nil, badRef(v.Ref(), "View used after a safepoint")
 	}
 	if uint(i) >= uint(v.s.elemSize/8) {
-		return nil, badRef(v.ref, fmt.Sprintf("word %d outside a %d-byte object", i, v.s.elemSize))
+		return nil, badRef(v.Ref(), fmt.Sprintf("word %d outside a %d-byte object", i, v.s.elemSize))
 	}
 	return (*uint64)(unsafe.Add(v.base, uintptr(i)*8)), nil
 }
@@ -202,10 +229,10 @@ func (v View) Store(i int, x Ref) error {
 		return err
 	}
 	if !v.s.layout.isRef(i) {
-		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.ref)
+		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.Ref())
 	}
 	if x.tag() != v.m.h.tag && x != Nil {
-		return fmt.Errorf("storing %v into %v: %w", x, v.ref, badRef(x, "a Ref of another heap"))
+		return fmt.Errorf("storing %v into %v: %w", x, v.Ref(), badRef(x, "a Ref of another heap"))
 	}
 	*p = uint64(x)
 	return nil
@@ -234,10 +261,10 @@ func (v View) StoreWord(i int, w uint64) error {
 // bytes returns the bytes [off, off+n) of the object.
 func (v View) bytes(off, n int) ([]byte, error) {
 	if v.m == nil || v.epoch != v.m.epoch {
-		return nil, badRef(v.ref, "View used after a safepoint")
+		return nil, badRef(v.Ref(), "View used after a safepoint")
 	}
 	if off < 0 || n < 0 || uint64(off)+uint64(n) > uint64(v.s.elemSize) {
-		return nil, badRef(v.ref, fmt.Sprintf("bytes [%d,%d+%d) outside a %d-byte object", off, off, n, v.s.elemSize))
+		return nil, badRef(v.Ref(), fmt.Sprintf("bytes [%d,%d+%d) outside a %d-byte object", off, off, n, v.s.elemSize))
 	}
 	return unsafe.Slice((*byte)(unsafe.Add(v.base, off)), n), nil
 }

@@ -43,69 +43,73 @@ type bitSource interface {
 // sg-2 to sg-1, so two sweepers never sweep one span; it publishes the
 // result with setSwept(sg). An allocator takes only spans at sg.
 type span struct {
-	// Set when the span is made; read-only afterwards, so that any
-	// goroutine may read them without synchronization.
-	idx      uint32         // index in the heap's span table, from 1
-	cls      *spanClass     // the span's class: its size class and central sets
-	layout   *layout        // how its objects hold Refs
-	nelems   int            // number of slots, 1..65535
-	elemSize uintptr        // bytes per slot
-	npages   int            // pages of heap memory
-	base     unsafe.Pointer // address of slot 0
+	// The fields are ordered so that the mark and the allocator find what
+	// they read in the span's first two cache lines. Each says how it is
+	// synchronized: "read-only" fields are set when the span is made and
+	// may be read by any goroutine; "holder" fields belong to the span's
+	// holder.
+
+	base     unsafe.Pointer // address of slot 0; read-only
+	layout   *layout        // how its objects hold Refs; read-only
+	elemSize uintptr        // bytes per slot; read-only
+	nelems   int            // number of slots, 1..65535; read-only
+	// freeindex: every slot below it is allocated; nextFree looks for free
+	// slots at or above it. 0 after a sweep, nelems once the span is full.
+	// Holder.
+	freeindex int
+	// allocCache holds the complement of allocBits for the slots from
+	// freeindex up to the next multiple of 64, shifted so that bit 0 is
+	// slot freeindex: a set bit is a free slot, and count-trailing-zeros
+	// finds the next one. Bits past nelems may read as free; nextFree
+	// checks. Holder.
+	allocCache uint64
+	// allocCount is the number of allocated slots: the survivors of the
+	// last sweep plus the slots nextFree has handed out since. Holder.
+	allocCount int
+	// allocEpoch and markEpoch are the arena epochs in which the Alloc of
+	// allocBits and of markBits began: a heap checks with them that a
+	// bitmap is never used past its lifetime. Holder.
+	allocEpoch, markEpoch uint64
+	// allocBits has a bit set for each slot that survived the last sweep:
+	// it is the mark bitmap of the previous cycle. Slots below freeindex
+	// are allocated whatever their bit says. Holder.
+	allocBits gcbits.Bits
+	// markBits collects this cycle's marks; mark sets bits atomically.
+	// The slice itself is replaced only by a sweep, never during marking.
+	// Holder.
+	markBits gcbits.Bits
 	// seqs holds the slots' sequence numbers (see slotSeqs); nil in
-	// unchecked mode.
+	// unchecked mode. The slice is read-only; see slotSeqs for its words.
 	seqs slotSeqs
-	// tag is the heap's tag, for the Refs of the span's objects.
-	tag uint8
+	idx  uint32 // index in the heap's span table, from 1; read-only
+	tag  uint8  // the heap's tag, for the Refs of the span's objects; read-only
+	// needzero: freed slots may hold old data, so take clears a slot
+	// before handing it out. False for fresh memory from the OS. Holder.
+	needzero bool
 
 	// sweepgen is the span's sweep generation (see the type's
 	// documentation). Read atomically; moved from sg-2 to sg-1 by
 	// compare-and-swap, stored atomically by the holder otherwise.
 	sweepgen atomic.Uint32
-
 	// cached is true while a Mutator caches the span: set by
 	// compare-and-swap when one takes it, cleared when it gives it back.
 	// It checks that no two Mutators ever hold one span.
 	cached atomic.Bool
 
-	// The fields below belong to the span's holder.
-
-	// freeindex: every slot below it is allocated; nextFree looks for free
-	// slots at or above it. 0 after a sweep, nelems once the span is full.
-	freeindex int
-	// allocCache holds the complement of allocBits for the slots from
-	// freeindex up to the next multiple of 64, shifted so that bit 0 is
-	// slot freeindex: a set bit is a free slot, and count-trailing-zeros
-	// finds the next one. Bits past nelems may read as free; nextFree checks.
-	allocCache uint64
-	// allocCount is the number of allocated slots: the survivors of the
-	// last sweep plus the slots nextFree has handed out since.
-	allocCount int
-	// allocBits has a bit set for each slot that survived the last sweep:
-	// it is the mark bitmap of the previous cycle. Slots below freeindex
-	// are allocated whatever their bit says.
-	allocBits gcbits.Bits
-	// markBits collects this cycle's marks; Mark sets bits atomically.
-	// The slice itself is replaced only by a sweep, never during marking.
-	markBits gcbits.Bits
-	// allocEpoch and markEpoch are the arena epochs in which the Alloc of
-	// allocBits and of markBits began: a heap checks with them that a
-	// bitmap is never used past its lifetime.
-	allocEpoch, markEpoch uint64
-	// needzero: freed slots may hold old data, so take clears a
-	// slot before handing it out. False for fresh memory from the OS.
-	needzero bool
+	cls    *spanClass // the span's class: its size class and central sets; read-only
+	npages int        // pages of heap memory; read-only
 	// emptySweeps counts consecutive sweeps that found the span empty and
 	// left it so; a heap returns the pages of a span that stays empty for
 	// a whole cycle, and keeps one that empties for its size class.
+	// Holder.
 	emptySweeps int
 	// emptySince is when the span was last left empty on a partial set
 	// (in the page allocator's clock), 0 once a Mutator takes it: the
-	// scavenger frees spans that stay empty for a while.
+	// scavenger frees spans that stay empty for a while. Holder.
 	emptySince int64
 	// region is the dedicated memory of a large object's span, unmapped
 	// when the span's retired memory is released; nil when the span lies
-	// in a shared region. Set when the span is made; read-only afterwards.
+	// in a shared region. Read-only.
 	region *regionInfo
 }
 
@@ -123,6 +127,23 @@ func (s *span) isAllocated(i int) bool {
 		return false
 	}
 	return i < s.freeindex || s.allocBits.Test(i)
+}
+
+// nextFreeFast is nextFree when the cache word has a free slot and taking
+// it needs no new cache word, as the runtime's nextFreeFast; it reports
+// false otherwise, and the caller falls back to nextFree.
+func (s *span) nextFreeFast() (int, bool) {
+	tz := bits.TrailingZeros64(s.allocCache)
+	if tz < 64 {
+		i := s.freeindex + tz
+		if i < s.nelems && (i+1)&63 != 0 {
+			s.allocCache >>= uint(tz + 1)
+			s.freeindex = i + 1
+			s.allocCount++
+			return i, true
+		}
+	}
+	return 0, false
 }
 
 // nextFree hands out the lowest free slot at or above the allocation cursor
