@@ -307,8 +307,7 @@ func (m *Mutator) GC() error {
 // Release tells the heap that the Mutator will not use it until Acquire,
 // so that collections need not wait for it. Its root stack still counts,
 // and its goroutine may still change it (Push, Pop, SetRoot). Its other
-// methods but Acquire and Close return ErrReleased, and the goroutine
-// must not write to objects (SetWord, SetField, WriteAt) while released.
+// methods but Acquire and Close return ErrReleased, and its Views expire.
 func (m *Mutator) Release() {
 	if m.state != mutatorRunning {
 		return

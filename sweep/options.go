@@ -64,9 +64,10 @@ type Options struct {
 	// means never (Heap.FreeOSMemory and MemoryLimit still do).
 	ScavengeDelay time.Duration
 	// Unchecked turns off sequence numbers: a stale Ref is then not
-	// detected and reaches whatever object occupies its slot. Bad span or
-	// slot numbers and out-of-range fields are still reported. It saves 4
-	// bytes per slot and a store per allocation.
+	// detected and reaches whatever object occupies its slot. Bad heap,
+	// span or slot numbers and out-of-range fields are still reported. It
+	// saves 2 bytes per slot and the sweep's update of the numbers of the
+	// slots it frees.
 	Unchecked bool
 	// Arena configures the arena of mark bitmaps. Retain must be 0 (the
 	// default, 2) or at least 2: see the lifetime argument in the package
