@@ -134,9 +134,7 @@ func TestSweepOnceConcurrent(t *testing.T) {
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				m, err := h.NewMutator()
 				if err != nil {
 					errs <- err
@@ -171,7 +169,7 @@ func TestSweepOnceConcurrent(t *testing.T) {
 				if c, err := b.Check(keep); err != nil || c != 127 {
 					errs <- fmt.Errorf("kept tree: %d nodes, %v", c, err)
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		close(errs)
@@ -471,9 +469,7 @@ func TestNoDeadlockManyMutators(t *testing.T) {
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(2 * time.Second)
 	for w := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := 0; time.Now().Before(deadline); i++ {
 				m, err := h.NewMutator()
 				if err != nil {
@@ -493,7 +489,7 @@ func TestNoDeadlockManyMutators(t *testing.T) {
 				}
 				m.Close()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	sweep.CheckProtocol(t, h.Stats())

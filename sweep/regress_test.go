@@ -21,9 +21,7 @@ func TestStaleReadLargeDuringSweep(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		var rerr error
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			r, err := h.NewMutator()
 			if err != nil {
 				rerr = err
@@ -36,7 +34,7 @@ func TestStaleReadLargeDuringSweep(t *testing.T) {
 					return
 				}
 			}
-		}()
+		})
 		m.Release()
 		if err := h.GC(); err != nil { // big is unreachable: the sweep frees it
 			t.Fatal(err)
@@ -109,9 +107,7 @@ func TestStaleValidDuringAlloc(t *testing.T) {
 	}
 	h.WaitSweep()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for range 50 {
 			for _, r := range stale {
 				if err := h.Valid(r); err == nil {
@@ -120,7 +116,7 @@ func TestStaleValidDuringAlloc(t *testing.T) {
 				}
 			}
 		}
-	}()
+	})
 	for range 500 {
 		if _, err := m.Alloc(16); err != nil {
 			t.Error(err)

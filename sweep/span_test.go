@@ -165,9 +165,7 @@ func TestSpanConcurrentMark(t *testing.T) {
 	var firsts [n]atomic.Int32
 	var wg sync.WaitGroup
 	for w := range g {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for range 4 * n {
 				i := rng.IntN(n)
@@ -181,7 +179,7 @@ func TestSpanConcurrentMark(t *testing.T) {
 					firsts[i].Add(1)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	marked := 0
@@ -218,9 +216,7 @@ func TestSpanAcquireOnce(t *testing.T) {
 		var wins [64]atomic.Int32
 		var wg sync.WaitGroup
 		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for i, s := range spans {
 					if s.tryAcquire(sg) {
 						wins[i].Add(1)
@@ -231,7 +227,7 @@ func TestSpanAcquireOnce(t *testing.T) {
 						s.setSwept(sg)
 					}
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		for i := range spans {
