@@ -9,27 +9,55 @@
 // collector neither scans nor counts it), grouped by size class (Go's
 // table by default) into spans carved from 8 KiB pages; larger objects
 // get pages of their own. Objects are named by Ref handles, not pointers:
-// a Ref packs a span index, a slot and a sequence number, and every access
-// (Word, Field, ReadAt …) checks it, so a bad or stale Ref gives an error
-// wrapping ErrBadRef rather than reaching another object.
+// a Ref packs the heap's tag, a span index, a slot and a sequence number,
+// and every access checks it, so a bad or stale Ref, or one of another
+// heap, gives an error wrapping ErrBadRef rather than reaching another
+// object.
 //
-// # Allocation
+// The heap finds an object's Refs by its Type (Heap.NewType): its size and
+// the words that hold Refs, a pointer mask as the runtime keeps per type.
+// Objects of a Type without Ref words are never traced. Objects made by
+// Mutator.Alloc have no Type: Options.Trace, a function, reports their
+// Refs, or they are pointer-free when it is nil.
 //
-// Each goroutine allocates through its own Mutator, which caches a span
-// per class and finds free slots with a 64-bit cache of the complement of
-// the allocation bitmap and count-trailing-zeros. Spans that no Mutator
-// caches live on per-class central sets: partial or full, swept or not.
+// # Mutators
+//
+// Each goroutine that uses the heap holds a Mutator: it allocates (New,
+// Alloc), loads and stores (Load, Store, LoadWord, StoreWord, ReadAt,
+// WriteAt, and View for several accesses to one object) and keeps a root
+// stack (Push, Pop, PopTo, SetRoot): the objects reachable from the root
+// stacks, from Options.Roots and from those objects survive a collection.
+// A Ref held only in a Go variable is safe until the Mutator's next
+// safepoint (an allocation, GC, Safepoint): link a new object into a
+// reachable one, or push it, before the next allocation. A Mutator that
+// will block or wait must Release the heap and Acquire it afterwards.
+//
+// A Mutator caches a span per span class and finds free slots with a
+// 64-bit cache of the complement of the allocation bitmap and
+// count-trailing-zeros. Spans that no Mutator caches live on central sets
+// per span class: partial or full, swept or not.
 //
 // # Collection
 //
-// A collection stops the world (every running Mutator parks at its next
-// safepoint), finishes the previous sweep, marks from the Mutators' root
-// stacks and Options.Roots through the user's Tracer with parallel
-// workers sharing a work queue, and then starts a sweep phase and lets
-// the world go on. Sweeping runs concurrently with allocation: background
-// sweepers take unswept spans, and a Mutator that needs a span of a class
-// sweeps one itself (lazy sweeping). When the last span of the phase is
-// swept, the arena advances to its next epoch.
+// A collection starts when the heap has grown as GOGC says
+// (Options.GCPercent, Heap.SetGCPercent), or earlier to stay under
+// Options.MemoryLimit. It stops the world (every running Mutator parks at
+// its next safepoint), finishes the previous sweep, marks from the roots
+// with parallel workers sharing a work queue, and then starts a sweep
+// phase and lets the world go on. Sweeping runs concurrently with
+// allocation: background sweepers take unswept spans, and a Mutator that
+// needs a span sweeps one itself (lazy sweeping). When the last span of
+// the phase is swept, the arena advances to its next epoch. A Tracer or
+// Roots function that panics fails the collection with a *TraceError and
+// leaves the heap as it was.
+//
+// # Memory
+//
+// Pages come from regions mapped from the operating system, carved first
+// fit at the lowest address, so that free pages coalesce. A background
+// scavenger returns memory unused for Options.ScavengeDelay to the OS;
+// Heap.FreeOSMemory returns it all at once. Options.MaxBytes is a hard cap
+// on mapped memory (ErrLimit), Options.MemoryLimit a soft one.
 //
 // # Sweep generations
 //
@@ -47,33 +75,31 @@
 // bitmap allocated one cycle earlier, and it is read until the span's
 // next sweep. With the arena's default Retain of 2 and the Advance at the
 // end of every sweep phase, every bitmap a span holds is within its
-// lifetime; finishSweep in gc.go gives the argument, sweeps check it, and
-// Stats.LifetimeViolations counts failures (the tests require none). New
-// rejects Retain 1.
+// lifetime. Sweeps and marks check it, and
+// Stats.Protocol.LifetimeViolations counts failures (the tests require
+// none). New rejects Retain 1.
 //
 // # Who may access objects
 //
-// Heap methods that read objects (Word, Field, ReadAt, Size, Valid) check
-// a Ref and then access its slot. A sweep running concurrently may free
-// the slot or its whole span in between; the span's memory is therefore
-// not reused or unmapped by the sweep but queued and released by the next
-// collection while it holds the world stopped. A goroutine holding a
-// running Mutator is stopped by that collection, so its accesses are
-// safe. A goroutine without a running Mutator is not, and must not access
-// the heap while a collection or its sweep may run.
+// A Mutator's accesses check a Ref and then reach its slot. A sweep
+// running concurrently may free the slot or its whole span in between;
+// the span's memory is therefore not reused or unmapped by the sweep but
+// queued and released by the next collection while it holds the world
+// stopped, which it can only do once every running Mutator has parked: a
+// View lasts until its Mutator parks. (The scavenger may return the
+// queued pages to the OS meanwhile; they still read, as zeros.) There is
+// no write barrier: a collection relies on every goroutine that writes
+// objects holding a running Mutator, which it stops while it marks.
 //
-// Writes (SetWord, SetField, WriteAt) must come from a goroutine holding a
-// running Mutator: there is no write barrier, so a collection relies on
-// every writer being stopped while it marks.
-//
-// A stale Ref is detected by the sequence number of its slot. A Ref
-// resolved just before a concurrent sweep frees its slot and reallocated
-// within the same sweep phase may still reach the new object, and
-// sequence numbers wrap after 2^24 allocations per span index: detection
-// of stale Refs is best-effort, not a guarantee.
+// A stale Ref is detected by the sequence number of its slot, which the
+// sweep that frees the slot advances. A Ref resolved just before a
+// concurrent sweep frees its slot and reallocated within the same sweep
+// phase may still reach the new object, and sequence numbers wrap after
+// 2^16 frees of a slot: detection of stale Refs is best-effort, not a
+// guarantee. Options.Unchecked turns it off.
 //
 // # Errors
 //
-// Bad input never panics: errors wrap ErrBadRef, ErrSize, ErrOption,
-// ErrClosed, ErrReleased or ErrLimit.
+// Bad input never panics: errors wrap ErrBadRef, ErrType, ErrSize,
+// ErrOption, ErrClosed, ErrReleased, ErrLimit or ErrTrace.
 package sweep

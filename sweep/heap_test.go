@@ -1,76 +1,46 @@
-package sweep
+package sweep_test
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"go.uber.org/goleak"
 
+	"github.com/gcbits/gcbits"
 	"github.com/gcbits/gcbits/internal/workload"
+	"github.com/gcbits/gcbits/sweep"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// treeTrace traces nodes whose first two words are children.
-func treeTrace(o Object, visit func(Ref)) {
-	visit(o.Field(0))
-	visit(o.Field(1))
+// newTrees returns binary-tree builders for m, a Mutator of h. If the
+// node Type cannot be made (a closed heap), every allocation of the
+// builders reports ErrType.
+func newTrees(h *sweep.Heap, m *sweep.Mutator) workload.Trees {
+	tr, _ := workload.NewTrees(h, m)
+	return tr
 }
-
-func testHeap(t testing.TB, o Options) *Heap {
-	t.Helper()
-	if o.Trace == nil {
-		o.Trace = treeTrace
-	}
-	h, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-func newMutator(t testing.TB, h *Heap) *Mutator {
-	t.Helper()
-	m, err := h.NewMutator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-// small forces many collections.
-var small = Options{MinHeapBytes: 32 << 10, GCPercent: 50, RegionBytes: 256 << 10}
-
-// trees builds and checks binary trees for one Mutator.
-type trees = workload.Trees[Ref, *Mutator, *Heap]
 
 // binaryTrees runs the benchmark on h and returns its output.
-func binaryTrees(h *Heap, n int) (string, error) {
+func binaryTrees(h *sweep.Heap, n int) (string, error) {
 	var out strings.Builder
 	err := workload.BinaryTrees(h, n, &out)
 	return out.String(), err
 }
 
-// checkProtocol fails t if the heap's books show a protocol failure.
-func checkProtocol(t testing.TB, st Stats) {
-	t.Helper()
-	if st.LifetimeViolations != 0 || st.UnsweptTaken != 0 || st.DoubleCached != 0 || st.BadRefs != 0 {
-		t.Fatalf("protocol failures: %d lifetime violations, %d unswept spans taken, %d spans cached twice, %d bad refs",
-			st.LifetimeViolations, st.UnsweptTaken, st.DoubleCached, st.BadRefs)
-	}
-}
-
 func TestBinaryTreesFormula(t *testing.T) {
 	for _, unchecked := range []bool{false, true} {
 		for n := 4; n <= 10; n += 2 {
-			o := small
+			o := sweep.SmallHeap
 			o.Unchecked = unchecked
-			h := testHeap(t, o)
+			h := sweep.NewTestHeap(t, o)
 			got, err := binaryTrees(h, n)
 			if err != nil {
 				t.Fatal(err)
@@ -80,7 +50,7 @@ func TestBinaryTreesFormula(t *testing.T) {
 			}
 			h.WaitSweep()
 			st := h.Stats()
-			checkProtocol(t, st)
+			sweep.CheckProtocol(t, st)
 			if n == 10 {
 				if st.Cycles < 5 {
 					t.Fatalf("only %d collections", st.Cycles)
@@ -97,35 +67,30 @@ func TestBinaryTreesFormula(t *testing.T) {
 // sweepLog records which spans were swept in which generation.
 type sweepLog struct {
 	mu     sync.Mutex
-	sweeps map[*Span]map[uint32]int // span → sweepgen → sweeps
-	flips  map[uint32]int           // sweepgen → spans to sweep
-	heap   *Heap
+	sweeps map[uint32]map[uint32]int // span index → sweepgen → sweeps
+	flips  map[uint32]int            // sweepgen → spans to sweep
 	bad    []string
 }
 
-func (l *sweepLog) install(h *Heap) {
-	l.sweeps = map[*Span]map[uint32]int{}
+func (l *sweepLog) install(h *sweep.Heap) {
+	l.sweeps = map[uint32]map[uint32]int{}
 	l.flips = map[uint32]int{}
-	l.heap = h
-	h.onSweep = func(s *Span, sg uint32) {
-		// The sweeper holds the span: its generation says so.
-		if g := s.SweepGen(); g != sg-1 {
-			l.mu.Lock()
-			l.bad = append(l.bad, fmt.Sprintf("span %d swept at generation %d, heap %d", s.idx, g, sg))
-			l.mu.Unlock()
-		}
+	sweep.SetSweepHooks(h, func(idx, spanGen, sg uint32) {
 		l.mu.Lock()
-		if l.sweeps[s] == nil {
-			l.sweeps[s] = map[uint32]int{}
+		defer l.mu.Unlock()
+		// The sweeper holds the span: its generation says so.
+		if spanGen != sg-1 {
+			l.bad = append(l.bad, fmt.Sprintf("span %d swept at generation %d, heap %d", idx, spanGen, sg))
 		}
-		l.sweeps[s][sg]++
-		l.mu.Unlock()
-	}
-	h.onFlip = func(sg uint32, n int) {
+		if l.sweeps[idx] == nil {
+			l.sweeps[idx] = map[uint32]int{}
+		}
+		l.sweeps[idx][sg]++
+	}, func(sg uint32, n int) {
 		l.mu.Lock()
 		l.flips[sg] = n
 		l.mu.Unlock()
-	}
+	})
 }
 
 // verify checks that every generation swept exactly the spans in use at
@@ -137,10 +102,10 @@ func (l *sweepLog) verify(t *testing.T) {
 		t.Fatal(strings.Join(l.bad, "\n"))
 	}
 	per := map[uint32]int{}
-	for s, m := range l.sweeps {
+	for idx, m := range l.sweeps {
 		for sg, n := range m {
 			if n != 1 {
-				t.Fatalf("span %d swept %d times in generation %d", s.idx, n, sg)
+				t.Fatalf("span %d swept %d times in generation %d", idx, n, sg)
 			}
 			per[sg]++
 		}
@@ -157,28 +122,26 @@ func (l *sweepLog) verify(t *testing.T) {
 
 // TestSweepOnceConcurrent runs Mutators, lazy sweeping and background
 // sweepers together and checks that each span in use at a flip is swept
-// exactly once in that cycle, that no Mutator ever takes an unswept span
-// or one another Mutator holds, and that the trees stay intact.
+// exactly once in that cycle, that no sweep.Mutator ever takes an unswept span
+// or one another sweep.Mutator holds, and that the trees stay intact.
 func TestSweepOnceConcurrent(t *testing.T) {
 	for _, sweepers := range []int{-1, 1, 4} {
-		o := small
+		o := sweep.SmallHeap
 		o.Sweepers = sweepers
-		h := testHeap(t, o)
+		h := sweep.NewTestHeap(t, o)
 		var log sweepLog
 		log.install(h)
 		var wg sync.WaitGroup
 		errs := make(chan error, 8)
 		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				m, err := h.NewMutator()
 				if err != nil {
 					errs <- err
 					return
 				}
 				defer m.Close()
-				b := trees{H: h, M: m}
+				b := newTrees(h, m)
 				rng := rand.New(rand.NewPCG(uint64(w), 3))
 				keep, err := b.Tree(6)
 				if err != nil {
@@ -206,7 +169,7 @@ func TestSweepOnceConcurrent(t *testing.T) {
 				if c, err := b.Check(keep); err != nil || c != 127 {
 					errs <- fmt.Errorf("kept tree: %d nodes, %v", c, err)
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		close(errs)
@@ -215,7 +178,7 @@ func TestSweepOnceConcurrent(t *testing.T) {
 		}
 		h.WaitSweep()
 		log.verify(t)
-		checkProtocol(t, h.Stats())
+		sweep.CheckProtocol(t, h.Stats())
 	}
 }
 
@@ -223,26 +186,26 @@ func TestSweepOnceConcurrent(t *testing.T) {
 // cycles from many workers: exactly the reachable objects survive.
 func TestConcurrentMarkLosesNothing(t *testing.T) {
 	const n, fields = 20000, 5
-	var roots []Ref
-	h := testHeap(t, Options{
+	var roots []sweep.Ref
+	h := sweep.NewTestHeap(t, sweep.Options{
 		MarkWorkers: 8,
 		GCPercent:   -1,
-		Trace: func(o Object, visit func(Ref)) {
+		Trace: func(o sweep.Object, visit func(sweep.Ref)) {
 			for i := range fields {
 				visit(o.Field(i))
 			}
 		},
-		Roots: func(visit func(Ref)) {
+		Roots: func(visit func(sweep.Ref)) {
 			for _, r := range roots {
 				visit(r)
 			}
 		},
 	})
-	m := newMutator(t, h)
+	m := sweep.NewTestMutator(t, h)
 	defer m.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
-	objs := make([]Ref, n)
-	edges := make([][fields]int, n) // -1: Nil
+	objs := make([]sweep.Ref, n)
+	edges := make([][fields]int, n) // -1: sweep.Nil
 	for i := range objs {
 		r, err := m.Alloc(8 * fields)
 		if err != nil {
@@ -253,20 +216,20 @@ func TestConcurrentMarkLosesNothing(t *testing.T) {
 	for cycle := range 6 {
 		// Rewire: object i points to random objects (not all alive).
 		for i := range objs {
-			if objs[i] == Nil {
+			if objs[i] == sweep.Nil {
 				continue
 			}
 			for f := range fields {
 				j := rng.IntN(n)
-				if objs[j] == Nil || rng.IntN(3) == 0 {
+				if objs[j] == sweep.Nil || rng.IntN(3) == 0 {
 					j = -1
 				}
 				edges[i][f] = j
-				v := Nil
+				v := sweep.Nil
 				if j >= 0 {
 					v = objs[j]
 				}
-				if err := h.SetField(objs[i], f, v); err != nil {
+				if err := m.Store(objs[i], f, v); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -274,7 +237,7 @@ func TestConcurrentMarkLosesNothing(t *testing.T) {
 		roots = roots[:0]
 		var rootIdx []int
 		for range 20 {
-			if i := rng.IntN(n); objs[i] != Nil {
+			if i := rng.IntN(n); objs[i] != sweep.Nil {
 				roots = append(roots, objs[i])
 				rootIdx = append(rootIdx, i)
 			}
@@ -310,7 +273,7 @@ func TestConcurrentMarkLosesNothing(t *testing.T) {
 		}
 		h.WaitSweep()
 		for i, r := range objs {
-			if r == Nil {
+			if r == sweep.Nil {
 				continue
 			}
 			err := h.Valid(r)
@@ -318,12 +281,12 @@ func TestConcurrentMarkLosesNothing(t *testing.T) {
 				t.Fatalf("cycle %d: object %d reachable %v, Valid %v", cycle, i, reach[i], err)
 			}
 			if !reach[i] {
-				objs[i] = Nil
+				objs[i] = sweep.Nil
 			}
 		}
 		// Refill some of the dead.
 		for i := range objs {
-			if objs[i] == Nil && rng.IntN(2) == 0 {
+			if objs[i] == sweep.Nil && rng.IntN(2) == 0 {
 				r, err := m.Alloc(8 * fields)
 				if err != nil {
 					t.Fatal(err)
@@ -332,17 +295,202 @@ func TestConcurrentMarkLosesNothing(t *testing.T) {
 			}
 		}
 	}
-	checkProtocol(t, h.Stats())
+	sweep.CheckProtocol(t, h.Stats())
 }
 
-// TestMutatorLayout checks that a Mutator fills a 128-byte block of its
+// TestMutatorLayout checks that a sweep.Mutator fills a 128-byte block of its
 // own: Mutators write their counters and root stacks on every allocation,
 // from different goroutines.
 func TestMutatorLayout(t *testing.T) {
 	if unsafe.Sizeof(uintptr(0)) != 8 {
 		t.Skip("the padding is computed for 64-bit systems")
 	}
-	if n := unsafe.Sizeof(Mutator{}); n != 128 {
-		t.Fatalf("Mutator is %d bytes, want 128 (adjust its padding)", n)
+	if n := unsafe.Sizeof(sweep.Mutator{}); n != 128 {
+		t.Fatalf("sweep.Mutator is %d bytes, want 128 (adjust its padding)", n)
 	}
+}
+
+// TestMutatorStates covers Release, Acquire, Close, GC from outside and
+// Safepoint: collections never wait for released Mutators, and a sweep.Mutator
+// spinning on Safepoint does not block them.
+func TestMutatorStates(t *testing.T) {
+	h := sweep.NewTestHeap(t, sweep.SmallHeap)
+	if err := h.GC(); err != nil { // no Mutators at all
+		t.Fatal(err)
+	}
+	a, b := sweep.NewTestMutator(t, h), sweep.NewTestMutator(t, h)
+	keep, _ := a.Alloc(16)
+	a.Push(keep)
+	a.Release()
+	if _, err := a.Alloc(16); !errors.Is(err, sweep.ErrReleased) {
+		t.Fatalf("Alloc on a released sweep.Mutator: %v", err)
+	}
+	if err := a.GC(); !errors.Is(err, sweep.ErrReleased) {
+		t.Fatalf("GC on a released sweep.Mutator: %v", err)
+	}
+	b.Release()
+	if err := h.GC(); err != nil { // both released: no wait
+		t.Fatal(err)
+	}
+	h.WaitSweep()
+	if err := h.Valid(keep); err != nil {
+		t.Fatalf("root of a released sweep.Mutator was collected: %v", err)
+	}
+	a.Acquire()
+	b.Acquire()
+
+	// b spins on Safepoint while a allocates enough for many collections.
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				b.Safepoint()
+			}
+		}
+	}()
+	ta := newTrees(h, a)
+	for range 30 {
+		if _, err := ta.Tree(8); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	<-done
+	if h.Stats().Cycles < 5 {
+		t.Fatalf("only %d collections", h.Stats().Cycles)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); !errors.Is(err, sweep.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := b.Alloc(8); !errors.Is(err, sweep.ErrClosed) {
+		t.Fatalf("Alloc after Close: %v", err)
+	}
+	if err := a.SetRoot(5, sweep.Nil); !errors.Is(err, sweep.ErrBadRef) {
+		t.Fatalf("SetRoot out of range: %v", err)
+	}
+	if a.Root(-1) != sweep.Nil || a.NumRoots() != 1 || a.Root(0) != keep {
+		t.Fatal("root stack")
+	}
+	a.Pop(10)
+	if a.NumRoots() != 0 {
+		t.Fatal("Pop(10) left roots")
+	}
+	a.Close()
+}
+
+// TestClose checks that Close stops every goroutine, that use afterwards
+// gives sweep.ErrClosed, and that a sweep.Heap closed in the middle of a sweep phase
+// leaves nothing behind.
+func TestClose(t *testing.T) {
+	for range 20 {
+		// The default minimum heap: building the tree does not collect.
+		h, err := sweep.New(sweep.Options{Sweepers: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The first span a sweeper takes holds it until Close has begun.
+		started, gate := make(chan struct{}), make(chan struct{})
+		var first atomic.Bool
+		sweep.SetSweepHooks(h, func(uint32, uint32, uint32) {
+			if first.CompareAndSwap(false, true) {
+				close(started)
+				<-gate
+			}
+		}, nil)
+		m := sweep.NewTestMutator(t, h)
+		b := newTrees(h, m)
+		r, _ := b.Tree(10)
+		m.GC() // starts a sweep phase that Close interrupts
+		<-started
+		if left := sweep.SweepLeft(h); left <= 0 {
+			t.Fatalf("no sweep running at Close: %d spans left", left)
+		}
+		go func() {
+			time.Sleep(5 * time.Millisecond)
+			close(gate)
+		}()
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.Close(); !errors.Is(err, sweep.ErrClosed) {
+			t.Fatalf("second Close: %v", err)
+		}
+		if _, err := m.Alloc(16); !errors.Is(err, sweep.ErrClosed) {
+			t.Fatalf("Alloc after Close: %v", err)
+		}
+		if _, err := m.Load(r, 0); !errors.Is(err, sweep.ErrClosed) {
+			t.Fatalf("Field after Close: %v", err)
+		}
+		if _, err := h.NewMutator(); !errors.Is(err, sweep.ErrClosed) {
+			t.Fatalf("NewMutator after Close: %v", err)
+		}
+		if err := h.GC(); !errors.Is(err, sweep.ErrClosed) {
+			t.Fatalf("GC after Close: %v", err)
+		}
+		h.WaitSweep()
+		m.Close()
+	}
+	goleak.VerifyNone(t)
+}
+
+// TestBitmapFallback starves the bitmap arena: sweeps fall back to Go
+// heap bitmaps and the heap stays correct.
+func TestBitmapFallback(t *testing.T) {
+	o := sweep.SmallHeap
+	o.Arena = gcbits.Options{ChunkSize: 4096, MaxBytes: 8192}
+	h := sweep.NewTestHeap(t, o)
+	got, err := binaryTrees(h, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := workload.BinaryTreesWant(8); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	h.WaitSweep()
+	st := h.Stats()
+	sweep.CheckProtocol(t, st)
+	if st.BitsFallbacks == 0 {
+		t.Fatal("no fallback bitmaps: the arena was not starved")
+	}
+}
+
+// TestNoDeadlockManyMutators runs short-lived Mutators that come and go
+// while others trigger collections.
+func TestNoDeadlockManyMutators(t *testing.T) {
+	h := sweep.NewTestHeap(t, sweep.SmallHeap)
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(2 * time.Second)
+	for w := range 6 {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(deadline); i++ {
+				m, err := h.NewMutator()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b := newTrees(h, m)
+				for range 1 + (w+i)%4 {
+					if _, err := b.Tree(6); err != nil {
+						t.Error(err)
+					}
+				}
+				if i%3 == 0 {
+					m.Release()
+					time.Sleep(time.Millisecond)
+					m.Acquire()
+				}
+				m.Close()
+			}
+		})
+	}
+	wg.Wait()
+	sweep.CheckProtocol(t, h.Stats())
 }

@@ -3,34 +3,35 @@ package sweep
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/gcbits/gcbits"
 )
 
-// mstate is the state of a Mutator.
-type mstate uint8
+// mutatorState is the state of a Mutator.
+type mutatorState uint8
 
 const (
-	closed   mstate = iota // after Close, or never opened (the zero Mutator)
-	running                // allocates; counted in Heap.running
-	released               // between Release and Acquire: not using the heap
+	mutatorClosed   mutatorState = iota // after Close, or never opened (the zero Mutator)
+	mutatorRunning                      // allocates; counted in world.running
+	mutatorReleased                     // between Release and Acquire: not using the heap
 )
 
-// Mutator is one goroutine's access to a Heap for allocation, in the
-// manner of the Go runtime's mcache and of a thread known to the
-// collector. It caches one span per size class, so that most allocations
-// take no lock, and it holds a root stack: the objects it pushes there
-// survive collections.
+// Mutator is one goroutine's access to a Heap, in the manner of the Go
+// runtime's mcache and of a thread known to the collector: it allocates,
+// loads and stores objects, and holds a root stack, whose objects survive
+// collections. It caches one span per span class, so that most
+// allocations take no lock.
 //
 // A Mutator is not safe for concurrent use: give each goroutine its own.
-// Only a goroutine holding a running Mutator may write to objects
-// (Heap.SetWord, SetField, WriteAt): there is no write barrier, so a
-// collection relies on every writer being stopped while it marks.
+// Objects are read and written only through a running Mutator: there is
+// no write barrier, so a collection relies on every writer being stopped
+// while it marks.
 //
 // # Safepoints
 //
 // A collection stops the world: it waits until every running Mutator is
-// parked at a safepoint, which Alloc, GC and Safepoint are. A Mutator that
+// parked at a safepoint, which New, Alloc, GC and Safepoint are. A Mutator that
 // will not call them for a while (it blocks on a channel, waits for other
 // goroutines, does long work outside the heap) must call Release first
 // and Acquire afterwards, or collections started meanwhile by other
@@ -38,165 +39,234 @@ const (
 //
 // # Which Refs survive
 //
-// Objects reachable from the root stacks of all Mutators, from
-// Options.Roots and, through the Tracer, from those objects survive a
-// collection. A Ref the Mutator holds only in Go variables is safe until
+// Objects reachable from the root stacks of all Mutators and from
+// Options.Roots, through the Ref words of Types and Options.Trace, survive
+// a collection. A Ref the Mutator holds only in Go variables is safe until
 // its next safepoint: no collection can run in between. So link a new
 // object into a reachable one, or Push it, before the next Alloc.
 type Mutator struct {
 	h *Heap // read-only
-	// spans[c] is the span this Mutator allocates class c from, or nil.
+	// spans[c] is the span this Mutator allocates span class c from, or
+	// nil.
 	// A cached span is swept in the current cycle and has no other holder.
 	// Owned by the Mutator while it runs; flushed by the collector while
 	// it is parked or released, and cleared by Heap.Close.
-	spans []*Span
+	spans []*span
 	// bits serves the bitmaps of spans this Mutator makes or sweeps.
 	// Owned by the Mutator.
 	bits *gcbits.Cache
-	// roots is the root stack. Written by the Mutator while it runs; read
-	// by the collector while it is parked or released.
-	roots []Ref
+	// roots is the root stack. Written by the Mutator's goroutine: while
+	// it runs without a lock (the collector reads it only while the
+	// Mutator is parked), while it is released under rootsMu, which the
+	// collector holds while it reads the stack.
+	roots   []Ref
+	rootsMu sync.Mutex
 	// allocs counts allocations not yet added to the heap's total. Owned
 	// by the Mutator; flushed by the collector while it is parked.
 	allocs uint64
-	// state is written under Heap.wmu by the Mutator's own goroutine and
+	// epoch counts the times the Mutator parked, collected, was released
+	// or closed: a View is valid while it holds. Owned by the Mutator.
+	epoch uint64
+	// state is written under world.mu by the Mutator's own goroutine and
 	// read by that goroutine without the lock (collect reads it, too, on
 	// the calling Mutator's goroutine). Collectors never read other
 	// Mutators' state: they count running and parked Mutators in the
-	// Heap's fields under wmu.
-	state mstate
+	// world's fields under its lock.
+	state mutatorState
 	// A Mutator writes allocs and roots all the time: keep other
 	// goroutines' Mutators off its cache lines (TestMutatorLayout).
-	_ [128 - 80]byte
+	_ [128 - 96]byte
 }
 
 // NewMutator returns a running Mutator of h. If a collection is in
 // progress, it waits for its end.
 func (h *Heap) NewMutator() (*Mutator, error) {
 	if h == nil || h.arena == nil {
-		return nil, fmt.Errorf("%w: heap", ErrClosed)
+		return nil, errClosed
 	}
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
-	for h.stopping {
-		h.wcond.Wait()
+	m := &Mutator{h: h, spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache()}
+	if err := h.world.add(m); err != nil {
+		return nil, err
 	}
-	if h.wclosed {
-		return nil, fmt.Errorf("%w: heap", ErrClosed)
-	}
-	m := &Mutator{h: h, spans: make([]*Span, len(h.central)), bits: h.arena.NewCache(), state: running}
-	h.mutators[m] = struct{}{}
-	h.running++
 	return m, nil
 }
 
 // stateErr returns the error for a Mutator that is not running.
 func (m *Mutator) stateErr() error {
-	if m.state == released {
+	if m.state == mutatorReleased {
 		return ErrReleased
 	}
 	return fmt.Errorf("%w: mutator", ErrClosed)
 }
 
-// Alloc returns a new object of at least size bytes, zeroed. Sizes up to
+// Alloc returns a new object of at least size bytes, zeroed, with no
+// Type: the heap traces it with Options.Trace if it has one, and it is
+// pointer-free otherwise (use New for objects with a layout). Sizes up to
 // the largest size class are rounded up to their class; larger objects
 // get pages of their own. Alloc is a safepoint: it may first wait for, or
 // run, a collection.
 func (m *Mutator) Alloc(size int) (Ref, error) {
-	if m.state != running {
+	if m.state != mutatorRunning {
 		return Nil, m.stateErr()
 	}
 	h := m.h
-	if h.stopReq.Load() != 0 {
+	if h.world.stopReq.Load() != 0 {
 		m.park()
 	}
 	if uint(size-1) >= uint(h.classes.maxSize) {
-		return m.allocLarge(size)
+		if size < 1 || size > maxObjectBytes {
+			return Nil, fmt.Errorf("%w: %d bytes", ErrSize, size)
+		}
+		r, _, err := m.allocLarge(size, h.untypedLarge)
+		return r, err
 	}
+	// The untyped objects of size class c have span class c.
 	c := int(h.classes.lookup[(size+7)>>3])
 	if s := m.spans[c]; s != nil {
-		if i, ok := s.Alloc(); ok {
+		if i, ok := s.nextFreeFast(); ok {
+			m.allocs++
+			return s.take(i), nil
+		}
+		if i, ok := s.nextFree(); ok {
 			m.allocs++
 			return s.take(i), nil
 		}
 	}
-	return m.refill(c)
+	r, _, err := m.refill(c)
+	return r, err
 }
 
-// refill replaces the Mutator's span of class c, which is full or
+// New returns a new object of Type t, zeroed, traced by t's layout. It
+// is a safepoint, as Alloc is. It returns an error wrapping ErrType for
+// the zero Type or a Type of another heap.
+func (m *Mutator) New(t Type) (Ref, error) {
+	r, _, err := m.newObject(t)
+	return r, err
+}
+
+// NewView returns a View of a new object of Type t, as New and then View
+// would, without checking the new Ref again. The object's Ref is
+// v.Ref(); it is a safepoint, as New is.
+func (m *Mutator) NewView(t Type) (View, error) {
+	r, s, err := m.newObject(t)
+	if err != nil {
+		return View{}, err
+	}
+	return View{m: m, epoch: m.epoch, base: s.addr(r.slot()), s: s}, nil
+}
+
+// newObject is New, and returns the object's span too.
+func (m *Mutator) newObject(t Type) (Ref, *span, error) {
+	if m.state != mutatorRunning {
+		return Nil, nil, m.stateErr()
+	}
+	h := m.h
+	if t.h != h {
+		return Nil, nil, fmt.Errorf("%w: a Type of another heap, or none", ErrType)
+	}
+	if h.world.stopReq.Load() != 0 {
+		m.park()
+	}
+	sc := t.l.sc
+	if sc == nil {
+		return m.allocLarge(t.l.size, t.l)
+	}
+	if sc.id < len(m.spans) {
+		if s := m.spans[sc.id]; s != nil {
+			if i, ok := s.nextFreeFast(); ok {
+				m.allocs++
+				return s.take(i), s, nil
+			}
+			if i, ok := s.nextFree(); ok {
+				m.allocs++
+				return s.take(i), s, nil
+			}
+		}
+	}
+	return m.refill(sc.id)
+}
+
+// refill replaces the Mutator's span of span class id, which is full or
 // missing, starting a collection first if the heap has reached its goal,
 // and allocates from the new span.
-func (m *Mutator) refill(c int) (Ref, error) {
+func (m *Mutator) refill(id int) (Ref, *span, error) {
 	h := m.h
 	if h.closed.Load() {
-		return Nil, fmt.Errorf("%w: heap", ErrClosed)
+		return Nil, nil, errClosed
 	}
 	m.flushAllocs()
-	if s := m.spans[c]; s != nil {
-		m.spans[c] = nil
+	if id >= len(m.spans) {
+		// A Type made after the Mutator: room for every class so far.
+		m.spans = append(m.spans, make([]*span, len(*h.types.classes.Load())-len(m.spans))...)
+	}
+	if s := m.spans[id]; s != nil {
+		m.spans[id] = nil
 		h.uncache(s)
 	}
 	if h.gcWanted() {
+		m.epoch++
 		if err := h.collect(m, false); err != nil {
-			return Nil, err
+			return Nil, nil, err
 		}
 	}
+	c := h.spanClassOf(id)
 	s, err := h.cacheSpan(c, m.bits)
 	if errors.Is(err, ErrLimit) {
 		// Out of memory: collect, sweep and release everything, and try
 		// once more.
+		m.epoch++
 		if err := h.collect(m, true); err != nil {
-			return Nil, err
+			return Nil, nil, err
 		}
 		s, err = h.cacheSpan(c, m.bits)
 	}
 	if err != nil {
-		return Nil, err
+		return Nil, nil, err
 	}
-	m.spans[c] = s
-	i, ok := s.Alloc()
+	m.spans[id] = s
+	i, ok := s.nextFree()
 	if !ok {
-		return Nil, fmt.Errorf("sweep: internal error: span %d of class %d handed out full", s.idx, c)
+		return Nil, nil, fmt.Errorf("sweep: internal error: span %d of class %d handed out full", s.idx, id)
 	}
 	m.allocs++
-	return s.take(i), nil
+	return s.take(i), s, nil
 }
 
-// allocLarge allocates an object too large for a size class in a span of
-// its own.
-func (m *Mutator) allocLarge(size int) (Ref, error) {
+// allocLarge allocates an object of size bytes, too large for a size
+// class, laid out by l, in a span of its own.
+func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	h := m.h
-	if size < 1 || size > maxObjectBytes {
-		return Nil, fmt.Errorf("%w: %d bytes", ErrSize, size)
-	}
 	if h.closed.Load() {
-		return Nil, fmt.Errorf("%w: heap", ErrClosed)
+		return Nil, nil, errClosed
 	}
 	m.flushAllocs()
 	npages := (size + PageSize - 1) / PageSize
 	if h.gcWanted() {
+		m.epoch++
 		if err := h.collect(m, false); err != nil {
-			return Nil, err
+			return Nil, nil, err
 		}
 	}
-	s, err := h.newSpan(0, npages, m.bits, h.sweepgen.Load())
+	large := h.spanClassOf(0)
+	s, err := h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	if errors.Is(err, ErrLimit) {
+		m.epoch++
 		if err := h.collect(m, true); err != nil {
-			return Nil, err
+			return Nil, nil, err
 		}
-		s, err = h.newSpan(0, npages, m.bits, h.sweepgen.Load())
+		s, err = h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	}
 	if err != nil {
-		return Nil, err
+		return Nil, nil, err
 	}
-	h.liveBytes.Add(int64(s.elemSize))
-	i, _ := s.Alloc()
+	h.heapLive.Add(int64(s.elemSize))
+	i, _ := s.nextFree()
 	r := s.take(i)
 	// The span goes on the swept full list at once, where the next sweep
 	// finds it; the Mutator does not cache it.
-	h.central[0].fullSwept(h.sweepgen.Load()).push(s)
+	large.central.fullSwept(h.sweepgen.Load()).push(s)
 	m.allocs++
-	return r, nil
+	return r, s, nil
 }
 
 // flushAllocs adds the Mutator's allocation count to the heap's.
@@ -209,31 +279,15 @@ func (m *Mutator) flushAllocs() {
 
 // park waits at a safepoint while a collection stops the world.
 func (m *Mutator) park() {
+	m.epoch++
 	m.flushAllocs()
-	h := m.h
-	h.wmu.Lock()
-	for h.stopping {
-		h.parkLocked()
-	}
-	h.wmu.Unlock()
-}
-
-// parkLocked counts the caller, a running Mutator, as parked until the
-// world restarts. Called and returns with wmu held.
-func (h *Heap) parkLocked() {
-	gen := h.worldGen
-	h.parked++
-	h.wcond.Broadcast()
-	for h.worldGen == gen {
-		h.wcond.Wait()
-	}
-	h.parked--
+	m.h.world.park()
 }
 
 // Safepoint parks the Mutator if a collection is stopping the world, and
 // returns when it may go on. Call it in long loops that do not allocate.
 func (m *Mutator) Safepoint() {
-	if m.state == running && m.h.stopReq.Load() != 0 {
+	if m.state == mutatorRunning && m.h.world.stopReq.Load() != 0 {
 		m.park()
 	}
 }
@@ -242,124 +296,61 @@ func (m *Mutator) Safepoint() {
 // returns when its mark phase is over; sweeping goes on in the
 // background. It is a safepoint.
 func (m *Mutator) GC() error {
-	if m.state != running {
+	if m.state != mutatorRunning {
 		return m.stateErr()
 	}
+	m.epoch++
 	m.flushAllocs()
 	return m.h.collect(m, false)
 }
 
 // Release tells the heap that the Mutator will not use it until Acquire,
-// so that collections need not wait for it. Its root stack still counts.
-// A released Mutator's methods other than Acquire, Close and the root
-// readers return ErrReleased; Push and Pop do nothing. Nor may the
-// goroutine write to objects (SetWord, SetField, WriteAt) while released.
+// so that collections need not wait for it. Its root stack still counts,
+// and its goroutine may still change it (Push, Pop, SetRoot). Its other
+// methods but Acquire and Close return ErrReleased, and its Views expire.
 func (m *Mutator) Release() {
-	if m.state != running {
+	if m.state != mutatorRunning {
 		return
 	}
+	m.epoch++
 	m.flushAllocs()
-	h := m.h
-	h.wmu.Lock()
-	m.state = released
-	h.running--
-	h.wcond.Broadcast()
-	h.wmu.Unlock()
+	m.h.world.release(m)
 }
 
 // Acquire makes a released Mutator running again, waiting for the end of
 // a collection in progress.
 func (m *Mutator) Acquire() {
-	if m.state != released {
+	if m.state != mutatorReleased {
 		return
 	}
-	h := m.h
-	h.wmu.Lock()
-	for h.stopping {
-		h.wcond.Wait()
-	}
-	m.state = running
-	h.running++
-	h.wmu.Unlock()
+	m.h.world.acquire(m)
 }
 
 // Close gives the Mutator's cached spans back to the heap and unregisters
 // it; its root stack stops counting. Later calls return ErrClosed.
 func (m *Mutator) Close() error {
-	if m.state == closed || m.h == nil {
+	if m.state == mutatorClosed || m.h == nil {
 		return fmt.Errorf("%w: mutator", ErrClosed)
 	}
+	m.epoch++
 	m.flushAllocs()
 	h := m.h
-	h.wmu.Lock()
-	defer h.wmu.Unlock()
-	if m.state == running {
-		// Released first, so that a collection stopping the world does
-		// not wait for us while we wait for it.
-		m.state = released
-		h.running--
-		h.wcond.Broadcast()
-	}
-	for h.stopping {
-		h.wcond.Wait()
-	}
-	m.state = closed
-	delete(h.mutators, m)
-	if !h.wclosed {
-		// No collection can start while we hold wmu, so sweepgen holds.
+	h.world.removeMayWait(m, func(heapClosed bool) {
+		if heapClosed {
+			return
+		}
+		// No collection can start while the world's lock is held, so
+		// sweepgen holds.
 		for c, s := range m.spans {
 			if s != nil {
 				m.spans[c] = nil
 				h.uncache(s)
 			}
 		}
-	}
+	})
+	m.rootsMu.Lock()
 	m.roots = nil
+	m.rootsMu.Unlock()
 	m.bits.Flush()
-	return nil
-}
-
-// Push adds r to the top of the root stack. It does nothing unless the
-// Mutator is running: a collection may be reading the root stack of a
-// released Mutator.
-func (m *Mutator) Push(r Ref) {
-	if m.state == running {
-		m.roots = append(m.roots, r)
-	}
-}
-
-// Pop removes the top n roots (all of them if n exceeds the depth). It
-// does nothing unless the Mutator is running.
-func (m *Mutator) Pop(n int) {
-	if m.state != running {
-		return
-	}
-	n = min(max(n, 0), len(m.roots))
-	clear(m.roots[len(m.roots)-n:])
-	m.roots = m.roots[:len(m.roots)-n]
-}
-
-// NumRoots returns the depth of the root stack.
-func (m *Mutator) NumRoots() int { return len(m.roots) }
-
-// Root returns root i (0 is the bottom), or Nil when i is out of range.
-func (m *Mutator) Root(i int) Ref {
-	if uint(i) >= uint(len(m.roots)) {
-		return Nil
-	}
-	return m.roots[i]
-}
-
-// SetRoot replaces root i; it returns an error wrapping ErrBadRef when i
-// is out of range, and ErrReleased (or ErrClosed) unless the Mutator is
-// running.
-func (m *Mutator) SetRoot(i int, r Ref) error {
-	if m.state != running {
-		return m.stateErr()
-	}
-	if uint(i) >= uint(len(m.roots)) {
-		return fmt.Errorf("%w: root %d of %d", ErrBadRef, i, len(m.roots))
-	}
-	m.roots[i] = r
 	return nil
 }

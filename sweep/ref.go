@@ -1,42 +1,23 @@
 package sweep
 
 import (
-	"errors"
 	"fmt"
-)
-
-// Sentinel errors. Errors returned by this package wrap one of these, so
-// callers test them with errors.Is.
-var (
-	// ErrBadRef reports a Ref that names no live object: Nil, garbage, an
-	// object that was swept (stale), or a field or byte range outside the
-	// object.
-	ErrBadRef = errors.New("sweep: bad or stale ref")
-	// ErrSize reports a request size that is not positive or too large.
-	ErrSize = errors.New("sweep: bad size")
-	// ErrOption reports an Options field outside its documented range.
-	ErrOption = errors.New("sweep: bad option")
-	// ErrClosed reports use of a Heap after Close or of a Mutator after
-	// Mutator.Close.
-	ErrClosed = errors.New("sweep: closed")
-	// ErrLimit reports that serving an allocation would map more than
-	// Options.MaxBytes, even after a collection that swept the whole heap
-	// and released every empty span.
-	ErrLimit = errors.New("sweep: heap memory limit reached")
-	// ErrReleased reports use of a Mutator between Release and Acquire.
-	ErrReleased = errors.New("sweep: mutator released")
+	"sync"
 )
 
 // Ref names an object of a Heap. The zero Ref, Nil, names nothing. A Ref
-// packs the index of the object's span, its slot in the span and, in
-// checked mode, the sequence number the slot got when the object was
-// allocated; the Heap compares it with the slot's current number, so a Ref
-// kept after its object was swept is reported as stale (ErrBadRef) rather
-// than reaching the slot's next occupant.
+// packs the heap's tag, the index of the object's span, its slot in the
+// span and, in checked mode, the slot's sequence number when the object
+// was allocated. The heap checks the tag, so a Ref of another heap gives
+// ErrBadRef, and compares the sequence number with the slot's current
+// one, which a sweep advances when it frees the slot: a Ref kept after
+// its object was swept is reported as stale (ErrBadRef) rather than
+// reaching the slot's next occupant.
 //
-// Sequence numbers have 24 bits and count per span, so a stale Ref can only
-// be mistaken for a live one after its span has made 2^24 further
-// allocations and the counter has come round to the same slot.
+// Sequence numbers have 16 bits and count per slot, so a stale Ref can
+// only be mistaken for a live one after its slot has been freed 2^16
+// more times. Heap tags have 8 bits: at most 255 heaps are open at once,
+// and a tag is given out again only after the others.
 type Ref uint64
 
 // Nil is the Ref of no object.
@@ -45,35 +26,68 @@ const Nil Ref = 0
 const (
 	refSlotBits = 16
 	refSpanBits = 24
-	refSeqBits  = 24
+	refSeqBits  = 16
+	refHeapBits = 8
+
+	refSpanShift = refSlotBits
+	refSeqShift  = refSpanShift + refSpanBits
+	refHeapShift = refSeqShift + refSeqBits
 
 	refSlotMask = 1<<refSlotBits - 1
 	refSpanMask = 1<<refSpanBits - 1
-	refSeqMask  = 1<<refSeqBits - 1
 
-	// maxSpans caps the span table; index 0 is never used, so no Ref of an
-	// object is Nil.
+	// maxSpans caps the span table; index 0 is never used.
 	maxSpans = 1 << refSpanBits
+	// maxHeaps is the number of heaps that may be open at once; tag 0 is
+	// never used, so no Ref of an object is Nil.
+	maxHeaps = 1<<refHeapBits - 1
 )
 
-// makeRef packs a span index, a slot and a sequence number.
-func makeRef(span uint32, slot int, seq uint32) Ref {
-	return Ref(uint64(seq)<<(refSlotBits+refSpanBits) | uint64(span)<<refSlotBits | uint64(slot))
+// makeRef packs a heap tag, a span index, a slot and a sequence number.
+func makeRef(tag uint8, span uint32, slot int, seq uint16) Ref {
+	return Ref(uint64(tag)<<refHeapShift | uint64(seq)<<refSeqShift | uint64(span)<<refSpanShift | uint64(slot))
 }
 
 func (r Ref) slot() int       { return int(r & refSlotMask) }
-func (r Ref) spanIdx() uint32 { return uint32(r>>refSlotBits) & refSpanMask }
-func (r Ref) seq() uint32     { return uint32(r >> (refSlotBits + refSpanBits)) }
+func (r Ref) spanIdx() uint32 { return uint32(r>>refSpanShift) & refSpanMask }
+func (r Ref) seq() uint16     { return uint16(r >> refSeqShift) }
+func (r Ref) tag() uint8      { return uint8(r >> refHeapShift) }
 
-// String formats r as span/slot#seq, or "nil".
+// String formats r as heap:span/slot#seq, or "nil".
 func (r Ref) String() string {
 	if r == Nil {
 		return "nil"
 	}
-	return fmt.Sprintf("%d/%d#%d", r.spanIdx(), r.slot(), r.seq())
+	return fmt.Sprintf("%d:%d/%d#%d", r.tag(), r.spanIdx(), r.slot(), r.seq())
 }
 
-// badRef returns an error wrapping ErrBadRef for r.
-func badRef(r Ref, why string) error {
-	return fmt.Errorf("%w: %v: %s", ErrBadRef, r, why)
+// heapTags gives each open Heap a tag of its own for its Refs.
+var heapTags struct {
+	mu   sync.Mutex
+	used [maxHeaps + 1]bool // under mu; used[0] stays false and is never given
+	last uint8              // the tag given last; under mu
+}
+
+// takeHeapTag returns a tag no open heap has, the first free one after
+// the tag given last, so that a tag comes back as late as possible; or
+// an error wrapping ErrLimit when maxHeaps heaps are open.
+func takeHeapTag() (uint8, error) {
+	heapTags.mu.Lock()
+	defer heapTags.mu.Unlock()
+	for i := range maxHeaps {
+		t := uint8((int(heapTags.last)+i)%maxHeaps + 1)
+		if !heapTags.used[t] {
+			heapTags.used[t] = true
+			heapTags.last = t
+			return t, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %d heaps open", ErrLimit, maxHeaps)
+}
+
+// dropHeapTag gives tag back, once its heap is closed.
+func dropHeapTag(t uint8) {
+	heapTags.mu.Lock()
+	heapTags.used[t] = false
+	heapTags.mu.Unlock()
 }

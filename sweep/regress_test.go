@@ -10,8 +10,8 @@ import (
 // stale Ref in a loop while a collection frees it: the read must end
 // with ErrBadRef, never reach unmapped memory.
 func TestStaleReadLargeDuringSweep(t *testing.T) {
-	h := testHeap(t, Options{GCPercent: -1, Sweepers: 1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{GCPercent: -1, Sweepers: 1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	buf := make([]byte, 4<<20) // a dedicated region: above RegionBytes/4
 	for range 20 {
@@ -21,9 +21,7 @@ func TestStaleReadLargeDuringSweep(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		var rerr error
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			r, err := h.NewMutator()
 			if err != nil {
 				rerr = err
@@ -32,11 +30,11 @@ func TestStaleReadLargeDuringSweep(t *testing.T) {
 			defer r.Close()
 			for {
 				r.Safepoint()
-				if rerr = h.ReadAt(big, buf, 0); rerr != nil {
+				if rerr = r.ReadAt(big, buf, 0); rerr != nil {
 					return
 				}
 			}
-		}()
+		})
 		m.Release()
 		if err := h.GC(); err != nil { // big is unreachable: the sweep frees it
 			t.Fatal(err)
@@ -54,8 +52,8 @@ func TestStaleReadLargeDuringSweep(t *testing.T) {
 // class, drops them all, and allocates from another class: the
 // collection that ErrLimit triggers must free the empty spans in time.
 func TestErrLimitCollectsOtherClass(t *testing.T) {
-	h := testHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	n := 0
 	for ; ; n++ {
@@ -79,8 +77,8 @@ func TestErrLimitCollectsOtherClass(t *testing.T) {
 // TestErrLimitCollectsLarge allocates dead large objects in a heap that
 // holds only one of them at a time.
 func TestErrLimitCollectsLarge(t *testing.T) {
-	h := testHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 1 << 20, GCPercent: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 1 << 20, GCPercent: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	for i := range 20 {
 		if _, err := m.Alloc(600 << 10); err != nil { // dead at once
@@ -93,8 +91,8 @@ func TestErrLimitCollectsLarge(t *testing.T) {
 // handed out again; under -race it checks that sequence numbers are
 // stored and loaded atomically.
 func TestStaleValidDuringAlloc(t *testing.T) {
-	h := testHeap(t, Options{GCPercent: -1, Sweepers: -1})
-	m := newMutator(t, h)
+	h := NewTestHeap(t, Options{GCPercent: -1, Sweepers: -1})
+	m := NewTestMutator(t, h)
 	defer m.Close()
 	var stale []Ref
 	for range 500 {
@@ -109,9 +107,7 @@ func TestStaleValidDuringAlloc(t *testing.T) {
 	}
 	h.WaitSweep()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		for range 50 {
 			for _, r := range stale {
 				if err := h.Valid(r); err == nil {
@@ -120,7 +116,7 @@ func TestStaleValidDuringAlloc(t *testing.T) {
 				}
 			}
 		}
-	}()
+	})
 	for range 500 {
 		if _, err := m.Alloc(16); err != nil {
 			t.Error(err)
@@ -128,40 +124,4 @@ func TestStaleValidDuringAlloc(t *testing.T) {
 		}
 	}
 	wg.Wait()
-}
-
-// TestReleasedRoots checks that the root stack of a released Mutator,
-// which a collection may be reading, does not change.
-func TestReleasedRoots(t *testing.T) {
-	h := testHeap(t, Options{GCPercent: -1})
-	m := newMutator(t, h)
-	defer m.Close()
-	r, err := m.Alloc(16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Push(r)
-	m.Release()
-	if err := m.SetRoot(0, Nil); !errors.Is(err, ErrReleased) {
-		t.Errorf("SetRoot while released: %v, want ErrReleased", err)
-	}
-	m.Push(r)
-	m.Pop(1)
-	if m.NumRoots() != 1 || m.Root(0) != r {
-		t.Errorf("root stack changed while released: %d roots, root 0 %v", m.NumRoots(), m.Root(0))
-	}
-	if err := h.GC(); err != nil {
-		t.Fatal(err)
-	}
-	m.Acquire()
-	if err := h.Valid(r); err != nil {
-		t.Errorf("root lost while released: %v", err)
-	}
-	if err := m.SetRoot(0, Nil); err != nil {
-		t.Errorf("SetRoot while running: %v", err)
-	}
-	m.Pop(1)
-	if m.NumRoots() != 0 {
-		t.Errorf("Pop while running left %d roots", m.NumRoots())
-	}
 }

@@ -38,10 +38,7 @@ func TestSpanModel(t *testing.T) {
 	a := newArena(t, gcbits.Options{})
 	for _, n := range []int{1, 2, 63, 64, 65, 127, 128, 341, 512, 1000, 1024, 65535} {
 		rng := rand.New(rand.NewPCG(uint64(n), 7))
-		s, err := NewSpan(a, n, 16)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := newBareSpan(a, n, 16)
 		alloc := make([]bool, n) // the model: allocated slots
 		for cycle := range 20 {
 			// Allocate a random number of slots.
@@ -53,7 +50,7 @@ func TestSpanModel(t *testing.T) {
 				}
 			}
 			for range want {
-				i, ok := s.Alloc()
+				i, ok := s.nextFree()
 				if !ok {
 					if nfree > 0 && s.freeindex < n {
 						t.Fatalf("n=%d cycle %d: Alloc failed with %d free slots", n, cycle, nfree)
@@ -63,7 +60,7 @@ func TestSpanModel(t *testing.T) {
 				if alloc[i] {
 					t.Fatalf("n=%d cycle %d: slot %d handed out while allocated", n, cycle, i)
 				}
-				if s.IsMarked(i) {
+				if s.isMarked(i) {
 					t.Fatalf("n=%d cycle %d: slot %d handed out while marked", n, cycle, i)
 				}
 				alloc[i] = true
@@ -71,33 +68,33 @@ func TestSpanModel(t *testing.T) {
 			}
 			count := 0
 			for i, b := range alloc {
-				if s.IsAllocated(i) != b {
+				if s.isAllocated(i) != b {
 					t.Fatalf("n=%d cycle %d: IsAllocated(%d) = %v, model %v", n, cycle, i, !b, b)
 				}
 				if b {
 					count++
 				}
 			}
-			if s.Allocated() != count {
-				t.Fatalf("n=%d: Allocated %d, model %d", n, s.Allocated(), count)
+			if s.allocCount != count {
+				t.Fatalf("n=%d: Allocated %d, model %d", n, s.allocCount, count)
 			}
 			// Mark a random subset of the allocated slots.
 			marked := 0
 			for i, b := range alloc {
 				if b && rng.IntN(3) == 0 {
-					if !s.Mark(i) {
+					if !s.mark(i) {
 						t.Fatalf("first Mark(%d) returned false", i)
 					}
-					if s.Mark(i) {
+					if s.mark(i) {
 						t.Fatalf("second Mark(%d) returned true", i)
 					}
 					marked++
 				}
 			}
-			if s.CountAlloc() != marked {
-				t.Fatalf("CountAlloc %d, marked %d", s.CountAlloc(), marked)
+			if s.countMarked() != marked {
+				t.Fatalf("CountAlloc %d, marked %d", s.countMarked(), marked)
 			}
-			freed, err := s.Sweep(a)
+			freed, err := sweepBare(s, a)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -105,13 +102,13 @@ func TestSpanModel(t *testing.T) {
 				t.Fatalf("n=%d cycle %d: Sweep freed %d, want %d - %d", n, cycle, freed, count, marked)
 			}
 			for i := range alloc {
-				alloc[i] = s.IsAllocated(i)
-				if s.IsMarked(i) {
+				alloc[i] = s.isAllocated(i)
+				if s.isMarked(i) {
 					t.Fatalf("mark of %d survived the sweep", i)
 				}
 			}
-			if s.Allocated() != marked {
-				t.Fatalf("after sweep Allocated %d, want %d", s.Allocated(), marked)
+			if s.allocCount != marked {
+				t.Fatalf("after sweep Allocated %d, want %d", s.allocCount, marked)
 			}
 			a.Advance()
 		}
@@ -123,24 +120,24 @@ func TestSpanModel(t *testing.T) {
 func TestSpanFillsCompletely(t *testing.T) {
 	a := newArena(t, gcbits.Options{})
 	for _, n := range []int{1, 64, 100, 1024} {
-		s, _ := NewSpan(a, n, 8)
+		s := newBareSpan(a, n, 8)
 		for i := range n {
-			j, ok := s.Alloc()
+			j, ok := s.nextFree()
 			if !ok || j != i {
 				t.Fatalf("n=%d: Alloc = %d %v, want %d", n, j, ok, i)
 			}
 		}
-		if _, ok := s.Alloc(); ok {
+		if _, ok := s.nextFree(); ok {
 			t.Fatal("Alloc succeeded on a full span")
 		}
 		for i := 0; i < n; i += 3 {
-			s.Mark(i)
+			s.mark(i)
 		}
-		s.Sweep(a)
+		sweepBare(s, a)
 		prev := -1
 		got := 0
 		for {
-			j, ok := s.Alloc()
+			j, ok := s.nextFree()
 			if !ok {
 				break
 			}
@@ -161,30 +158,28 @@ func TestSpanFillsCompletely(t *testing.T) {
 func TestSpanConcurrentMark(t *testing.T) {
 	a := newArena(t, gcbits.Options{})
 	const n, g = 1024, 8
-	s, _ := NewSpan(a, n, 8)
+	s := newBareSpan(a, n, 8)
 	for range n {
-		s.Alloc()
+		s.nextFree()
 	}
 	var firsts [n]atomic.Int32
 	var wg sync.WaitGroup
 	for w := range g {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for range 4 * n {
 				i := rng.IntN(n)
-				if s.Mark(i) {
+				if s.mark(i) {
 					firsts[i].Add(1)
 				}
 			}
 			// Everyone marks the even slots too.
 			for i := 0; i < n; i += 2 {
-				if s.Mark(i) {
+				if s.mark(i) {
 					firsts[i].Add(1)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	marked := 0
@@ -193,18 +188,18 @@ func TestSpanConcurrentMark(t *testing.T) {
 		if f > 1 {
 			t.Fatalf("slot %d reported first %d times", i, f)
 		}
-		if (f == 1) != s.IsMarked(i) {
-			t.Fatalf("slot %d: first %d, marked %v", i, f, s.IsMarked(i))
+		if (f == 1) != s.isMarked(i) {
+			t.Fatalf("slot %d: first %d, marked %v", i, f, s.isMarked(i))
 		}
 		if i%2 == 0 && f != 1 {
 			t.Fatalf("even slot %d lost its mark", i)
 		}
 		marked += int(f)
 	}
-	if s.CountAlloc() != marked {
-		t.Fatalf("CountAlloc %d, %d marks", s.CountAlloc(), marked)
+	if s.countMarked() != marked {
+		t.Fatalf("CountAlloc %d, %d marks", s.countMarked(), marked)
 	}
-	if freed, _ := s.Sweep(a); freed != n-marked {
+	if freed, _ := sweepBare(s, a); freed != n-marked {
 		t.Fatalf("freed %d, want %d", freed, n-marked)
 	}
 }
@@ -213,35 +208,33 @@ func TestSpanConcurrentMark(t *testing.T) {
 // exactly one wins each span each generation.
 func TestSpanAcquireOnce(t *testing.T) {
 	a := newArena(t, gcbits.Options{})
-	spans := make([]*Span, 64)
+	spans := make([]*span, 64)
 	for i := range spans {
-		spans[i], _ = NewSpan(a, 64, 8)
+		spans[i] = newBareSpan(a, 64, 8)
 	}
 	for sg := uint32(2); sg < 40; sg += 2 {
 		var wins [64]atomic.Int32
 		var wg sync.WaitGroup
 		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				for i, s := range spans {
-					if s.TryAcquire(sg) {
+					if s.tryAcquire(sg) {
 						wins[i].Add(1)
-						if s.SweepGen() != sg-1 {
-							t.Errorf("acquired span at %d, want %d", s.SweepGen(), sg-1)
+						if s.sweepgen.Load() != sg-1 {
+							t.Errorf("acquired span at %d, want %d", s.sweepgen.Load(), sg-1)
 						}
-						s.Sweep(a)
-						s.SetSwept(sg)
+						sweepBare(s, a)
+						s.setSwept(sg)
 					}
 				}
-			}()
+			})
 		}
 		wg.Wait()
 		for i := range spans {
 			if w := wins[i].Load(); w != 1 {
 				t.Fatalf("sg %d: span %d swept %d times", sg, i, w)
 			}
-			if spans[i].TryAcquire(sg) {
+			if spans[i].tryAcquire(sg) {
 				t.Fatalf("sg %d: swept span acquired again", sg)
 			}
 		}
@@ -249,33 +242,13 @@ func TestSpanAcquireOnce(t *testing.T) {
 	}
 }
 
-func TestSpanBadInput(t *testing.T) {
+func TestSpanOutOfRange(t *testing.T) {
 	a := newArena(t, gcbits.Options{})
-	for _, c := range []struct{ n, size int }{{0, 8}, {-1, 8}, {maxSlots, 8}, {10, 0}, {10, -8}} {
-		if _, err := NewSpan(a, c.n, c.size); !errors.Is(err, ErrSize) {
-			t.Errorf("NewSpan(%d, %d) = %v, want ErrSize", c.n, c.size, err)
-		}
-	}
-	if _, err := NewSpan(nil, 8, 8); !errors.Is(err, ErrOption) {
-		t.Errorf("NewSpan(nil) = %v", err)
-	}
-	s, _ := NewSpan(a, 10, 8)
+	s := newBareSpan(a, 10, 8)
 	for _, i := range append([]int{-1, 10, 63, 64}, aboveInt64(1<<40-1)...) {
-		if s.Mark(i) || s.IsMarked(i) || s.IsAllocated(i) {
+		if s.mark(i) || s.isMarked(i) || s.isAllocated(i) {
 			t.Errorf("slot %d out of range reads as set", i)
 		}
-	}
-	if _, err := s.Sweep(nil); !errors.Is(err, ErrOption) {
-		t.Errorf("Sweep(nil) = %v", err)
-	}
-	// A failing source leaves the span unchanged.
-	s.Alloc()
-	s.Mark(0)
-	if _, err := s.Sweep(failSource{}); !errors.Is(err, gcbits.ErrLimit) {
-		t.Fatalf("Sweep with a failing source = %v", err)
-	}
-	if s.Allocated() != 1 || s.CountAlloc() != 1 {
-		t.Fatalf("failed sweep changed the span: %d allocated, %d marked", s.Allocated(), s.CountAlloc())
 	}
 }
 
@@ -312,7 +285,23 @@ func TestClassTable(t *testing.T) {
 	}
 }
 
-// failSource is a BitSource that always fails.
-type failSource struct{}
+// newBareSpan returns a span of nelems slots of elemSize bytes, all free,
+// with bitmaps from src and no memory for its slots: it manages slot
+// indexes and bitmaps only, for tests of the span's own protocol.
+func newBareSpan(src bitSource, nelems, elemSize int) *span {
+	s := &span{nelems: nelems, elemSize: uintptr(elemSize)}
+	ab, _ := src.Alloc(nelems)
+	mb, _ := src.Alloc(nelems)
+	s.reset(ab, 0, mb, 0)
+	return s
+}
 
-func (failSource) Alloc(int) (gcbits.Bits, error) { return nil, gcbits.ErrLimit }
+// sweepBare sweeps s with a fresh mark bitmap from src and returns the
+// number of slots freed.
+func sweepBare(s *span, src bitSource) (int, error) {
+	nb, err := src.Alloc(s.nelems)
+	if err != nil {
+		return 0, err
+	}
+	return s.sweepWith(nb, 0), nil
+}

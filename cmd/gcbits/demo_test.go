@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,7 +36,7 @@ func TestDemoBinaryTreesOutput(t *testing.T) {
 			if gc != "heap" {
 				continue
 			}
-			if !strings.Contains(errb, "checks: 0 bad refs, 0 bitmap lifetime violations, 0 unswept spans taken, 0 double-cached spans, 0 bitmap fallbacks\n") {
+			if !strings.Contains(errb, "checks: 0 bad refs, 0 bitmap lifetime violations, 0 unswept spans taken, 0 double-cached spans, 0 lost claims, 0 bitmap fallbacks\n") {
 				t.Fatalf("depth %d: stderr:\n%s", n, errb)
 			}
 			if strings.Contains(errb, "collections: 0;") || !strings.Contains(errb, "collections: ") {
@@ -62,23 +65,55 @@ func TestDemoGCBench(t *testing.T) {
 	}
 }
 
-// TestDemoCompare runs the comparison with Go's collector, whose child
-// process is this test binary running TestDemoHelperProcess.
-func TestDemoCompare(t *testing.T) {
+// withChild makes the child process of the comparison this test binary,
+// running TestDemoHelperProcess, until the test ends.
+func withChild(t *testing.T) {
 	saved := childCommand
-	defer func() { childCommand = saved }()
+	t.Cleanup(func() { childCommand = saved })
 	childCommand = func(args []string) (*exec.Cmd, error) {
 		cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestDemoHelperProcess$", "--"}, args...)...)
 		cmd.Env = append(os.Environ(), "GCBITS_DEMO_HELPER=1")
 		return cmd, nil
 	}
-	code, out, errb := runDemoArgs("binarytrees", "-depth", "8")
-	if code != 0 || out != workload.BinaryTreesWant(8) {
+}
+
+// TestDemoCompare runs the comparison with Go's collector and writes it
+// as JSON.
+func TestDemoCompare(t *testing.T) {
+	withChild(t)
+	path := filepath.Join(t.TempDir(), "bt.json")
+	code, out, errb := runDemoArgs("binarytrees", "-depth", "12", "-gcpercent", "50", "-json", path)
+	if code != 0 || out != workload.BinaryTreesWant(12) {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
 	}
-	for _, want := range []string{"binarytrees on sweep.Heap:", "binarytrees on Go's GC:", "output identical", "collections:", "slots: peak"} {
+	for _, want := range []string{"binarytrees on sweep.Heap:", "binarytrees on Go's GC:", "GOGC=50, output identical", "collections:", "slots: peak", "pauses max"} {
 		if !strings.Contains(errb, want) {
 			t.Fatalf("no %q in stderr:\n%s", want, errb)
+		}
+	}
+	var doc struct {
+		Demo            string
+		Args            []string
+		CPUs            int
+		Heap            *runFigures
+		GoGC            *runFigures `json:"go_gc"`
+		OutputIdentical *bool       `json:"output_identical"`
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Demo != "binarytrees" || !slices.Equal(doc.Args, []string{"-depth", "12", "-gcpercent", "50"}) || doc.CPUs < 1 ||
+		doc.OutputIdentical == nil || !*doc.OutputIdentical {
+		t.Fatalf("JSON header: %s", b)
+	}
+	for name, f := range map[string]*runFigures{"heap": doc.Heap, "go_gc": doc.GoGC} {
+		if f == nil || f.WallSeconds <= 0 || f.CPUSeconds <= 0 || f.PeakRSSBytes <= 0 || f.Cycles <= 0 ||
+			f.PauseMax <= 0 || f.PauseP99 <= 0 || f.PauseP99 > f.PauseMax || f.PauseTotal < f.PauseMax {
+			t.Fatalf("%s figures: %+v\n%s", name, f, b)
 		}
 	}
 	code, _, errb = runDemoArgs("gcbench", "-stretch", "10", "-long", "8", "-max", "8", "-array", "4000")
@@ -103,24 +138,76 @@ func TestDemoHelperProcess(t *testing.T) {
 }
 
 func TestDemoUsage(t *testing.T) {
-	for _, args := range [][]string{
-		{},
-		{"nosuch"},
-		{"binarytrees", "-depth", "-1"},
-		{"binarytrees", "-depth", "31"},
-		{"binarytrees", "-nosuchflag"},
-		{"binarytrees", "extra"},
-		{"binarytrees", "-gc", "boehm"},
-		{"binarytrees", "-minheap", "-1"},
-		{"gcbench", "-min", "0"},
-		{"gcbench", "-max", "20", "-stretch", "18"},
-		{"gcbench", "-array", "10"},
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "Usage: gcbits demo NAME"},
+		{[]string{"nosuch"}, `unknown demo "nosuch"`},
+		{[]string{"binarytrees", "-depth", "-1"}, "-depth -1 is outside 0..30"},
+		{[]string{"binarytrees", "-depth", "31"}, "-depth 31 is outside 0..30"},
+		{[]string{"binarytrees", "-nosuchflag"}, "flag provided but not defined: -nosuchflag"},
+		{[]string{"binarytrees", "-stretch", "10"}, "flag provided but not defined: -stretch"}, // gcbench's
+		{[]string{"gcbench", "-depth", "10"}, "flag provided but not defined: -depth"},         // binarytrees'
+		{[]string{"binarytrees", "extra"}, `unexpected argument "extra"`},
+		{[]string{"binarytrees", "-gc", "boehm"}, `-gc is heap or go, not "boehm"`},
+		{[]string{"binarytrees", "-minheap", "-1"}, "-minheap -1 is negative"},
+		{[]string{"binarytrees", "-json", "/nonexistent/dir/x.json"}, "-json: open /nonexistent/dir/x.json"},
+		{[]string{"gcbench", "-min", "0"}, "need 1 <= min <= max <= 24"},
+		{[]string{"gcbench", "-max", "20", "-stretch", "18"}, "need 1 <= min"},
+		{[]string{"gcbench", "-array", "10"}, "2002 <= array"},
 	} {
-		if code, _, _ := runDemoArgs(args...); code != 2 {
-			t.Errorf("gcbits demo %q: exit %d, want 2", args, code)
+		code, out, errb := runDemoArgs(c.args...)
+		if code != 2 || out != "" || !strings.Contains(errb, c.want) {
+			t.Errorf("gcbits demo %q: exit %d, stdout %q, stderr %q; want 2 and %q", c.args, code, out, errb, c.want)
+		}
+		// One line of error and one of where to find help, not the flags.
+		if len(c.args) > 0 && strings.Count(errb, "\n") != 2 {
+			t.Errorf("gcbits demo %q: %d lines on stderr:\n%s", c.args, strings.Count(errb, "\n"), errb)
 		}
 	}
-	if code, _, errb := runDemoArgs("-h"); code != 0 || !strings.Contains(errb, "binarytrees") {
-		t.Errorf("-h: exit %d\n%s", code, errb)
+	code, out, _ := runDemoArgs("-h")
+	if code != 0 || !strings.Contains(out, "binarytrees") || !strings.Contains(out, "gcbench") {
+		t.Errorf("-h: exit %d\n%s", code, out)
+	}
+	for demo, own := range map[string]string{"binarytrees": "-depth", "gcbench": "-stretch"} {
+		code, out, _ := runDemoArgs(demo, "-h")
+		if code != 0 || !strings.Contains(out, "Usage: gcbits demo "+demo) || !strings.Contains(out, own) || !strings.Contains(out, "-json") {
+			t.Errorf("%s -h: exit %d\n%s", demo, code, out)
+		}
+		other := map[string]string{"binarytrees": "-stretch", "gcbench": "-depth"}[demo]
+		if strings.Contains(out, other+" ") {
+			t.Errorf("%s -h lists %s:\n%s", demo, other, out)
+		}
+	}
+}
+
+// TestDemoRefusesRunaway checks that a run the machine cannot hold is
+// refused before it starts, with the estimate and the machine's memory.
+func TestDemoRefusesRunaway(t *testing.T) {
+	saved := machineMemory
+	defer func() { machineMemory = saved }()
+	machineMemory = func() (int64, int64, bool) { return 2 << 30, 4 << 30, true }
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		// A long-lived tree of 2^31 16-byte nodes and one tree of each
+		// depth, 4.7 Gi nodes, twice over (GOGC 100).
+		{[]string{"binarytrees", "-depth", "30"}, "needs about 149.4 GiB"},
+		// A stretch tree of 2^29 nodes, twice over.
+		{[]string{"binarytrees", "-depth", "27", "-gc", "go"}, "needs about 16.1 GiB"},
+		{[]string{"binarytrees", "-depth", "25", "-gcpercent", "-1"}, "needs about 2.1 GiB"},
+		// A stretch tree of 2^27 32-byte nodes, twice over.
+		{[]string{"gcbench", "-stretch", "26"}, "needs about 8.1 GiB"},
+	} {
+		code, out, errb := runDemoArgs(c.args...)
+		if code != 2 || out != "" || !strings.Contains(errb, c.want) || !strings.Contains(errb, "2.0 GiB available of 4.0 GiB") {
+			t.Errorf("%q: exit %d, stderr %q", c.args, code, errb)
+		}
+	}
+	// What fits runs.
+	if code, _, errb := runDemoArgs("binarytrees", "-depth", "6", "-compare=false"); code != 0 {
+		t.Errorf("depth 6: exit %d\n%s", code, errb)
 	}
 }

@@ -30,6 +30,13 @@ func (r Region) Words() []uint64 {
 	return unsafe.Slice((*uint64)(r.base), r.size/8)
 }
 
+// Sub returns the n bytes of r from offset off as a Region, to release or
+// protect part of a mapping. off and n must be multiples of the page size
+// with off+n at most r.Size(). Unmapping it unmaps only that range.
+func (r Region) Sub(off, n uintptr) Region {
+	return Region{base: unsafe.Add(r.base, off), size: n, keep: r.keep}
+}
+
 // RoundUp rounds n up to a multiple of the page size.
 func RoundUp(n uintptr) uintptr {
 	p := uintptr(PageSize())

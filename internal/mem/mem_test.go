@@ -116,3 +116,29 @@ func TestProtectRoundTrip(t *testing.T) {
 		t.Fatal("write after Protect(true) lost")
 	}
 }
+
+func TestSubRelease(t *testing.T) {
+	p := uintptr(PageSize())
+	r, err := Map(4 * p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Unmap()
+	w := r.Words()
+	per := int(p / 8)
+	for i := range w {
+		w[i] = 1
+	}
+	if err := r.Sub(p, 2*p).Release(); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range w {
+		want := uint64(1)
+		if i >= per && i < 3*per {
+			want = 0
+		}
+		if v != want {
+			t.Fatalf("word %d = %d after releasing pages 1 and 2, want %d", i, v, want)
+		}
+	}
+}

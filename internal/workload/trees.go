@@ -1,8 +1,3 @@
-// Package workload holds binary-trees, the program that both the demo of
-// cmd/gcbits and the tests of package sweep run on the collected heap, so
-// that the demo measures the code the tests check. It does not import
-// sweep (whose internal tests import it): it works on any heap with
-// sweep's shape of API, through type parameters.
 package workload
 
 import (
@@ -11,85 +6,76 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/gcbits/gcbits/sweep"
 )
-
-// Mutator is one goroutine's handle on a collected heap: it allocates,
-// holds roots, and must be released while its goroutine waits, as
-// sweep.Mutator does.
-type Mutator[R comparable] interface {
-	Alloc(size int) (R, error)
-	Push(r R)
-	Pop(n int)
-	Release()
-	Acquire()
-	Close() error
-}
-
-// Heap is the part of a collected heap the programs use, as sweep.Heap
-// provides it: Mutators, and Ref fields of objects.
-type Heap[R comparable, M Mutator[R]] interface {
-	NewMutator() (M, error)
-	Field(r R, i int) (R, error)
-	SetField(r R, i int, v R) error
-}
 
 // TreeNodeSize is the size of a binary-tree node: two Ref fields.
 const TreeNodeSize = 16
 
-// Trees builds and checks binary trees of TreeNodeSize nodes whose fields
-// 0 and 1 are the children (both zero in a leaf).
-type Trees[R comparable, M Mutator[R], H Heap[R, M]] struct {
-	H H
-	M M
+// TreeNode returns the Type of binary-tree nodes on h: words 0 and 1 are
+// the children (both Nil in a leaf).
+func TreeNode(h *sweep.Heap) (sweep.Type, error) { return h.NewType(TreeNodeSize, 0, 1) }
+
+// Trees builds and checks binary trees of TreeNode nodes through one
+// Mutator.
+type Trees struct {
+	M    *sweep.Mutator
+	Node sweep.Type // TreeNode of M's heap
 }
 
-// Tree returns a full binary tree of the given depth. It is built from
-// the root down, each node linked into its parent as soon as it is
-// allocated, with the root on the root stack meanwhile, so that every
-// node is reachable at every safepoint. The root is popped again: the
-// caller must root or use it before its next allocation.
-func (t Trees[R, M, H]) Tree(depth int) (R, error) {
-	root, err := t.M.Alloc(TreeNodeSize)
-	if err != nil {
-		return root, err
-	}
-	t.M.Push(root)
-	defer t.M.Pop(1)
-	return root, t.fill(root, depth)
+// NewTrees returns Trees on m, a Mutator of h.
+func NewTrees(h *sweep.Heap, m *sweep.Mutator) (Trees, error) {
+	node, err := TreeNode(h)
+	return Trees{M: m, Node: node}, err
 }
 
-func (t Trees[R, M, H]) fill(n R, depth int) error {
+// Tree returns a full binary tree of the given depth, built bottom-up as
+// binary-trees' programs build it: each finished subtree waits on the root
+// stack while its sibling is built. The caller must root or use the tree
+// before its next allocation.
+func (t Trees) Tree(depth int) (sweep.Ref, error) {
 	if depth <= 0 {
-		return nil
+		return t.M.New(t.Node)
 	}
-	for i := range 2 {
-		c, err := t.M.Alloc(TreeNodeSize)
-		if err != nil {
-			return err
-		}
-		if err := t.H.SetField(n, i, c); err != nil {
-			return err
-		}
-		if err := t.fill(c, depth-1); err != nil {
-			return err
-		}
+	scope := t.M.NumRoots()
+	defer t.M.PopTo(scope)
+	l, err := t.Tree(depth - 1)
+	if err != nil {
+		return sweep.Nil, err
 	}
-	return nil
+	t.M.Push(l)
+	r, err := t.Tree(depth - 1)
+	if err != nil {
+		return sweep.Nil, err
+	}
+	t.M.Push(r)
+	v, err := t.M.NewView(t.Node)
+	if err != nil {
+		return sweep.Nil, err
+	}
+	if err := v.Store(0, l); err != nil {
+		return sweep.Nil, err
+	}
+	return v.Ref(), v.Store(1, r)
 }
 
 // Check is binary-trees' node count of the tree at n.
-func (t Trees[R, M, H]) Check(n R) (int, error) {
-	l, err := t.H.Field(n, 0)
+func (t Trees) Check(n sweep.Ref) (int, error) {
+	v, err := t.M.View(n)
 	if err != nil {
 		return 0, err
 	}
-	r, err := t.H.Field(n, 1)
+	l, err := v.Load(0)
 	if err != nil {
 		return 0, err
 	}
-	var leaf R
-	if l == leaf {
+	if l == sweep.Nil {
 		return 1, nil
+	}
+	r, err := v.Load(1)
+	if err != nil {
+		return 0, err
 	}
 	a, err := t.Check(l)
 	if err != nil {
@@ -113,14 +99,17 @@ func iterations(n, d int) int { return 1 << (maxDepth(n) - d + MinDepth) }
 // depth, each with a Mutator of its own, building and checking trees. It
 // writes the benchmark's output to out. Errors of the heap, Close's
 // included, are returned joined.
-func BinaryTrees[R comparable, M Mutator[R], H Heap[R, M]](h H, n int, out io.Writer) (err error) {
+func BinaryTrees(h *sweep.Heap, n int, out io.Writer) (err error) {
 	maxD := maxDepth(n)
 	m, err := h.NewMutator()
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, m.Close()) }()
-	main := Trees[R, M, H]{H: h, M: m}
+	main, err := NewTrees(h, m)
+	if err != nil {
+		return err
+	}
 	stretch, err := main.Tree(maxD + 1)
 	if err != nil {
 		return err
@@ -161,13 +150,16 @@ func BinaryTrees[R comparable, M Mutator[R], H Heap[R, M]](h H, n int, out io.Wr
 
 // depthLine builds and checks binary-trees' trees of depth d with a
 // Mutator of its own and returns the output line.
-func depthLine[R comparable, M Mutator[R], H Heap[R, M]](h H, n, d int) (_ string, err error) {
+func depthLine(h *sweep.Heap, n, d int) (_ string, err error) {
 	m, err := h.NewMutator()
 	if err != nil {
 		return "", err
 	}
 	defer func() { err = errors.Join(err, m.Close()) }()
-	w := Trees[R, M, H]{H: h, M: m}
+	w, err := NewTrees(h, m)
+	if err != nil {
+		return "", err
+	}
 	it, sum := iterations(n, d), 0
 	for range it {
 		t, err := w.Tree(d)
@@ -183,6 +175,47 @@ func depthLine[R comparable, M Mutator[R], H Heap[R, M]](h H, n, d int) (_ strin
 	return fmt.Sprintf("%d\t trees of depth %d\t check: %d\n", it, d, sum), nil
 }
 
+// goNode is a binary-tree node on the Go heap.
+type goNode struct{ left, right *goNode }
+
+func goTree(depth int) *goNode {
+	if depth <= 0 {
+		return &goNode{}
+	}
+	return &goNode{goTree(depth - 1), goTree(depth - 1)}
+}
+
+func (n *goNode) check() int {
+	if n.left == nil {
+		return 1
+	}
+	return 1 + n.left.check() + n.right.check()
+}
+
+// BinaryTreesGo is binary-trees with argument n on Go's heap, as the
+// benchmark's Go programs run it: one goroutine per depth.
+func BinaryTreesGo(n int, out io.Writer) {
+	maxD := maxDepth(n)
+	fmt.Fprintf(out, "stretch tree of depth %d\t check: %d\n", maxD+1, goTree(maxD+1).check())
+	long := goTree(maxD)
+	lines := make([]string, maxD+1)
+	var wg sync.WaitGroup
+	for d := MinDepth; d <= maxD; d += 2 {
+		wg.Go(func() {
+			it, sum := iterations(n, d), 0
+			for range it {
+				sum += goTree(d).check()
+			}
+			lines[d] = fmt.Sprintf("%d\t trees of depth %d\t check: %d\n", it, d, sum)
+		})
+	}
+	wg.Wait()
+	for d := MinDepth; d <= maxD; d += 2 {
+		io.WriteString(out, lines[d])
+	}
+	fmt.Fprintf(out, "long lived tree of depth %d\t check: %d\n", maxD, long.check())
+}
+
 // BinaryTreesWant is binary-trees' output for argument n, from the
 // formula: a tree of depth d has 2^(d+1)-1 nodes.
 func BinaryTreesWant(n int) string {
@@ -195,6 +228,18 @@ func BinaryTreesWant(n int) string {
 	}
 	fmt.Fprintf(&b, "long lived tree of depth %d\t check: %d\n", maxD, treeNodes(maxD))
 	return b.String()
+}
+
+// BinaryTreesPeakNodes returns the most nodes binary-trees with argument
+// n holds live at once: the stretch tree, or the long-lived tree with one
+// tree of each depth, built at once by the goroutines.
+func BinaryTreesPeakNodes(n int) int64 {
+	maxD := maxDepth(n)
+	both := int64(treeNodes(maxD))
+	for d := MinDepth; d <= maxD; d += 2 {
+		both += int64(treeNodes(d))
+	}
+	return max(int64(treeNodes(maxD+1)), both)
 }
 
 // treeNodes is the number of nodes of a full binary tree of depth d.

@@ -1,0 +1,112 @@
+package sweep
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestRefOfAnotherHeap uses a Ref of one heap on another whose object
+// sits in the same span, slot and sequence number: every use must fail
+// with ErrBadRef, and marking must not follow it.
+func TestRefOfAnotherHeap(t *testing.T) {
+	a, b := NewTestHeap(t, Options{GCPercent: -1}), NewTestHeap(t, Options{GCPercent: -1})
+	ma, mb := NewTestMutator(t, a), NewTestMutator(t, b)
+	defer ma.Close()
+	defer mb.Close()
+	ra, err := ma.Alloc(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := mb.Alloc(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ma.Push(ra)
+	if err := a.Valid(rb); !errors.Is(err, ErrBadRef) {
+		t.Errorf("Valid on another heap: %v, want ErrBadRef", err)
+	}
+	if err := ma.StoreWord(rb, 1, 7); !errors.Is(err, ErrBadRef) {
+		t.Errorf("SetWord on another heap: %v, want ErrBadRef", err)
+	}
+	if _, err := ma.LoadWord(rb, 1); !errors.Is(err, ErrBadRef) {
+		t.Errorf("Word on another heap: %v, want ErrBadRef", err)
+	}
+	if err := ma.Store(ra, 0, rb); !errors.Is(err, ErrBadRef) {
+		t.Errorf("storing a Ref of another heap: %v, want ErrBadRef", err)
+	}
+	if v, _ := ma.LoadWord(ra, 1); v != 0 {
+		t.Errorf("a's object was written through b's Ref: word 1 is %d", v)
+	}
+	// A Ref of b written raw into a's object is not followed by a's mark.
+	ma.StoreWord(ra, 0, uint64(rb))
+	if err := ma.GC(); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.BadRefs != 1 || st.LiveSlots != 1 {
+		t.Errorf("marking through b's Ref: %d bad refs, %d live, want 1 and 1", st.BadRefs, st.LiveSlots)
+	}
+}
+
+// TestHeapTags opens heaps until the tags run out: the next New fails
+// with ErrLimit, and a tag comes back with Close.
+func TestHeapTags(t *testing.T) {
+	var open []*Heap
+	defer func() {
+		for _, h := range open {
+			h.Close()
+		}
+	}()
+	tags := map[uint8]bool{}
+	for {
+		h, err := New(Options{Trace: treeTrace, Sweepers: -1})
+		if err != nil {
+			if !errors.Is(err, ErrLimit) {
+				t.Fatal(err)
+			}
+			break
+		}
+		if tags[h.tag] || h.tag == 0 {
+			t.Fatalf("tag %d given twice or zero", h.tag)
+		}
+		tags[h.tag] = true
+		open = append(open, h)
+	}
+	if len(open) > maxHeaps {
+		t.Fatalf("%d heaps open at once", len(open))
+	}
+	open[7].Close()
+	h, err := New(Options{Trace: treeTrace, Sweepers: -1})
+	if err != nil {
+		t.Fatalf("New after a Close: %v", err)
+	}
+	open[7] = h
+}
+
+func TestSlotSeqsBump(t *testing.T) {
+	q := newSlotSeqs(130, 0xfffe)
+	want := make([]uint16, 130)
+	for i := range want {
+		want[i] = 0xfffe
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 50 {
+		for first := 0; first < 130; first += 64 {
+			dead := rng.Uint64()
+			if first == 128 {
+				dead &= 3 // the last two slots
+			}
+			q.bump(first, dead)
+			for j := range 64 {
+				if dead>>j&1 == 1 {
+					want[first+j]++
+				}
+			}
+		}
+		for i, w := range want {
+			if got := q.get(i); got != w {
+				t.Fatalf("slot %d: %#x, want %#x", i, got, w)
+			}
+		}
+	}
+}

@@ -1,0 +1,316 @@
+package sweep
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Object access. Loads and stores go through a Mutator: only a goroutine
+// holding a running Mutator may touch objects, because a collection
+// relies on every such goroutine being stopped while it marks (there is
+// no write barrier) and a sweep frees memory only once they have all
+// passed a safepoint.
+
+// resolve returns the span of r and checks that r names its slot's
+// current object (in checked mode) or at least an existing slot of this
+// heap.
+func (h *Heap) resolve(r Ref) (*span, error) {
+	if r.tag() != h.tag {
+		if r == Nil {
+			return nil, badRef(r, "nil")
+		}
+		return nil, badRef(r, "a Ref of another heap")
+	}
+	t := h.table.Load()
+	i := r.spanIdx()
+	if uint(i) >= uint(len(t.spans)) {
+		return nil, badRef(r, "no such span")
+	}
+	s := t.spans[i].Load()
+	if s == nil {
+		return nil, badRef(r, "span freed")
+	}
+	if !s.live(r) {
+		return nil, badRef(r, "no live object in slot")
+	}
+	return s, nil
+}
+
+// Valid returns nil if r names a live object, otherwise an error wrapping
+// ErrBadRef (or ErrClosed). In unchecked mode only the heap, span and slot
+// numbers are checked. It reads no object and may be called from any
+// goroutine.
+func (h *Heap) Valid(r Ref) error {
+	if err := h.usable(); err != nil {
+		return err
+	}
+	_, err := h.resolve(r)
+	return err
+}
+
+// Size returns the size of r's slot in bytes (at least the size asked of
+// Alloc or the Type). It reads no object and may be called from any
+// goroutine.
+func (h *Heap) Size(r Ref) (int, error) {
+	if err := h.usable(); err != nil {
+		return 0, err
+	}
+	s, err := h.resolve(r)
+	if err != nil {
+		return 0, err
+	}
+	return int(s.elemSize), nil
+}
+
+// object resolves r for an access by m, which must be running.
+func (m *Mutator) object(r Ref) (*span, unsafe.Pointer, error) {
+	if m.state != mutatorRunning {
+		return nil, nil, m.stateErr()
+	}
+	if m.h.closed.Load() {
+		return nil, nil, errClosed
+	}
+	s, err := m.h.resolve(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	return s, s.addr(r.slot()), nil
+}
+
+// View returns direct access to the object r, valid until the Mutator's
+// next safepoint that parks it, collects or releases it (Alloc and New
+// only when they do): accesses through a View check the field and not
+// the Ref. Use one for several accesses to an object.
+func (m *Mutator) View(r Ref) (View, error) {
+	if s := m.lookup(r); s != nil {
+		return View{m: m, epoch: m.epoch, base: s.addr(r.slot()), s: s}, nil
+	}
+	_, _, err := m.object(r)
+	return View{}, err
+}
+
+// lookup is the common case of object, without building an error: it
+// returns r's span if m runs and r names a live object, and nil when
+// object must say what is wrong.
+func (m *Mutator) lookup(r Ref) *span {
+	h := m.h
+	if m.state != mutatorRunning || r.tag() != h.tag || h.closed.Load() {
+		return nil
+	}
+	t := h.table.Load()
+	if i := r.spanIdx(); uint(i) < uint(len(t.spans)) {
+		if s := t.spans[i].Load(); s != nil && s.live(r) {
+			return s
+		}
+	}
+	return nil
+}
+
+// Load returns word i of the object r as a Ref.
+func (m *Mutator) Load(r Ref, i int) (Ref, error) {
+	v, err := m.View(r)
+	if err != nil {
+		return Nil, err
+	}
+	return v.Load(i)
+}
+
+// Store stores x into word i of the object r, which must be a word that
+// holds a Ref: any word of an object traced by Options.Trace, a Ref word
+// of its Type otherwise (ErrType). x must be Nil or a Ref of this heap
+// (ErrBadRef). Whether x names a live object is checked where it is used,
+// as for any Ref: a stale x stored is reported by the View or Load that
+// follows it, and the marker skips it.
+func (m *Mutator) Store(r Ref, i int, x Ref) error {
+	v, err := m.View(r)
+	if err != nil {
+		return err
+	}
+	return v.Store(i, x)
+}
+
+// LoadWord returns word i (bytes 8i to 8i+7) of the object r.
+func (m *Mutator) LoadWord(r Ref, i int) (uint64, error) {
+	v, err := m.View(r)
+	if err != nil {
+		return 0, err
+	}
+	return v.LoadWord(i)
+}
+
+// StoreWord stores w into word i of the object r. A word that holds Refs
+// may be written too: the marker skips a word that names no object of the
+// heap, and counts it in Stats.BadRefs.
+func (m *Mutator) StoreWord(r Ref, i int, w uint64) error {
+	v, err := m.View(r)
+	if err != nil {
+		return err
+	}
+	return v.StoreWord(i, w)
+}
+
+// ReadAt copies len(p) bytes of the object r from offset off into p.
+func (m *Mutator) ReadAt(r Ref, p []byte, off int) error {
+	v, err := m.View(r)
+	if err != nil {
+		return err
+	}
+	return v.ReadAt(p, off)
+}
+
+// WriteAt copies p into the object r at offset off.
+func (m *Mutator) WriteAt(r Ref, p []byte, off int) error {
+	v, err := m.View(r)
+	if err != nil {
+		return err
+	}
+	return v.WriteAt(p, off)
+}
+
+// View is a Mutator's direct access to one object. It is valid until
+// the Mutator next parks at a safepoint, runs a collection or is released
+// or closed: a collection may free the object's memory after that, and
+// the View's methods then return ErrBadRef. A View belongs to its
+// Mutator's goroutine. The zero View is not valid.
+type View struct {
+	// Four fields, so that the compiler keeps a View in registers.
+	m     *Mutator
+	epoch uint64         // m.epoch when the View was made
+	base  unsafe.Pointer // the object's first byte
+	s     *span          // its span: size, layout, and the object's Ref
+}
+
+// Ref returns the object's Ref.
+func (v View) Ref() Ref {
+	if v.s == nil {
+		return Nil
+	}
+	i := int((uintptr(v.base) - uintptr(v.s.base)) / v.s.elemSize)
+	var seq uint16
+	if v.s.seqs != nil {
+		seq = v.s.seqs.get(i)
+	}
+	return makeRef(v.s.tag, v.s.idx, i, seq)
+}
+
+// Size returns the size of the object's slot in bytes.
+func (v View) Size() int {
+	if v.s == nil {
+		return 0
+	}
+	return int(v.s.elemSize)
+}
+
+// word returns the address of word i, after checking that v is valid and
+// i within the object.
+func (v View) word(i int) (*uint64, error) {
+	if v.m == nil || v.epoch != v.m.epoch {
+		return nil, badRef(v.Ref(), "View used after a safepoint")
+	}
+	if uint(i) >= uint(v.s.elemSize/8) {
+		return nil, badRef(v.Ref(), fmt.Sprintf("word %d outside a %d-byte object", i, v.s.elemSize))
+	}
+	return (*uint64)(unsafe.Add(v.base, uintptr(i)*8)), nil
+}
+
+// Load returns word i of the object as a Ref.
+func (v View) Load(i int) (Ref, error) {
+	p, err := v.word(i)
+	if err != nil {
+		return Nil, err
+	}
+	return Ref(*p), nil
+}
+
+// Store stores x into word i of the object, as Mutator.Store does.
+func (v View) Store(i int, x Ref) error {
+	p, err := v.word(i)
+	if err != nil {
+		return err
+	}
+	if !v.s.layout.isRef(i) {
+		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.Ref())
+	}
+	if x.tag() != v.m.h.tag && x != Nil {
+		return fmt.Errorf("storing %v into %v: %w", x, v.Ref(), badRef(x, "a Ref of another heap"))
+	}
+	*p = uint64(x)
+	return nil
+}
+
+// LoadWord returns word i (bytes 8i to 8i+7) of the object.
+func (v View) LoadWord(i int) (uint64, error) {
+	p, err := v.word(i)
+	if err != nil {
+		return 0, err
+	}
+	return *p, nil
+}
+
+// StoreWord stores w into word i of the object, as Mutator.StoreWord
+// does.
+func (v View) StoreWord(i int, w uint64) error {
+	p, err := v.word(i)
+	if err != nil {
+		return err
+	}
+	*p = w
+	return nil
+}
+
+// bytes returns the bytes [off, off+n) of the object.
+func (v View) bytes(off, n int) ([]byte, error) {
+	if v.m == nil || v.epoch != v.m.epoch {
+		return nil, badRef(v.Ref(), "View used after a safepoint")
+	}
+	if off < 0 || n < 0 || uint64(off)+uint64(n) > uint64(v.s.elemSize) {
+		return nil, badRef(v.Ref(), fmt.Sprintf("bytes [%d,%d+%d) outside a %d-byte object", off, off, n, v.s.elemSize))
+	}
+	return unsafe.Slice((*byte)(unsafe.Add(v.base, off)), n), nil
+}
+
+// ReadAt copies len(p) bytes of the object from offset off into p.
+func (v View) ReadAt(p []byte, off int) error {
+	b, err := v.bytes(off, len(p))
+	if err != nil {
+		return err
+	}
+	copy(p, b)
+	return nil
+}
+
+// WriteAt copies p into the object at offset off.
+func (v View) WriteAt(p []byte, off int) error {
+	b, err := v.bytes(off, len(p))
+	if err != nil {
+		return err
+	}
+	copy(b, p)
+	return nil
+}
+
+// Object is a view of one object given to a Tracer. It is valid only
+// during the Tracer call.
+type Object struct {
+	ref  Ref
+	base unsafe.Pointer
+	size uintptr
+}
+
+// Ref returns the object's Ref.
+func (o Object) Ref() Ref { return o.ref }
+
+// Size returns the size of the object's slot in bytes.
+func (o Object) Size() int { return int(o.size) }
+
+// Word returns word i of the object, or 0 when i is out of range.
+func (o Object) Word(i int) uint64 {
+	if uint(i) >= uint(o.size/8) {
+		return 0
+	}
+	return *(*uint64)(unsafe.Add(o.base, uintptr(i)*8))
+}
+
+// Field returns word i of the object as a Ref, or Nil when i is out of
+// range.
+func (o Object) Field(i int) Ref { return Ref(o.Word(i)) }

@@ -1,0 +1,12 @@
+//go:build amd64 || arm64
+
+package sweep
+
+import "unsafe"
+
+// prefetch asks the processor to bring the cache line at p into its
+// caches, without waiting for it: the marker calls it for objects it
+// will scan a few objects later.
+//
+//go:noescape
+func prefetch(p unsafe.Pointer)

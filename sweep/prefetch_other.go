@@ -1,0 +1,8 @@
+//go:build !amd64 && !arm64
+
+package sweep
+
+import "unsafe"
+
+// prefetch does nothing on this architecture.
+func prefetch(unsafe.Pointer) {}

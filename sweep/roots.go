@@ -1,0 +1,98 @@
+package sweep
+
+import "fmt"
+
+// The root stack: objects a Mutator pushes survive collections until it
+// pops them. A Mutator's goroutine may change its root stack while the
+// Mutator runs and while it is released; a released Mutator's changes
+// take rootsMu, which a collection holds while it reads the stack.
+
+// lockRoots takes rootsMu if the Mutator is not running (a collection
+// may be reading its root stack) and returns the function that drops it.
+func (m *Mutator) lockRoots() func() {
+	if m.state == mutatorRunning {
+		return func() {}
+	}
+	m.rootsMu.Lock()
+	return m.rootsMu.Unlock
+}
+
+// rootsErr returns the error of a root stack change on m, or nil: the
+// Mutator is closed, or r is not Nil and not a Ref of m's heap.
+func (m *Mutator) rootsErr(r Ref) error {
+	if m.state == mutatorClosed {
+		return fmt.Errorf("%w: mutator", ErrClosed)
+	}
+	if r != Nil && r.tag() != m.h.tag {
+		return badRef(r, "a Ref of another heap")
+	}
+	return nil
+}
+
+// Push adds r to the top of the root stack, while the Mutator runs or is
+// released. It returns an error wrapping ErrClosed on a closed Mutator,
+// and ErrBadRef for a Ref of another heap.
+func (m *Mutator) Push(r Ref) error {
+	if m.state == mutatorRunning && (r == Nil || r.tag() == m.h.tag) {
+		m.roots = append(m.roots, r)
+		return nil
+	}
+	if err := m.rootsErr(r); err != nil {
+		return err
+	}
+	defer m.lockRoots()()
+	m.roots = append(m.roots, r)
+	return nil
+}
+
+// Pop removes the top n roots (all of them if n exceeds the depth), while
+// the Mutator runs or is released. It returns an error wrapping ErrClosed
+// on a closed Mutator.
+func (m *Mutator) Pop(n int) error {
+	if m.state != mutatorRunning {
+		if err := m.rootsErr(Nil); err != nil {
+			return err
+		}
+		defer m.lockRoots()()
+	}
+	n = min(max(n, 0), len(m.roots))
+	clear(m.roots[len(m.roots)-n:])
+	m.roots = m.roots[:len(m.roots)-n]
+	return nil
+}
+
+// PopTo pops roots until the stack is depth deep, as a handle scope
+// closes: take depth := m.NumRoots() on entry to a function and call
+// m.PopTo(depth) on the way out (defer it), and every Ref it pushed in
+// between stops being a root, whatever paths it took. A depth above the
+// current one leaves the stack alone. It works while the Mutator runs or
+// is released, and returns an error wrapping ErrClosed on a closed one.
+func (m *Mutator) PopTo(depth int) error {
+	return m.Pop(len(m.roots) - max(depth, 0))
+}
+
+// NumRoots returns the depth of the root stack.
+func (m *Mutator) NumRoots() int { return len(m.roots) }
+
+// Root returns root i (0 is the bottom), or Nil when i is out of range.
+func (m *Mutator) Root(i int) Ref {
+	if uint(i) >= uint(len(m.roots)) {
+		return Nil
+	}
+	return m.roots[i]
+}
+
+// SetRoot replaces root i, while the Mutator runs or is released. It
+// returns an error wrapping ErrBadRef when i is out of range or r is a
+// Ref of another heap, and ErrClosed on a closed Mutator.
+func (m *Mutator) SetRoot(i int, r Ref) error {
+	if err := m.rootsErr(r); err != nil {
+		return err
+	}
+	defer m.lockRoots()()
+	if uint(i) >= uint(len(m.roots)) {
+		return fmt.Errorf("%w: root %d of %d", ErrBadRef, i, len(m.roots))
+	}
+	m.roots[i] = r
+	return nil
+}
