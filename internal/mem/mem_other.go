@@ -40,3 +40,9 @@ func (r Region) Protect(readWrite bool) error {
 func (r Region) Guard() error {
 	return fmt.Errorf("mem: no mmap on %s: %w", runtime.GOOS, errors.ErrUnsupported)
 }
+
+// Release zeroes r, the observable effect of giving its pages back.
+func (r Region) Release() error {
+	clear(r.Words())
+	return nil
+}

@@ -142,3 +142,35 @@ func TestSubRelease(t *testing.T) {
 		}
 	}
 }
+
+// TestRelease checks that Release gives the pages back (mincore sees none
+// resident) and leaves the region zeroed and writable.
+func TestRelease(t *testing.T) {
+	r, err := Map(4 * uintptr(PageSize()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Unmap()
+	w := r.Words()
+	for i := range w {
+		w[i] = uint64(i) + 1
+	}
+	if err := r.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := resident(t, r); ok && n != 0 {
+		t.Errorf("%d pages resident after Release", n)
+	}
+	for i, v := range w {
+		if v != 0 {
+			t.Fatalf("word %d = %d after Release, want 0", i, v)
+		}
+	}
+	w[1] = 7
+	if w[1] != 7 {
+		t.Fatal("write after Release lost")
+	}
+	if err := (Region{}).Release(); err != nil {
+		t.Errorf("Release of the empty Region: %v", err)
+	}
+}
