@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/machine"
 	"github.com/gcbits/gcbits/internal/workload"
 	"github.com/gcbits/gcbits/sweep"
 )
@@ -209,7 +210,10 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 // machineMemory returns the memory the machine has available for a new
 // process and in all, in bytes, or ok false where it cannot tell. Tests
 // replace it.
-var machineMemory = readMeminfo
+var machineMemory = func() (avail, total int64, ok bool) {
+	a, t := machine.Available(), machine.Memory()
+	return int64(a), int64(t), a > 0 && t > 0
+}
 
 // checkMemory refuses a run whose estimated peak the machine cannot hold.
 // The estimate is the program's live data at its peak, times the heap's
@@ -229,31 +233,6 @@ func checkMemory(d *demo, f *demoFlags) error {
 
 // gib formats n bytes in GiB.
 func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
-
-// readMeminfo reads MemAvailable and MemTotal from /proc/meminfo.
-func readMeminfo() (avail, total int64, ok bool) {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0, 0, false
-	}
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		kb, err := strconv.ParseInt(f[1], 10, 64)
-		if err != nil {
-			continue
-		}
-		switch f[0] {
-		case "MemAvailable:":
-			avail = kb << 10
-		case "MemTotal:":
-			total = kb << 10
-		}
-	}
-	return avail, total, avail > 0 && total > 0
-}
 
 // runFigures are the figures of one run of a demo, on one collector.
 type runFigures struct {
@@ -279,10 +258,10 @@ func pauseFigures(pauses []time.Duration, longest time.Duration) (maxS, p99S flo
 
 // measure runs f and returns its wall and CPU time.
 func measure(f func() error) (wall, cpu time.Duration, err error) {
-	c0 := cpuTime()
+	c0 := machine.CPUTime()
 	t0 := time.Now()
 	err = f()
-	return time.Since(t0), cpuTime() - c0, err
+	return time.Since(t0), machine.CPUTime() - c0, err
 }
 
 // statsPrefix starts the line a child run writes on stderr for its
@@ -308,7 +287,7 @@ func runDemoGo(d *demo, f *demoFlags, stdout, stderr io.Writer) int {
 		longest = max(longest, p)
 	}
 	fig := runFigures{
-		WallSeconds: wall.Seconds(), CPUSeconds: cpu.Seconds(), PeakRSSBytes: peakRSS(),
+		WallSeconds: wall.Seconds(), CPUSeconds: cpu.Seconds(), PeakRSSBytes: int64(machine.PeakRSS()),
 		Cycles: int64(ms.NumGC), PauseTotal: time.Duration(ms.PauseTotalNs).Seconds(),
 	}
 	fig.PauseMax, fig.PauseP99 = pauseFigures(pauses, longest)
@@ -343,7 +322,7 @@ func runDemoHeap(d *demo, f *demoFlags, stdout, stderr io.Writer) int {
 		return fail(err)
 	}
 	fig := runFigures{
-		WallSeconds: wall.Seconds(), CPUSeconds: cpu.Seconds(), PeakRSSBytes: peakRSS(),
+		WallSeconds: wall.Seconds(), CPUSeconds: cpu.Seconds(), PeakRSSBytes: int64(machine.PeakRSS()),
 		Cycles: int64(st.Cycles), PauseTotal: st.PauseTime.Seconds(),
 	}
 	fig.PauseMax, fig.PauseP99 = pauseFigures(st.Pauses, st.PauseMax)

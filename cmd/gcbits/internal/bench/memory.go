@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"unsafe"
+
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/machine"
 )
 
 // ErrMemory reports a configuration whose runs could need more memory than
@@ -30,7 +32,7 @@ const (
 
 // machineMemory returns the memory the process can have, in bytes, or 0
 // where it cannot tell. Tests replace it.
-var machineMemory = systemMemory
+var machineMemory = machine.Memory
 
 // need is the memory one run needs at most.
 type need struct {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/machine"
 )
 
 // withMachineMemory makes the machine seem to have b bytes for the test.
@@ -135,7 +137,7 @@ func TestPeakRSSWithinEstimate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's shadow memory is not in the estimate")
 	}
-	if peakRSS() == 0 {
+	if machine.PeakRSS() == 0 {
 		t.Skip("no peak RSS on this system")
 	}
 	if testing.Short() {

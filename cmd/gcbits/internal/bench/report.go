@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/perf/benchmath"
+
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/machine"
 )
 
 // Result is one row: an allocator with a number of workers in a scenario.
@@ -114,7 +116,7 @@ func Run(cfg Config) (*Report, error) {
 	t0 := time.Now()
 	rep := &Report{
 		CPUs:         runtime.NumCPU(),
-		CPU:          cpuName(),
+		CPU:          machine.CPUName(),
 		Go:           runtime.Version(),
 		GOMAXPROCS:   runtime.GOMAXPROCS(0),
 		GOOS:         runtime.GOOS,
@@ -177,7 +179,7 @@ func Run(cfg Config) (*Report, error) {
 		}
 	}
 	rep.Wall = time.Since(t0).Round(time.Millisecond).String()
-	rep.PeakRSS = peakRSS()
+	rep.PeakRSS = machine.PeakRSS()
 	return rep, nil
 }
 

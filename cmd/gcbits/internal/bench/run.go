@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/machine"
 )
 
 // Scenario names.
@@ -257,7 +259,7 @@ func newClock(d time.Duration, warm int) *clock {
 func (c *clock) advanced() {
 	switch n := c.epochs.Add(1); {
 	case n == c.warm:
-		c.cpu0.Store(int64(cpuTime()))
+		c.cpu0.Store(int64(machine.CPUTime()))
 		c.start.Store(int64(time.Since(c.base)))
 		if c.phase.CompareAndSwap(warming, timing) {
 			c.timer.Store(time.AfterFunc(c.dur, c.expire))
@@ -286,7 +288,7 @@ func (c *clock) end() (elapsed, cpu time.Duration) {
 	if t := c.timer.Load(); t != nil {
 		t.Stop()
 	}
-	if t := cpuTime(); t > 0 && c.cpu0.Load() > 0 {
+	if t := machine.CPUTime(); t > 0 && c.cpu0.Load() > 0 {
 		cpu = t - time.Duration(c.cpu0.Load())
 	}
 	return elapsed, cpu

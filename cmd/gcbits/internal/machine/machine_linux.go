@@ -1,4 +1,4 @@
-package bench
+package machine
 
 import (
 	"bufio"
@@ -8,9 +8,9 @@ import (
 	"syscall"
 )
 
-// cpuName returns the processor's model name from /proc/cpuinfo, as go
+// CPUName returns the processor's model name from /proc/cpuinfo, as go
 // test prints it, or "" where it cannot tell.
-func cpuName() string {
+func CPUName() string {
 	f, err := os.Open("/proc/cpuinfo")
 	if err != nil {
 		return ""
@@ -25,10 +25,10 @@ func cpuName() string {
 	return ""
 }
 
-// systemMemory returns the memory the process can have, in bytes: the
+// Memory returns the memory the process can have, in bytes: the
 // machine's RAM, or its cgroup's limit where that is lower (a container);
 // 0 where it cannot tell.
-func systemMemory() uint64 {
+func Memory() uint64 {
 	var si syscall.Sysinfo_t
 	if err := syscall.Sysinfo(&si); err != nil {
 		return 0
@@ -40,4 +40,23 @@ func systemMemory() uint64 {
 		}
 	}
 	return total
+}
+
+// Available returns the memory the machine can give a new process without
+// swapping (MemAvailable in /proc/meminfo), in bytes, or 0 where it cannot
+// tell.
+func Available() uint64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "MemAvailable:" {
+			if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
 }

@@ -1,15 +1,15 @@
 //go:build unix
 
-package bench
+package machine
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime returns the CPU time, user and system, that the process has
+// CPUTime returns the CPU time, user and system, that the process has
 // used so far, or 0 where it cannot tell.
-func cpuTime() time.Duration {
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -17,9 +17,9 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// peakRSS returns the most physical memory the process has held at once,
+// PeakRSS returns the most physical memory the process has held at once,
 // in bytes, or 0 where it cannot tell.
-func peakRSS() uint64 {
+func PeakRSS() uint64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil || ru.Maxrss <= 0 {
 		return 0

@@ -1,0 +1,29 @@
+package machine
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+func TestMachine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the figures are read on Linux; elsewhere some are 0 by design")
+	}
+	if CPUName() == "" {
+		t.Error("no processor name")
+	}
+	mem, avail := Memory(), Available()
+	if mem < 64<<20 || avail == 0 {
+		t.Errorf("Memory %d, Available %d", mem, avail)
+	}
+	if PeakRSS() < 1<<20 {
+		t.Errorf("PeakRSS %d", PeakRSS())
+	}
+	t0 := CPUTime()
+	for start := time.Now(); time.Since(start) < 20*time.Millisecond; {
+	}
+	if d := CPUTime() - t0; d <= 0 {
+		t.Errorf("CPU time did not advance over 20 ms of spinning: %v", d)
+	}
+}
