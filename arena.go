@@ -43,40 +43,40 @@ const (
 // documentation for the lifetime rule and the concurrency contract.
 type Arena struct {
 	// Set by New; read-only afterwards.
-	chunkSize  uintptr                           // bytes per ordinary chunk
-	largeMin   uintptr                           // requests above this get a dedicated block
-	slabSize   uintptr                           // bytes a Cache carves per refill
-	retain     uint64                            // Options.Retain
-	guard      bool                              // Options.Guard
-	guardFor   uint64                            // Options.GuardEpochs with Guard, else 0
-	maxBytes   int64                             // Options.MaxBytes, 0 for none
-	shardShift uint                              // 64 - log2(len(shards))
-	shards     []shard                           // the slice is read-only; see shard for its fields
-	mapFn      func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
-	unmapFn    func(mem.Region) error            // mem.Region.Unmap; replaced by tests
-	protectFn  func(r mem.Region, rw bool) error // protect: Guard's protection changes; replaced by tests
-	clearFn    func([]byte)                      // clears recycled memory; replaced by tests
-	_          [cacheLine]byte                   // keep epoch off the lines above and below
-	epoch      atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
-	_          [cacheLine - 8]byte               //
-	nextShard  atomic.Uint32                     // round-robin shard for NewCache; atomic
-	_          [cacheLine - 4]byte               //
-	mu         sync.Mutex                        // guards the fields below and every head change
-	gens       []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
-	history    [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
-	free       chunkList                         // sealed chunks whose blocks are free; under mu
-	guarded    []genList                         // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
-	guardBytes int64                             // bytes in guarded; under mu
-	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
-	released   uint64                            // bytes of free and guarded blocks returned to the OS before Close; under mu
-	consumed   uint64                            // bytes taken from sealed chunks (min(free, words) words); under mu
-	tailWaste  uint64                            // bytes left at the ends of sealed chunks; under mu
-	largeBytes uint64                            // bytes handed out from dedicated blocks; under mu
-	largeWaste uint64                            // page rounding of dedicated blocks; under mu
-	cleared    uint64                            // bytes of recycled blocks cleared; under mu
-	slowPaths  uint64                            // times an allocation took mu; under mu
-	mapErrs    uint64                            // failed maps; under mu
-	unmapErrs  atomic.Uint64                     // failed unmaps and protection changes; atomic
+	blockSize      uintptr                           // Options.BlockSize: bytes per ordinary block
+	dedicatedMin   uintptr                           // requests above this get a dedicated block
+	slabSize       uintptr                           // bytes a Cache carves per refill
+	retain         uint64                            // Options.Retain
+	guard          bool                              // Options.Guard
+	guardFor       uint64                            // Options.GuardEpochs with Guard, else 0
+	maxBytes       int64                             // Options.MaxBytes, 0 for none
+	shardShift     uint                              // 64 - log2(len(shards))
+	shards         []shard                           // the slice is read-only; see shard for its fields
+	mapFn          func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
+	unmapFn        func(mem.Region) error            // mem.Region.Unmap; replaced by tests
+	protectFn      func(r mem.Region, rw bool) error // protect: Guard's protection changes; replaced by tests
+	clearFn        func([]byte)                      // clears recycled memory; replaced by tests
+	_              [cacheLine]byte                   // keep epoch off the lines above and below
+	epoch          atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
+	_              [cacheLine - 8]byte               //
+	nextShard      atomic.Uint32                     // round-robin shard for NewCache; atomic
+	_              [cacheLine - 4]byte               //
+	mu             sync.Mutex                        // guards the fields below and every head change
+	gens           []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
+	history        [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
+	free           chunkList                         // sealed chunks whose blocks are free; under mu
+	guarded        []genList                         // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
+	guardBytes     int64                             // bytes in guarded; under mu
+	mapped         int64                             // bytes mapped from the OS, including reservations in flight; under mu
+	released       uint64                            // bytes of free and guarded blocks returned to the OS before Close; under mu
+	consumed       uint64                            // bytes taken from sealed chunks (min(free, words) words); under mu
+	tailWaste      uint64                            // bytes left at the ends of sealed chunks; under mu
+	dedicatedBytes uint64                            // bytes handed out from dedicated blocks; under mu
+	dedicatedWaste uint64                            // page rounding of dedicated blocks; under mu
+	cleared        uint64                            // bytes of recycled blocks cleared; under mu
+	slowPaths      uint64                            // times an allocation took mu; under mu
+	mapErrs        uint64                            // failed maps; under mu
+	unmapErrs      atomic.Uint64                     // failed unmaps and protection changes; atomic
 
 	// inflight counts the operations that hold blocks off every list
 	// while mu is released for system calls or a clear (a map, a scrub,
@@ -103,10 +103,12 @@ type shard struct {
 	_          [cacheLine - 48]byte
 }
 
-// chunk is one use of a block of memory in one generation. A block that is
-// recycled gets a new chunk, so a goroutine that still holds the old
-// pointer cannot allocate from the block's new life: the old chunk stays
-// sealed forever.
+// chunk is one life of a block: the header through which a block of
+// memory (Options.BlockSize bytes, or a dedicated block) serves the bitmaps
+// of one generation. The docs speak of blocks only; the code says chunk
+// for a block's header and life. A block that is recycled gets a new
+// chunk, so a goroutine that still holds the old pointer cannot allocate
+// from the block's new life: the old chunk stays sealed forever.
 type chunk struct {
 	// free is the offset of the next free word: added atomically by
 	// allocators, swapped to sealed under mu. It never wraps. Once it
@@ -114,21 +116,21 @@ type chunk struct {
 	// carveSlow, which, under mu, retires a full head (seals it and stores
 	// nil) and claims only by compare-and-swap within words. So after a
 	// chunk fills, each goroutine adds to it at most once more, n/8 <=
-	// MaxChunkSize/32 = 2^25 words; a goroutine holds a stack of at least
+	// MaxBlockSize/32 = 2^25 words; a goroutine holds a stack of at least
 	// 2 KiB in the Go heap, which spans at most 2^48 bytes, so at most
 	// 2^37 goroutines add, together below 2^62 words: the offset stays
 	// below 2^63, sealed or not. Counting words rather than bytes is what
 	// keeps that sum below 2^64.
-	free   atomic.Uint64
-	region mem.Region           // the block; read-only
-	words  uint64               // usable words; read-only
-	gen    uint64               // epoch this chunk was published in; read-only
-	next   *chunk               // list link; under mu, or by the goroutine holding the list off the arena
-	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
-	locked bool                 // on the free list: PROT_NONE, pages released, by Guard; as dirty
-	sealed bool                 // sealLocked ran; under mu
-	large  bool                 // a dedicated block; read-only
-	_      [cacheLine - 88]byte // 88: the fields above on 64-bit systems
+	free      atomic.Uint64
+	region    mem.Region           // the block; read-only
+	words     uint64               // usable words; read-only
+	gen       uint64               // epoch this chunk was published in; read-only
+	next      *chunk               // list link; under mu, or by the goroutine holding the list off the arena
+	dirty     uintptr              // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
+	locked    bool                 // on the free list: PROT_NONE, pages released, by Guard; as dirty
+	sealed    bool                 // sealLocked ran; under mu
+	dedicated bool                 // a dedicated block; read-only
+	_         [cacheLine - 88]byte // 88: the fields above on 64-bit systems
 }
 
 // chunkList is a singly linked list with a tail, so lists splice in O(1).
@@ -209,8 +211,8 @@ func (l *chunkList) splice(src *chunkList) {
 
 // genList holds what one live epoch published.
 type genList struct {
-	chunks chunkList // ordinary chunks, recycled onto the free list
-	large  chunkList // dedicated blocks, unmapped when recycled
+	chunks    chunkList // ordinary chunks, recycled onto the free list
+	dedicated chunkList // dedicated blocks, unmapped when recycled
 }
 
 // New returns an Arena configured by opts. Options outside their
@@ -231,19 +233,19 @@ func New(opts Options) (*Arena, error) {
 		n *= 2
 	}
 	a := &Arena{
-		chunkSize: uintptr(o.ChunkSize),
-		largeMin:  uintptr(o.ChunkSize) / 4,
-		slabSize:  min(uintptr(o.ChunkSize)/8, maxSlab),
-		retain:    uint64(o.Retain),
-		guard:     o.Guard,
-		guardFor:  uint64(o.GuardEpochs),
-		maxBytes:  o.MaxBytes,
-		shards:    make([]shard, n),
-		gens:      make([]genList, o.Retain+1),
-		mapFn:     mem.Map,
-		unmapFn:   mem.Region.Unmap,
-		protectFn: protect,
-		clearFn:   func(b []byte) { clear(b) },
+		blockSize:    uintptr(o.BlockSize),
+		dedicatedMin: uintptr(o.BlockSize) / 4,
+		slabSize:     min(uintptr(o.BlockSize)/8, maxSlab),
+		retain:       uint64(o.Retain),
+		guard:        o.Guard,
+		guardFor:     uint64(o.GuardEpochs),
+		maxBytes:     o.MaxBytes,
+		shards:       make([]shard, n),
+		gens:         make([]genList, o.Retain+1),
+		mapFn:        mem.Map,
+		unmapFn:      mem.Region.Unmap,
+		protectFn:    protect,
+		clearFn:      func(b []byte) { clear(b) },
 	}
 	if o.Guard {
 		a.guarded = make([]genList, o.GuardEpochs)
@@ -280,8 +282,8 @@ func (a *Arena) Alloc(nbits int) (Bits, error) {
 		return nil, checkBits(nbits)
 	}
 	n := bytesFor(nbits)
-	if n > a.largeMin {
-		return a.allocLarge(n)
+	if n > a.dedicatedMin {
+		return a.allocDedicated(n)
 	}
 	// The common case of shardFor, written out here: as a call it would
 	// not be inlined, and every Alloc would pay for the call.
@@ -417,7 +419,7 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			// Map a fresh block without holding mu. It goes on the free
 			// list and round the loop: another goroutine may have
 			// refilled the shard meanwhile.
-			r, err := a.mapMayUnlock(a.chunkSize)
+			r, err := a.mapMayUnlock(a.blockSize)
 			if errors.Is(err, ErrLimit) {
 				// Under the limit, another shard's head may have room:
 				// every head is of the current epoch (invariant H).
@@ -517,7 +519,7 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 		// To the back: a block the OS will not unprotect must not stand
 		// in front of the others (or of fresh memory) for every Alloc.
 		a.free.push(f)
-		return fmt.Errorf("gcbits: unprotect arena: %w", err)
+		return fmt.Errorf("gcbits: unprotect block: %w", err)
 	}
 	f.dirty, f.locked = 0, false
 	a.free.pushFront(f)
@@ -569,7 +571,7 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 			a.free.prepend(&free)
 			a.reguardLocked(&guarded)
 		}
-		return mem.Region{}, fmt.Errorf("gcbits: map arena: %w", err)
+		return mem.Region{}, fmt.Errorf("gcbits: map block: %w", err)
 	}
 	a.released += uint64(free.bytes + guarded.bytes)
 	if closed {
@@ -589,7 +591,7 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 		a.sealLocked(old)
 	}
 	e := a.epoch.Load()
-	c := &chunk{region: r, words: uint64(a.chunkSize >> 3), gen: e}
+	c := &chunk{region: r, words: uint64(a.blockSize >> 3), gen: e}
 	c.free.Store(uint64(n >> 3))
 	a.gens[e%uint64(len(a.gens))].chunks.push(c)
 	s.head.Store(c)
@@ -614,12 +616,12 @@ func (a *Arena) sealLocked(c *chunk) {
 	c.dirty = used
 }
 
-// allocLarge serves a request above largeMin from a dedicated block, kept
+// allocDedicated serves a request above dedicatedMin from a dedicated block, kept
 // on the current generation's list and unmapped when it is recycled.
-func (a *Arena) allocLarge(n uintptr) (Bits, error) {
+func (a *Arena) allocDedicated(n uintptr) (Bits, error) {
 	a.mu.Lock()
 	a.slowPaths++
-	if a.gens == nil { // every Alloc of a zero Arena comes here: largeMin is 0
+	if a.gens == nil { // every Alloc of a zero Arena comes here: dedicatedMin is 0
 		a.mu.Unlock()
 		return nil, fmt.Errorf("%w: Arena not made by New", ErrClosed)
 	}
@@ -639,9 +641,9 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 			return nil, err
 		}
 		e := a.epoch.Load()
-		a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, gen: e, large: true})
-		a.largeBytes += uint64(n)
-		a.largeWaste += uint64(r.Size() - n)
+		a.gens[e%uint64(len(a.gens))].dedicated.push(&chunk{region: r, gen: e, dedicated: true})
+		a.dedicatedBytes += uint64(n)
+		a.dedicatedWaste += uint64(r.Size() - n)
 		a.mu.Unlock()
 		return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
 	}
@@ -650,12 +652,12 @@ func (a *Arena) allocLarge(n uintptr) (Bits, error) {
 // Advance starts the next epoch and returns its number. Memory allocated
 // in epoch e-Retain, where e is the epoch being left, is recycled. Advance
 // may run concurrently with Alloc; see the package documentation. It holds
-// the lock for O(1) work in the number of arenas it recycles, plus one
-// list pop per arena it returns to the OS: free arenas beyond twice what
+// the lock for O(1) work in the number of blocks it recycles, plus one
+// list pop per block it returns to the OS: free blocks beyond twice what
 // the largest of the last few epochs needed go back, half of the excess
 // per Advance (none in a steady state), unmapped after the lock is
 // released. In Guard mode it also makes one system call per recycled
-// arena, with the lock released. After Close it returns the final epoch
+// block, with the lock released. After Close it returns the final epoch
 // and does nothing.
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
@@ -677,7 +679,7 @@ func (a *Arena) Advance() uint64 {
 		gone = a.unguardLocked(e)
 	} else {
 		a.free.splice(&dead.chunks)
-		gone = dead.large
+		gone = dead.dedicated
 	}
 	a.mapped -= gone.bytes
 	trim := a.trimLocked(e - 1)
@@ -768,12 +770,12 @@ func (a *Arena) Close() error {
 	var all chunkList
 	for i := range a.gens {
 		all.splice(&a.gens[i].chunks)
-		all.splice(&a.gens[i].large)
+		all.splice(&a.gens[i].dedicated)
 	}
 	all.splice(&a.free)
 	for i := range a.guarded {
 		all.splice(&a.guarded[i].chunks)
-		all.splice(&a.guarded[i].large)
+		all.splice(&a.guarded[i].dedicated)
 	}
 	a.guardBytes = 0
 	a.mapped -= all.bytes

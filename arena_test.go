@@ -36,8 +36,8 @@ func newArena(t testing.TB, o Options) *Arena {
 
 func TestNewOptions(t *testing.T) {
 	bad := []Options{
-		{ChunkSize: -1}, {ChunkSize: 1000}, {ChunkSize: 2048}, {ChunkSize: 3 << 12},
-		{ChunkSize: int(min(2<<30, math.MaxInt))}, {Retain: -1}, {Retain: MaxRetain + 1},
+		{BlockSize: -1}, {BlockSize: 1000}, {BlockSize: 2048}, {BlockSize: 3 << 12},
+		{BlockSize: int(min(2<<30, math.MaxInt))}, {Retain: -1}, {Retain: MaxRetain + 1},
 		{MaxBytes: -5}, {MaxBytes: 100},
 	}
 	for _, o := range bad {
@@ -45,7 +45,7 @@ func TestNewOptions(t *testing.T) {
 			t.Errorf("New(%+v) = %v, %v; want ErrOption", o, a, err)
 		}
 	}
-	good := []Options{{}, {ChunkSize: MinChunkSize}, {ChunkSize: 1 << 20, Retain: 1}, {Retain: MaxRetain}, {MaxBytes: 1 << 20}}
+	good := []Options{{}, {BlockSize: MinBlockSize}, {BlockSize: 1 << 20, Retain: 1}, {Retain: MaxRetain}, {MaxBytes: 1 << 20}}
 	for _, o := range good {
 		a, err := New(o)
 		if err != nil {
@@ -57,28 +57,28 @@ func TestNewOptions(t *testing.T) {
 }
 
 // TestOptionsPageSize checks the options against the page size of systems
-// with 4, 16 and 64 KiB pages: ChunkSize is raised to a page, and MaxBytes
-// must hold the raised ChunkSize, or every Alloc would fail with ErrLimit.
+// with 4, 16 and 64 KiB pages: BlockSize is raised to a page, and MaxBytes
+// must hold the raised BlockSize, or every Alloc would fail with ErrLimit.
 func TestOptionsPageSize(t *testing.T) {
 	for _, page := range []int{4 << 10, 16 << 10, 64 << 10} {
-		o, err := Options{ChunkSize: 4 << 10, MaxBytes: 8 << 10}.resolve(page)
+		o, err := Options{BlockSize: 4 << 10, MaxBytes: 8 << 10}.resolve(page)
 		if page > 8<<10 {
 			if !errors.Is(err, ErrOption) {
-				t.Errorf("page %d: MaxBytes 8 KiB with ChunkSize 4 KiB = %+v, %v; want ErrOption", page, o, err)
+				t.Errorf("page %d: MaxBytes 8 KiB with BlockSize 4 KiB = %+v, %v; want ErrOption", page, o, err)
 			}
-		} else if err != nil || o.ChunkSize != page {
+		} else if err != nil || o.BlockSize != page {
 			t.Errorf("page %d: %+v, %v", page, o, err)
 		}
-		o, err = Options{ChunkSize: 4 << 10, MaxBytes: int64(page)}.resolve(page)
-		if err != nil || o.ChunkSize != page {
-			t.Errorf("page %d: MaxBytes of one page = %+v, %v; want ChunkSize %d", page, o, err, page)
+		o, err = Options{BlockSize: 4 << 10, MaxBytes: int64(page)}.resolve(page)
+		if err != nil || o.BlockSize != page {
+			t.Errorf("page %d: MaxBytes of one page = %+v, %v; want BlockSize %d", page, o, err, page)
 		}
 	}
 	// On this system: a limit of one page serves an Alloc.
 	page := mem.PageSize()
-	a := newArena(t, Options{ChunkSize: MinChunkSize, MaxBytes: int64(page)})
-	if a.chunkSize != uintptr(page) {
-		t.Errorf("chunk size %d on a system with %d-byte pages", a.chunkSize, page)
+	a := newArena(t, Options{BlockSize: MinBlockSize, MaxBytes: int64(page)})
+	if a.blockSize != uintptr(page) {
+		t.Errorf("chunk size %d on a system with %d-byte pages", a.blockSize, page)
 	}
 	if _, err := a.Alloc(64); err != nil {
 		t.Errorf("Alloc under a limit of one page: %v", err)
@@ -195,7 +195,7 @@ type live struct {
 // every Retain, and that memory is recycled: the mapped bytes stay bounded.
 func TestLifetimeAndRecycling(t *testing.T) {
 	for _, retain := range []int{1, 2, 3} {
-		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain})
+		a := newArena(t, Options{BlockSize: MinBlockSize, Retain: retain})
 		c := a.NewCache()
 		var all []live
 		id := uint64(0)
@@ -236,7 +236,7 @@ func TestLifetimeAndRecycling(t *testing.T) {
 		s := a.Stats()
 		// 300 requests of up to 250 bytes need about 16 chunks of 4 KiB a
 		// generation; recycling keeps the total near (retain+2) times that.
-		if limit := int64(retain+3) * 40 * MinChunkSize; s.MappedBytes > limit {
+		if limit := int64(retain+3) * 40 * MinBlockSize; s.MappedBytes > limit {
 			t.Errorf("retain %d: %d bytes mapped after 40 epochs, want <= %d (no recycling?)", retain, s.MappedBytes, limit)
 		}
 		if len(s.Generations) != retain+1 {
@@ -248,7 +248,7 @@ func TestLifetimeAndRecycling(t *testing.T) {
 // TestRecycledIsZeroedOnlyWhereUsed checks that recycled memory comes back
 // zeroed, whichever part of it was written in its previous lives.
 func TestRecycledIsZeroed(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1})
 	for epoch := 0; epoch < 20; epoch++ {
 		// Alternate heavy and light epochs so that chunks are partly
 		// used in one life and used further in the next.
@@ -293,7 +293,7 @@ func TestStatsBooks(t *testing.T) {
 	if s.AllocatedBytes != want {
 		t.Errorf("AllocatedBytes = %d, want %d", s.AllocatedBytes, want)
 	}
-	if s.SlowPaths == 0 || s.Generations[0].Arenas == 0 || s.Generations[0].Dedicated != 1 {
+	if s.SlowPaths == 0 || s.Generations[0].Blocks == 0 || s.Generations[0].Dedicated != 1 {
 		t.Errorf("stats: %+v", s)
 	}
 	// Within an epoch, waste is chunk tails and slab ends only.
@@ -308,7 +308,7 @@ func TestStatsBooks(t *testing.T) {
 	// Everything carved is either handed out or wasted.
 	var carved int64
 	for _, g := range s.Generations {
-		carved += g.Bytes + g.DedBytes
+		carved += g.Bytes + g.DedicatedBytes
 	}
 	if got := int64(s.AllocatedBytes + s.WastedBytes); got != carved {
 		t.Errorf("allocated+wasted = %d, carved = %d", got, carved)
@@ -323,10 +323,10 @@ func TestStatsBooks(t *testing.T) {
 // lifetime rule says, judged by the epoch read before the Alloc began.
 func TestConcurrentAdvance(t *testing.T) {
 	for _, o := range []Options{
-		{ChunkSize: MinChunkSize, Retain: 2},
-		{ChunkSize: MinChunkSize, Retain: 2, MaxBytes: 12 * MinChunkSize},
-		{ChunkSize: MinChunkSize, Retain: 2, Guard: mem.OffHeap, GuardEpochs: 2},
-		{ChunkSize: MinChunkSize, Retain: 2, Guard: mem.OffHeap, MaxBytes: 12 * MinChunkSize},
+		{BlockSize: MinBlockSize, Retain: 2},
+		{BlockSize: MinBlockSize, Retain: 2, MaxBytes: 12 * MinBlockSize},
+		{BlockSize: MinBlockSize, Retain: 2, Guard: mem.OffHeap, GuardEpochs: 2},
+		{BlockSize: MinBlockSize, Retain: 2, Guard: mem.OffHeap, MaxBytes: 12 * MinBlockSize},
 	} {
 		t.Run(fmt.Sprintf("MaxBytes=%d/Guard=%v", o.MaxBytes, o.Guard), func(t *testing.T) {
 			testConcurrentAdvance(t, o)
@@ -443,7 +443,7 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 // up to the bytes a recycled block handed out in its previous life, and
 // never while the arena's lock is held.
 func TestClearing(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1})
 	var cleared []int
 	a.clearFn = func(b []byte) {
 		if !a.mu.TryLock() {
@@ -454,7 +454,7 @@ func TestClearing(t *testing.T) {
 		cleared = append(cleared, len(b))
 		clear(b)
 	}
-	// Epoch 0: one arena, three 512-byte slabs of its 4096 bytes carved
+	// Epoch 0: one block, three 512-byte slabs of its 4096 bytes carved
 	// by a Cache (a Cache keeps to one shard; a goroutine whose stack
 	// grows may move to another).
 	c := a.NewCache()
@@ -473,7 +473,7 @@ func TestClearing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(cleared) != 1 || cleared[0] != 3*512 {
-		t.Fatalf("cleared %v bytes when reusing the arena, want [1536]", cleared)
+		t.Fatalf("cleared %v bytes when reusing the block, want [1536]", cleared)
 	}
 	if s := a.Stats(); s.ClearedBytes != 3*512 {
 		t.Fatalf("ClearedBytes = %d, want 1536", s.ClearedBytes)

@@ -136,17 +136,17 @@ func runWorkers(b *testing.B, workers int, newWorker func() func(int) ([]uint64,
 }
 
 // BenchmarkAdvance shows that Advance, in steady state, costs about the
-// same whatever the number of arenas in the generation it recycles (what
+// same whatever the number of blocks in the generation it recycles (what
 // grows is a few cache misses on colder list ends, not a walk). The loop
-// also fills the arenas, so ns/op is not the figure: ns/advance is.
+// also fills the blocks, so ns/op is not the figure: ns/advance is.
 func BenchmarkAdvance(b *testing.B) {
-	for _, arenas := range []int{1, 64, 1024} {
-		b.Run(fmt.Sprintf("gcbits/arenas=%d", arenas), func(b *testing.B) {
-			a := newArena(b, gcbits.Options{ChunkSize: gcbits.MinChunkSize})
+	for _, blocks := range []int{1, 64, 1024} {
+		b.Run(fmt.Sprintf("gcbits/blocks=%d", blocks), func(b *testing.B) {
+			a := newArena(b, gcbits.Options{BlockSize: gcbits.MinBlockSize})
 			var spent time.Duration
 			for i := 0; i < b.N; i++ {
-				for j := 0; j < 4*arenas; j++ {
-					a.Alloc(gcbits.MinChunkSize * 8 / 4) // a quarter arena
+				for j := 0; j < 4*blocks; j++ {
+					a.Alloc(gcbits.MinBlockSize * 8 / 4) // a quarter block
 				}
 				t0 := time.Now()
 				a.Advance()

@@ -16,8 +16,8 @@ import (
 //
 // A Cache is not safe for concurrent use: give each worker goroutine its
 // own. It is worth it when a goroutine makes many small requests (up to a
-// sixteenth of a slab, which is ChunkSize/8 up to 8 KiB: 512 bytes with
-// the default 64 KiB arenas; larger requests go to the arena);
+// sixteenth of a slab, which is BlockSize/8 up to 8 KiB: 512 bytes with
+// the default 64 KiB blocks; larger requests go to the arena);
 // for occasional requests from many goroutines, Arena.Alloc is simpler and
 // wastes no slab ends.
 //

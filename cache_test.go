@@ -15,7 +15,7 @@ func TestCacheNoStalePointer(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Map takes memory from the Go heap: the Cache must point at it")
 	}
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1})
 	var unmapped []mem.Region
 	a.unmapFn = func(r mem.Region) error {
 		unmapped = append(unmapped, r)

@@ -5,8 +5,8 @@
 //
 // # Model
 //
-// An Arena serves bitmaps (Bits, a []uint64) from arenas of
-// Options.ChunkSize bytes mapped outside the Go heap, so the garbage
+// An Arena serves bitmaps (Bits, a []uint64) from blocks of
+// Options.BlockSize bytes mapped outside the Go heap, so the garbage
 // collector never scans or counts them. Time is divided into epochs; the
 // caller ends one with Advance, typically once per collection cycle, after
 // sweeping.
@@ -23,20 +23,20 @@
 // Alloc is safe from any number of goroutines, and Advance may run
 // concurrently with it; no stop-the-world is needed. This is achieved so:
 //
-//   - The fast path is one atomic load of a head chunk and one atomic add
-//     of its free offset. Heads are spread over shards (8 per P, at most
+//   - The fast path is one atomic load of a shard's head block and one
+//     atomic add of its free offset. Heads are spread over shards (8 per P, at most
 //     256), each on its own cache line. A goroutine, known by its stack
 //     address, claims a shard for the epoch near the one its address
 //     hashes to, so goroutines alive together usually have lines of their
 //     own while there are shards to spare.
-//   - A chunk stops taking allocations when it is sealed: under the lock,
+//   - A block stops taking allocations when it is sealed: under the lock,
 //     its free offset is swapped to a huge value, so every later add
 //     fails. Advance seals every head before it publishes the new epoch, so
-//     an add that succeeds on a chunk of epoch g happened while the epoch
+//     an add that succeeds on a block of epoch g happened while the epoch
 //     was g, and the Alloc that made it began in g or earlier.
-//   - A block of memory gets a new chunk header each time it is reused, so
-//     a goroutine still holding an old header cannot allocate from the
-//     block's new life.
+//   - A block gets a new header, with a new free offset, each time it is
+//     reused, so a goroutine still holding an old header cannot allocate
+//     from the block's new life.
 //   - The memory of epoch g is recycled by the Advance to g+Retain+1.
 //
 // doc/DESIGN.md spells out the protocol; model/arena.pml models it and the CI
@@ -46,11 +46,11 @@
 // how many leading bytes its previous life handed out (none for fresh
 // memory, which is never cleared), and the goroutine that takes it off the
 // list clears those bytes while the block is still private, before any
-// chunk of it is published. Allocators never write arena memory, so one
+// bitmap of it is handed out. Allocators never write arena memory, so one
 // preempted across several epochs cannot clear a newer owner's bitmap.
 // System calls (mmap, munmap, mprotect) are made with the lock released
 // too, except by an Alloc that races Close, which the contract forbids.
-// Advance does O(1) work under the lock in the number of arenas it
+// Advance does O(1) work under the lock in the number of blocks it
 // recycles (the runtime walks a list), with Guard or without.
 //
 // # Caches

@@ -69,7 +69,7 @@ func TestFaultMap(t *testing.T) {
 	}
 	for _, w := range ways {
 		t.Run(w.name, func(t *testing.T) {
-			a, err := New(Options{ChunkSize: MinChunkSize, MaxBytes: 1 << 30})
+			a, err := New(Options{BlockSize: MinBlockSize, MaxBytes: 1 << 30})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +121,7 @@ func TestFaultMap(t *testing.T) {
 // counted, Close reports the cause, and the arena keeps working.
 func TestFaultUnmap(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1})
+	a, err := New(Options{BlockSize: MinBlockSize, Retain: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestFaultProtect(t *testing.T) {
 		t.Skip("Guard needs mmap")
 	}
 	defer goleak.VerifyNone(t)
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 1})
+	a, err := New(Options{BlockSize: MinBlockSize, Retain: 1, Guard: true, GuardEpochs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func TestFaultProtect(t *testing.T) {
 
 	// Unprotect fails when a protected block is handed out again.
 	fillEpochs(1) // the free list now holds protected blocks
-	if s := a.Stats(); s.FreeArenas == 0 {
+	if s := a.Stats(); s.FreeBlocks == 0 {
 		t.Fatalf("no free blocks to reuse: %+v", s)
 	}
 	before := checkBooks(t, a)
@@ -215,7 +215,7 @@ func TestFaultProtect(t *testing.T) {
 		}
 	}
 	s = checkBooks(t, a)
-	if s.MappedBytes != before.MappedBytes || s.FreeArenas != before.FreeArenas || s.UnmapErrors != errs {
+	if s.MappedBytes != before.MappedBytes || s.FreeBlocks != before.FreeBlocks || s.UnmapErrors != errs {
 		t.Fatalf("failed unprotects changed the books: %+v, before %+v", s, before)
 	}
 	f.failUnprotect.Store(false)
@@ -232,7 +232,7 @@ func TestFaultProtect(t *testing.T) {
 func TestFaultCloseDuringMap(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	for _, nbits := range []int{64, 1 << 20} {
-		a, err := New(Options{ChunkSize: MinChunkSize})
+		a, err := New(Options{BlockSize: MinBlockSize})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -383,7 +383,7 @@ func TestFaultMapGiveWay(t *testing.T) {
 
 func testFaultMapGiveWay(t *testing.T, guard bool) {
 	const blocks = 4
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: blocks * MinChunkSize, Guard: guard})
+	a, err := New(Options{BlockSize: MinBlockSize, Retain: 1, MaxBytes: blocks * MinBlockSize, Guard: guard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,19 +403,19 @@ func testFaultMapGiveWay(t *testing.T, guard bool) {
 	a.Advance()
 	a.Advance() // the blocks are free (or guarded), and the limit is reached
 	// idle returns the blocks that can give way, free or guarded.
-	idle := func(s Stats) int { return s.FreeArenas + s.GuardedArenas }
+	idle := func(s Stats) int { return s.FreeBlocks + s.GuardedBlocks }
 	before := checkBooks(t, a)
-	if idle(before) != blocks || before.MappedBytes != blocks*MinChunkSize {
+	if idle(before) != blocks || before.MappedBytes != blocks*MinBlockSize {
 		t.Fatalf("setup: %+v", before)
 	}
-	const large = 2 * MinChunkSize * 8 // bits: two blocks must give way
+	const large = 2 * MinBlockSize * 8 // bits: two blocks must give way
 	f.failMap.Store(true)
 	for i := 1; i <= 3; i++ {
 		if b, err := a.Alloc(large); !errors.Is(err, errInjected) || b != nil {
 			t.Fatalf("try %d: %v, %v; want the injected fault", i, b, err)
 		}
 		s := checkBooks(t, a)
-		if s.MappedBytes != before.MappedBytes || s.FreeArenas != before.FreeArenas || s.GuardedArenas != before.GuardedArenas ||
+		if s.MappedBytes != before.MappedBytes || s.FreeBlocks != before.FreeBlocks || s.GuardedBlocks != before.GuardedBlocks ||
 			s.ReleasedBytes != before.ReleasedBytes || s.MapErrors != before.MapErrors+uint64(i) {
 			t.Fatalf("try %d: books changed: %+v, before %+v", i, s, before)
 		}
@@ -435,7 +435,7 @@ func testFaultMapGiveWay(t *testing.T, guard bool) {
 	}
 	fill(b, 99)
 	s := checkBooks(t, a)
-	if idle(s) != blocks-2 || s.ReleasedBytes != before.ReleasedBytes+2*MinChunkSize || f.unmaps.Load() != 2 {
+	if idle(s) != blocks-2 || s.ReleasedBytes != before.ReleasedBytes+2*MinBlockSize || f.unmaps.Load() != 2 {
 		t.Fatalf("after the fault cleared: %+v, %d unmaps", s, f.unmaps.Load())
 	}
 	if guard {

@@ -97,7 +97,7 @@ func (m *model) alloc(cache, nbits int) {
 	}
 	n := bytesFor(nbits)
 	if limit := m.opts.MaxBytes; limit > 0 {
-		if n > uintptr(m.opts.ChunkSize)/4 {
+		if n > uintptr(m.opts.BlockSize)/4 {
 			// A dedicated block: maps exactly its rounded size.
 			// Free blocks, then guarded ones, give way to it under
 			// the limit.
@@ -108,8 +108,8 @@ func (m *model) alloc(cache, nbits int) {
 			// From a chunk: may need a new block only when no head
 			// has room, and fails only when none is free either and
 			// Guard holds none that could give way.
-			if before.FreeArenas != 0 || before.MappedBytes-before.GuardedBytes+int64(m.opts.ChunkSize) <= limit {
-				m.t.Fatalf("Alloc(%d) = ErrLimit with %d of %d bytes mapped, %d free arenas, %d bytes guarded", nbits, before.MappedBytes, limit, before.FreeArenas, before.GuardedBytes)
+			if before.FreeBlocks != 0 || before.MappedBytes-before.GuardedBytes+int64(m.opts.BlockSize) <= limit {
+				m.t.Fatalf("Alloc(%d) = ErrLimit with %d of %d bytes mapped, %d free blocks, %d bytes guarded", nbits, before.MappedBytes, limit, before.FreeBlocks, before.GuardedBytes)
 			}
 		}
 		if errors.Is(err, ErrLimit) {
@@ -300,8 +300,8 @@ func (m *model) stats(flush bool) Stats {
 		m.t.Fatalf("MappedBytes %d > MaxBytes %d", s.MappedBytes, m.opts.MaxBytes)
 	}
 	if m.closed {
-		if s.MappedBytes != 0 || s.FreeArenas != 0 {
-			m.t.Fatalf("after Close: %d bytes mapped, %d free arenas", s.MappedBytes, s.FreeArenas)
+		if s.MappedBytes != 0 || s.FreeBlocks != 0 {
+			m.t.Fatalf("after Close: %d bytes mapped, %d free blocks", s.MappedBytes, s.FreeBlocks)
 		}
 		return s
 	}
@@ -313,10 +313,10 @@ func (m *model) stats(flush bool) Stats {
 		if g.Epoch != m.epoch-uint64(i) {
 			m.t.Fatalf("Generations[%d].Epoch = %d in epoch %d", i, g.Epoch, m.epoch)
 		}
-		if g.Bytes != int64(g.Arenas)*int64(m.opts.ChunkSize) || g.Dedicated > 0 != (g.DedBytes > 0) {
+		if g.Bytes != int64(g.Blocks)*int64(m.opts.BlockSize) || g.Dedicated > 0 != (g.DedicatedBytes > 0) {
 			m.t.Fatalf("generation %+v", g)
 		}
-		held += g.Bytes + g.DedBytes
+		held += g.Bytes + g.DedicatedBytes
 	}
 	if s.MappedBytes != held {
 		m.t.Fatalf("MappedBytes %d, generations, free list and guard hold %d", s.MappedBytes, held)
@@ -345,7 +345,7 @@ func (m *model) close() {
 }
 
 // fuzzSizes are the bit counts op bytes select from, bad ones included.
-var fuzzSizes = [16]int{0, -1, -64, math.MinInt, MaxBits, int(min(MaxBits+1, math.MaxInt)), math.MaxInt, 1, 63, 64, 65, 256, 257, 8192, 8193, MinChunkSize * 8}
+var fuzzSizes = [16]int{0, -1, -64, math.MinInt, MaxBits, int(min(MaxBits+1, math.MaxInt)), math.MaxInt, 1, 63, 64, 65, 256, 257, 8192, 8193, MinBlockSize * 8}
 
 // byteReader hands out the fuzz input one byte at a time, then zeros.
 type byteReader struct {
@@ -401,9 +401,9 @@ func runOps(t tb, data []byte) {
 	r := &byteReader{data: data}
 	cfg := r.next()
 	o := Options{
-		ChunkSize: MinChunkSize << (cfg & 1),          // 4 or 8 KiB
+		BlockSize: MinBlockSize << (cfg & 1),          // 4 or 8 KiB
 		Retain:    1 + (cfg>>1)%3,                     // 1 to 3
-		MaxBytes:  int64(16+cfg>>3&15) * MinChunkSize, // 64 to 124 KiB
+		MaxBytes:  int64(16+cfg>>3&15) * MinBlockSize, // 64 to 124 KiB
 		Guard:     cfg&0x80 != 0 && mem.OffHeap,
 	}
 	m := newModel(t, o)

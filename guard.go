@@ -31,11 +31,11 @@ func protect(r mem.Region, rw bool) error {
 // returned, to be unmapped.
 func (a *Arena) unguardLocked(e uint64) chunkList {
 	slot := &a.guarded[e%a.guardFor]
-	a.guardBytes -= slot.chunks.bytes + slot.large.bytes
+	a.guardBytes -= slot.chunks.bytes + slot.dedicated.bytes
 	a.free.splice(&slot.chunks)
-	large := slot.large
-	slot.large = chunkList{}
-	return large
+	ded := slot.dedicated
+	slot.dedicated = chunkList{}
+	return ded
 }
 
 // popGuardedLocked takes a block out of the oldest non-empty guard slot,
@@ -46,7 +46,7 @@ func (a *Arena) popGuardedLocked() *chunk {
 		slot := &a.guarded[(e+k)%a.guardFor]
 		c := slot.chunks.pop()
 		if c == nil {
-			c = slot.large.pop()
+			c = slot.dedicated.pop()
 		}
 		if c != nil {
 			a.guardBytes -= int64(c.region.Size())
@@ -69,8 +69,8 @@ func (a *Arena) reguardLocked(l *chunkList) {
 			at = e + 1
 		}
 		slot := &a.guarded[at%a.guardFor]
-		if c.large {
-			slot.large.push(c)
+		if c.dedicated {
+			slot.dedicated.push(c)
 		} else {
 			slot.chunks.push(c)
 		}
@@ -89,7 +89,7 @@ func (a *Arena) reguardLocked(l *chunkList) {
 // keeps its dirty mark and is cleared when reused.
 func (a *Arena) guardMayUnlock(e uint64, dead *genList) {
 	a.beginFlightMayUnlock()
-	for _, l := range []*chunkList{&dead.chunks, &dead.large} {
+	for _, l := range []*chunkList{&dead.chunks, &dead.dedicated} {
 		for c := l.head; c != nil; c = c.next {
 			if err := a.protectFn(c.region, false); err != nil {
 				a.unmapErrs.Add(1)
@@ -100,15 +100,15 @@ func (a *Arena) guardMayUnlock(e uint64, dead *genList) {
 	}
 	a.endFlight()
 	if a.epoch.Load()&closedBit != 0 { // Close ran meanwhile and did not see them
-		a.mapped -= dead.chunks.bytes + dead.large.bytes
+		a.mapped -= dead.chunks.bytes + dead.dedicated.bytes
 		a.mu.Unlock()
 		a.unmapAll(dead.chunks.head)
-		a.unmapAll(dead.large.head)
+		a.unmapAll(dead.dedicated.head)
 		return
 	}
 	slot := &a.guarded[e%a.guardFor]
-	a.guardBytes += dead.chunks.bytes + dead.large.bytes
+	a.guardBytes += dead.chunks.bytes + dead.dedicated.bytes
 	slot.chunks.splice(&dead.chunks)
-	slot.large.splice(&dead.large)
+	slot.dedicated.splice(&dead.dedicated)
 	a.mu.Unlock()
 }

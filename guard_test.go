@@ -120,7 +120,7 @@ func childLine(out []byte, prefix string) string {
 // that the bitmap's block is not the only one. alloc is Arena.Alloc or a
 // Cache's Alloc, of nbits each.
 func guardSetup(a *Arena, alloc func(int) (Bits, error), nbits int) (stale Bits, err error) {
-	perEpoch := 4 * MinChunkSize / int(bytesFor(nbits)) // about four blocks a generation
+	perEpoch := 4 * MinBlockSize / int(bytesFor(nbits)) // about four blocks a generation
 	// first holds the first bitmap of each epoch.
 	var first [2]Bits
 	for e := 0; e < 2; e++ {
@@ -152,7 +152,7 @@ func protNone(a *Arena, p unsafe.Pointer) error {
 	a.mu.Lock()
 	found := false
 	for i := range a.guarded {
-		for _, l := range []*chunkList{&a.guarded[i].chunks, &a.guarded[i].large} {
+		for _, l := range []*chunkList{&a.guarded[i].chunks, &a.guarded[i].dedicated} {
 			for c := l.head; c != nil; c = c.next {
 				base := uintptr(c.region.Base())
 				if uintptr(p) >= base && uintptr(p) < base+c.region.Size() {
@@ -214,7 +214,7 @@ func TestGuardChild(t *testing.T) {
 		fmt.Printf("guard-child: setup: "+format+"\n", args...)
 		os.Exit(guardExitSetup)
 	}
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 2, Guard: true})
+	a, err := New(Options{BlockSize: MinBlockSize, Retain: 2, Guard: true})
 	if err != nil {
 		setupFail("%v", err)
 	}
@@ -327,7 +327,7 @@ func probe(p *uint64, store bool) (addr uintptr) {
 // reused all the same: the arena's footprint stays bounded.
 func guardSteady(t *testing.T, a *Arena, alloc func(int) (Bits, error), nbits int) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	perEpoch := uint64(6 * MinChunkSize / bytesFor(nbits)) // six blocks a generation
+	perEpoch := uint64(6 * MinBlockSize / bytesFor(nbits)) // six blocks a generation
 	var (
 		retain, guard = a.retain, a.guardFor
 		epochs        = retain + 1 + guard + 8
@@ -380,7 +380,7 @@ func guardSteady(t *testing.T, a *Arena, alloc func(int) (Bits, error), nbits in
 		}
 		a.Advance()
 		s := a.Stats()
-		if s.GuardedArenas == 0 && e > retain {
+		if s.GuardedBlocks == 0 && e > retain {
 			t.Fatalf("epoch %d: nothing guarded", e)
 		}
 		maxMapped = max(maxMapped, s.MappedBytes)
@@ -404,7 +404,7 @@ func TestGuardLifecycle(t *testing.T) {
 		t.Skip("Guard needs mmap")
 	}
 	const retain, guard = 1, 3
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, Guard: true, GuardEpochs: guard})
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: retain, Guard: true, GuardEpochs: guard})
 	b, err := a.Alloc(8 * 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -416,18 +416,18 @@ func TestGuardLifecycle(t *testing.T) {
 		s := checkBooks(t, a)
 		switch {
 		case e <= retain:
-			if s.GuardedArenas != 0 || !intact(b, 1) {
+			if s.GuardedBlocks != 0 || !intact(b, 1) {
 				t.Fatalf("epoch %d: live block guarded or changed: %+v", e, s)
 			}
 		case e <= retain+guard:
 			if err := protNone(a, p); err != nil {
 				t.Fatalf("epoch %d: %v", e, err)
 			}
-			if s.GuardedArenas != 1 || s.GuardedBytes != MinChunkSize || s.FreeArenas != 0 || s.MappedBytes != MinChunkSize {
+			if s.GuardedBlocks != 1 || s.GuardedBytes != MinBlockSize || s.FreeBlocks != 0 || s.MappedBytes != MinBlockSize {
 				t.Fatalf("epoch %d: books of one guarded block: %+v", e, s)
 			}
 		default:
-			if s.GuardedArenas != 0 || s.FreeArenas != 1 {
+			if s.GuardedBlocks != 0 || s.FreeBlocks != 1 {
 				t.Fatalf("epoch %d: block not back on the free list: %+v", e, s)
 			}
 		}
@@ -450,7 +450,7 @@ func TestGuardUnlocked(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
 	}
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 1})
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1, Guard: true, GuardEpochs: 1})
 	calls := 0
 	a.protectFn = func(r mem.Region, rw bool) error {
 		calls++
@@ -484,7 +484,7 @@ func TestGuardReuse(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
 	}
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 2})
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1, Guard: true, GuardEpochs: 2})
 	c := a.NewCache()
 	reused := 0
 	for e := 0; e < 30; e++ {
@@ -506,7 +506,7 @@ func TestGuardReuse(t *testing.T) {
 			fill(b, uint64(i+1))
 		}
 		a.Advance()
-		reused += a.Stats().FreeArenas
+		reused += a.Stats().FreeBlocks
 	}
 	if s := a.Stats(); s.UnmapErrors != 0 {
 		t.Errorf("%d protect or unmap errors", s.UnmapErrors)
@@ -589,9 +589,9 @@ func TestGuardLimit(t *testing.T) {
 		large  = 2 * 8 * 8 << 10 // bits: 16 KiB, a dedicated block of four pages
 	)
 	t.Run("dedicated-recovers", func(t *testing.T) {
-		const limit = 8 * MinChunkSize
-		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, MaxBytes: limit, Guard: true})
-		for i := 0; i < 4*limit/MinChunkSize; i++ { // epoch 0 fills the limit
+		const limit = 8 * MinBlockSize
+		a := newArena(t, Options{BlockSize: MinBlockSize, Retain: retain, MaxBytes: limit, Guard: true})
+		for i := 0; i < 4*limit/MinBlockSize; i++ { // epoch 0 fills the limit
 			b, err := a.Alloc(small)
 			if err != nil {
 				t.Fatal(err)
@@ -615,8 +615,8 @@ func TestGuardLimit(t *testing.T) {
 		}
 	})
 	t.Run("oldest-first", func(t *testing.T) {
-		const perGen, limit = 4, 20 * MinChunkSize // blocks; the live generations need 8 or so
-		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, MaxBytes: limit, Guard: true})
+		const perGen, limit = 4, 20 * MinBlockSize // blocks; the live generations need 8 or so
+		a := newArena(t, Options{BlockSize: MinBlockSize, Retain: retain, MaxBytes: limit, Guard: true})
 		guard := a.guardFor
 		recycled := map[uint64]int{} // blocks of the generation recycled at each epoch
 		gaveUp := false
@@ -629,7 +629,7 @@ func TestGuardLimit(t *testing.T) {
 				fill(b, e)
 			}
 			if gs := a.Stats().Generations; len(gs) == retain+1 {
-				recycled[e+1] = gs[retain].Arenas
+				recycled[e+1] = gs[retain].Blocks
 			}
 			a.Advance()
 			s := checkBooks(t, a)

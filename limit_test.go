@@ -19,23 +19,23 @@ import (
 
 // checkBooks checks the relations between Stats fields that hold while no
 // Alloc runs: everything mapped is in a live generation, on the free list
-// or guarded, the free bytes are the free arenas', and nothing passes
+// or guarded, the free bytes are the free blocks', and nothing passes
 // MaxBytes.
 func checkBooks(t testing.TB, a *Arena) Stats {
 	t.Helper()
 	s := a.Stats()
 	var held int64
 	for _, g := range s.Generations {
-		held += g.Bytes + g.DedBytes
+		held += g.Bytes + g.DedicatedBytes
 	}
 	if s.MappedBytes != held+s.FreeBytes+s.GuardedBytes {
 		t.Fatalf("MappedBytes %d != %d in generations + %d free + %d guarded", s.MappedBytes, held, s.FreeBytes, s.GuardedBytes)
 	}
-	if !a.guard && (s.GuardedArenas != 0 || s.GuardedBytes != 0) {
-		t.Fatalf("%d arenas, %d bytes guarded without Guard", s.GuardedArenas, s.GuardedBytes)
+	if !a.guard && (s.GuardedBlocks != 0 || s.GuardedBytes != 0) {
+		t.Fatalf("%d blocks, %d bytes guarded without Guard", s.GuardedBlocks, s.GuardedBytes)
 	}
-	if s.FreeBytes != int64(s.FreeArenas)*int64(a.chunkSize) {
-		t.Fatalf("%d free arenas but %d free bytes", s.FreeArenas, s.FreeBytes)
+	if s.FreeBytes != int64(s.FreeBlocks)*int64(a.blockSize) {
+		t.Fatalf("%d free blocks but %d free bytes", s.FreeBlocks, s.FreeBytes)
 	}
 	if a.maxBytes > 0 && s.MappedBytes > a.maxBytes {
 		t.Fatalf("MappedBytes %d > MaxBytes %d", s.MappedBytes, a.maxBytes)
@@ -48,7 +48,7 @@ func checkBooks(t testing.TB, a *Arena) Stats {
 // generations (and of the live ones) held, and Advance returns half of any excess,
 // rounded up, to the operating system.
 type trimmer struct {
-	hist []int // arenas of the generations that ended, newest last
+	hist []int // blocks of the generations that ended, newest last
 }
 
 func (tr *trimmer) advance(t testing.TB, a *Arena) Stats {
@@ -56,11 +56,11 @@ func (tr *trimmer) advance(t testing.TB, a *Arena) Stats {
 	before := checkBooks(t, a)
 	recycled := 0
 	if len(before.Generations) == int(a.retain)+1 {
-		recycled = before.Generations[len(before.Generations)-1].Arenas
+		recycled = before.Generations[len(before.Generations)-1].Blocks
 	}
 	a.Advance()
 	s := checkBooks(t, a)
-	tr.hist = append(tr.hist, before.Generations[0].Arenas)
+	tr.hist = append(tr.hist, before.Generations[0].Blocks)
 	if len(tr.hist) > trimHistory {
 		tr.hist = tr.hist[1:]
 	}
@@ -69,15 +69,15 @@ func (tr *trimmer) advance(t testing.TB, a *Arena) Stats {
 		keep = max(keep, n)
 	}
 	for _, g := range s.Generations {
-		keep = max(keep, g.Arenas)
+		keep = max(keep, g.Blocks)
 	}
 	keep *= 2
-	free := before.FreeArenas + recycled
+	free := before.FreeBlocks + recycled
 	if free > keep {
 		free -= (free - keep + 1) / 2
 	}
-	if s.FreeArenas != free {
-		t.Fatalf("epoch %d: %d free arenas after Advance, want %d (keep %d of %d)", s.Epoch, s.FreeArenas, free, keep, before.FreeArenas+recycled)
+	if s.FreeBlocks != free {
+		t.Fatalf("epoch %d: %d free blocks after Advance, want %d (keep %d of %d)", s.Epoch, s.FreeBlocks, free, keep, before.FreeBlocks+recycled)
 	}
 	return s
 }
@@ -87,8 +87,8 @@ func (tr *trimmer) advance(t testing.TB, a *Arena) Stats {
 // live bitmaps; once the generations holding the memory are recycled,
 // allocation works again.
 func TestLimit(t *testing.T) {
-	const limit = 16 * MinChunkSize
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: limit})
+	const limit = 16 * MinBlockSize
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1, MaxBytes: limit})
 
 	// A request larger than the limit by itself maps nothing.
 	for _, n := range []int{MaxBits, limit*8 + 1} {
@@ -138,7 +138,7 @@ func TestLimit(t *testing.T) {
 		t.Errorf("Alloc(0) at the limit = %v, %v", b, err)
 	}
 	s := checkBooks(t, a)
-	if s.MappedBytes > limit || s.MappedBytes < limit-MinChunkSize || s.MapErrors != 0 {
+	if s.MappedBytes > limit || s.MappedBytes < limit-MinBlockSize || s.MapErrors != 0 {
 		t.Fatalf("at the limit: %+v", s)
 	}
 
@@ -183,7 +183,7 @@ func TestLimit(t *testing.T) {
 // live generations hold to the operating system: after one heavy epoch
 // and light ones, the footprint shrinks to the light load's.
 func TestLimitTrim(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 2})
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 2})
 	load := func(blocks int) {
 		for i := 0; i < 4*blocks; i++ {
 			b, err := a.Alloc(8 * 1024)
@@ -260,8 +260,8 @@ func TestLimitSoak(t *testing.T) {
 					t.Fatalf("epoch %d: %v", e, err)
 				}
 				s := a.Stats()
-				if s.MappedBytes+int64(a.chunkSize) <= limit || s.FreeArenas != 0 {
-					t.Fatalf("epoch %d: ErrLimit with %d bytes mapped and %d free arenas", e, s.MappedBytes, s.FreeArenas)
+				if s.MappedBytes+int64(a.blockSize) <= limit || s.FreeBlocks != 0 {
+					t.Fatalf("epoch %d: ErrLimit with %d bytes mapped and %d free blocks", e, s.MappedBytes, s.FreeBlocks)
 				}
 				if want < peak/2 {
 					t.Fatalf("epoch %d: ErrLimit at a load of %d of %d", e, want, peak)
@@ -342,7 +342,7 @@ func settledRSS() int64 {
 // is served from another shard's head rather than refused: the limit
 // counts memory, not shards.
 func TestLimitAnyShard(t *testing.T) {
-	a := newArena(t, Options{MaxBytes: 2 * DefaultChunkSize})
+	a := newArena(t, Options{MaxBytes: 2 * DefaultBlockSize})
 	const goroutines = 16
 	var wg, hold sync.WaitGroup
 	hold.Add(1)
@@ -360,7 +360,7 @@ func TestLimitAnyShard(t *testing.T) {
 	}
 	for g := 0; g < goroutines; g++ {
 		if err := <-errs; err != nil {
-			t.Errorf("Alloc(64) with %d of %d bytes mapped: %v", a.Stats().MappedBytes, 2*DefaultChunkSize, err)
+			t.Errorf("Alloc(64) with %d of %d bytes mapped: %v", a.Stats().MappedBytes, 2*DefaultBlockSize, err)
 			<-errs
 		}
 	}
@@ -383,16 +383,16 @@ func TestFullHeadOffset(t *testing.T) {
 	)
 	for _, cause := range []string{"limit", "map"} {
 		t.Run(cause, func(t *testing.T) {
-			o := Options{ChunkSize: MinChunkSize}
+			o := Options{BlockSize: MinBlockSize}
 			if cause == "limit" {
-				o.MaxBytes = MinChunkSize
+				o.MaxBytes = MinBlockSize
 			}
 			a := newArena(t, o)
 			f := injectFaults(a)
 			// Fill one block through a Cache, which keeps to one shard:
 			// 128 requests of 32 bytes, 8 slabs of 512.
 			full := a.NewCache()
-			for range MinChunkSize / 32 {
+			for range MinBlockSize / 32 {
 				if _, err := full.Alloc(256); err != nil {
 					t.Fatal(err)
 				}
@@ -444,7 +444,7 @@ func TestFullHeadOffset(t *testing.T) {
 // still record how much of the block was used, so that the block's next
 // life clears it: it must not take the offset for a seal.
 func TestSealRecordsUse(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1})
 	b, err := a.Alloc(8 * 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -494,7 +494,7 @@ func TestLimitInFlight(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: MinChunkSize})
+			a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1, MaxBytes: MinBlockSize})
 			if tc.dirty {
 				b, err := a.Alloc(small)
 				if err != nil {

@@ -8,9 +8,9 @@ import (
 
 // Limits and defaults of Options.
 const (
-	DefaultChunkSize = 64 << 10 // bytes per arena when Options.ChunkSize is 0
-	MinChunkSize     = 4 << 10
-	MaxChunkSize     = 1 << 30
+	DefaultBlockSize = 64 << 10 // bytes per block when Options.BlockSize is 0
+	MinBlockSize     = 4 << 10
+	MaxBlockSize     = 1 << 30
 	DefaultRetain    = 2 // the runtime's next → current → previous → free
 	MaxRetain        = 64
 
@@ -22,30 +22,31 @@ const (
 )
 
 // Options configure an Arena. The zero value gives the runtime's setup:
-// 64 KiB arenas, bitmaps valid for two epochs after their own.
+// 64 KiB blocks, bitmaps valid for two epochs after their own.
 type Options struct {
-	// ChunkSize is the number of bytes per arena: 0 means 64 KiB;
+	// BlockSize is the size in bytes of the blocks of memory the arena
+	// maps and carves bitmaps from: 0 means 64 KiB;
 	// otherwise a power of two from 4 KiB to 1 GiB. Below the system's
 	// page size it is raised to the page size.
-	ChunkSize int
+	BlockSize int
 	// Retain is the number of epochs a bitmap stays valid after the one it
 	// was allocated in: 0 means 2; otherwise 1 to 64.
 	Retain int
 	// MaxBytes caps the memory the arena maps from the operating system.
 	// An Alloc that would exceed it fails with ErrLimit. (While a
-	// dedicated arena is being mapped, the free arenas that give way to it
+	// dedicated block is being mapped, the free blocks that give way to it
 	// are still mapped, without being used: the address space exceeds
 	// MaxBytes for one system call, the memory does not.) 0 means no limit;
-	// otherwise it must be at least ChunkSize rounded up to the page size
-	// (on a system with 16 or 64 KiB pages, ChunkSize 4 KiB maps blocks of
+	// otherwise it must be at least BlockSize rounded up to the page size
+	// (on a system with 16 or 64 KiB pages, BlockSize 4 KiB maps blocks of
 	// 16 or 64 KiB).
 	MaxBytes int64
 	// Guard makes every bitmap inaccessible from the epoch its lifetime
 	// ends until GuardEpochs epochs later, so that a bitmap used after
 	// its lifetime faults at once, at its own address, instead of reading
 	// or corrupting a newer bitmap. Advance maps fresh PROT_NONE memory
-	// over each arena it recycles (one system call, with the arena's lock
-	// released, which also returns the arena's pages to the OS) and keeps
+	// over each block it recycles (one system call, with the arena's lock
+	// released, which also returns the block's pages to the OS) and keeps
 	// it out of use for GuardEpochs epochs; the Alloc that reuses it makes
 	// it accessible again (one more). The arena thus holds GuardEpochs
 	// more generations of address space, without memory, counted in
@@ -62,17 +63,17 @@ type Options struct {
 }
 
 // resolve fills in defaults and checks ranges for a system whose pages
-// are pageSize bytes. ChunkSize is raised to pageSize: mmap, mprotect and
+// are pageSize bytes. BlockSize is raised to pageSize: mmap, mprotect and
 // the books work in whole pages.
 func (o Options) resolve(pageSize int) (Options, error) {
 	switch {
-	case o.ChunkSize == 0:
-		o.ChunkSize = DefaultChunkSize
-	case o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize || bits.OnesCount(uint(o.ChunkSize)) != 1:
-		return o, fmt.Errorf("%w: ChunkSize %d is not a power of two from %d to %d", ErrOption, o.ChunkSize, MinChunkSize, MaxChunkSize)
+	case o.BlockSize == 0:
+		o.BlockSize = DefaultBlockSize
+	case o.BlockSize < MinBlockSize || o.BlockSize > MaxBlockSize || bits.OnesCount(uint(o.BlockSize)) != 1:
+		return o, fmt.Errorf("%w: BlockSize %d is not a power of two from %d to %d", ErrOption, o.BlockSize, MinBlockSize, MaxBlockSize)
 	}
-	asked := o.ChunkSize
-	o.ChunkSize = max(o.ChunkSize, pageSize)
+	asked := o.BlockSize
+	o.BlockSize = max(o.BlockSize, pageSize)
 	switch {
 	case o.Retain == 0:
 		o.Retain = DefaultRetain
@@ -87,8 +88,8 @@ func (o Options) resolve(pageSize int) (Options, error) {
 	case o.Guard && o.GuardEpochs == 0:
 		o.GuardEpochs = DefaultGuardEpochs
 	}
-	if o.MaxBytes < 0 || (o.MaxBytes > 0 && o.MaxBytes < int64(o.ChunkSize)) {
-		return o, fmt.Errorf("%w: MaxBytes %d is negative or below ChunkSize %d (%d rounded up to the page size)", ErrOption, o.MaxBytes, o.ChunkSize, asked)
+	if o.MaxBytes < 0 || (o.MaxBytes > 0 && o.MaxBytes < int64(o.BlockSize)) {
+		return o, fmt.Errorf("%w: MaxBytes %d is negative or below BlockSize %d (%d rounded up to the page size)", ErrOption, o.MaxBytes, o.BlockSize, asked)
 	}
 	return o, nil
 }

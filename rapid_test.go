@@ -20,9 +20,9 @@ import (
 func TestRapidArena(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		o := Options{
-			ChunkSize: rapid.SampledFrom([]int{MinChunkSize, 2 * MinChunkSize}).Draw(rt, "ChunkSize"),
+			BlockSize: rapid.SampledFrom([]int{MinBlockSize, 2 * MinBlockSize}).Draw(rt, "BlockSize"),
 			Retain:    rapid.IntRange(1, 3).Draw(rt, "Retain"),
-			MaxBytes:  rapid.SampledFrom([]int64{0, 8 * MinChunkSize, 32 * MinChunkSize}).Draw(rt, "MaxBytes"),
+			MaxBytes:  rapid.SampledFrom([]int64{0, 8 * MinBlockSize, 32 * MinBlockSize}).Draw(rt, "MaxBytes"),
 			Guard:     mem.OffHeap && rapid.Bool().Draw(rt, "Guard"),
 		}
 		bad := append([]int{0, -1, -64, math.MinInt}, aboveInt64(MaxBits)...)

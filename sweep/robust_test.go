@@ -198,7 +198,7 @@ func TestLifetimeCanaries(t *testing.T) {
 	h := testHeap(t, Options{
 		GCPercent:   -1,
 		RegionBytes: 256 << 10,
-		Arena:       gcbits.Options{Guard: mem.OffHeap, ChunkSize: 4096},
+		Arena:       gcbits.Options{Guard: mem.OffHeap, BlockSize: 4096},
 		Trace:       func(Object, func(Ref)) {},
 		Roots: func(visit func(Ref)) {
 			for _, r := range roots {
@@ -307,7 +307,7 @@ func TestOptions(t *testing.T) {
 		{Trace: treeTrace, MaxBytes: -1},
 		{Trace: treeTrace, MarkWorkers: -1},
 		{Trace: treeTrace, Classes: []Class{{7, 1}}},
-		{Trace: treeTrace, Arena: gcbits.Options{ChunkSize: 3}},
+		{Trace: treeTrace, Arena: gcbits.Options{BlockSize: 3}},
 	} {
 		if h, err := New(o); err == nil {
 			h.Close()
@@ -492,7 +492,7 @@ func TestMaxBytes(t *testing.T) {
 // heap bitmaps and the heap stays correct.
 func TestBitmapFallback(t *testing.T) {
 	o := small
-	o.Arena = gcbits.Options{ChunkSize: 4096, MaxBytes: 8192}
+	o.Arena = gcbits.Options{BlockSize: 4096, MaxBytes: 8192}
 	h := testHeap(t, o)
 	got, err := binaryTrees(h, 8)
 	if err != nil {

@@ -68,7 +68,7 @@ type Factory struct {
 var Factories = []Factory{
 	{
 		Name:    "seed-before",
-		Doc:     "the runtime's mark-bit arenas before the lock-free path: one mutex per Alloc",
+		Doc:     "the runtime's mark-bit allocator before its lock-free path: one mutex per Alloc",
 		New:     func() (Allocator, error) { return seedBefore{seed.NewBefore()}, nil },
 		Epochal: true, ConcurrentAdvance: true,
 	},

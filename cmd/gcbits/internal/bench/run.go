@@ -36,7 +36,7 @@ const Reference = "seed-after"
 
 // Defaults of Config. Six runs are the fewest whose median has a 95%
 // confidence interval. The epoch lengths are chosen so that a gcbits epoch
-// holds a few MiB of bitmaps: the half-used chunk and slab ends that every
+// holds a few MiB of bitmaps: the half-used block and slab ends that every
 // epoch leaves behind then stay well under 3% of what was handed out.
 const (
 	DefaultRuns         = 6
