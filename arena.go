@@ -14,7 +14,12 @@ import (
 const (
 	// cacheLine is the padding unit for fields written by different cores.
 	// 128 bytes covers the adjacent-line prefetcher of x86 and the 128-byte
-	// lines of some arm64 parts, as sync.Pool does.
+	// lines of some arm64 parts. The convention is sync.Pool's: a value v
+	// that must not share a line with others of its kind is followed by
+	// _ [cacheLine - unsafe.Sizeof(v)%cacheLine]byte, so that it fills
+	// whole units (a struct's fields go in an embedded struct for that);
+	// one that must not share a line with the fields before it in a larger
+	// struct is also preceded by a full unit.
 	cacheLine = 128
 
 	// sealed is stored into a chunk's free offset (in words) when it
@@ -56,27 +61,27 @@ type Arena struct {
 	unmapFn        func(mem.Region) error            // mem.Region.Unmap; replaced by tests
 	protectFn      func(r mem.Region, rw bool) error // protect: Guard's protection changes; replaced by tests
 	clearFn        func([]byte)                      // clears recycled memory; replaced by tests
-	_              [cacheLine]byte                   // keep epoch off the lines above and below
+	_              [cacheLine]byte                   // keeps epoch off the lines of the fields above
 	epoch          atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
-	_              [cacheLine - 8]byte               //
-	nextShard      atomic.Uint32                     // round-robin shard for NewCache; atomic
-	_              [cacheLine - 4]byte               //
-	mu             sync.Mutex                        // guards the fields below and every head change
-	gens           []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
-	history        [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
-	free           chunkList                         // sealed chunks whose blocks are free; under mu
-	guarded        []genList                         // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
-	guardBytes     int64                             // bytes in guarded; under mu
-	mapped         int64                             // bytes mapped from the OS, including reservations in flight; under mu
-	released       uint64                            // bytes of free and guarded blocks returned to the OS before Close; under mu
-	consumed       uint64                            // bytes taken from sealed chunks (min(free, words) words); under mu
-	tailWaste      uint64                            // bytes left at the ends of sealed chunks; under mu
-	dedicatedBytes uint64                            // bytes handed out from dedicated blocks; under mu
-	dedicatedWaste uint64                            // page rounding of dedicated blocks; under mu
-	cleared        uint64                            // bytes of recycled blocks cleared; under mu
-	slowPaths      uint64                            // times an allocation took mu; under mu
-	mapErrs        uint64                            // failed maps; under mu
-	unmapErrs      atomic.Uint64                     // failed unmaps and protection changes; atomic
+	_              [cacheLine - unsafe.Sizeof(atomic.Uint64{})%cacheLine]byte
+	nextShard      atomic.Uint32 // round-robin shard for NewCache; atomic
+	_              [cacheLine - unsafe.Sizeof(atomic.Uint32{})%cacheLine]byte
+	mu             sync.Mutex       // guards the fields below and every head change
+	gens           []genList        // ring of live generations, indexed by epoch % (retain+1); under mu
+	history        [trimHistory]int // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
+	free           chunkList        // sealed chunks whose blocks are free; under mu
+	guarded        []genList        // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
+	guardBytes     int64            // bytes in guarded; under mu
+	mapped         int64            // bytes mapped from the OS, including reservations in flight; under mu
+	released       uint64           // bytes of free and guarded blocks returned to the OS before Close; under mu
+	consumed       uint64           // bytes taken from sealed chunks (min(free, words) words); under mu
+	tailWaste      uint64           // bytes left at the ends of sealed chunks; under mu
+	dedicatedBytes uint64           // bytes handed out from dedicated blocks; under mu
+	dedicatedWaste uint64           // page rounding of dedicated blocks; under mu
+	cleared        uint64           // bytes of recycled blocks cleared; under mu
+	slowPaths      uint64           // times an allocation took mu; under mu
+	mapErrs        uint64           // failed maps; under mu
+	unmapErrs      atomic.Uint64    // failed unmaps and protection changes; atomic
 
 	// inflight counts the operations that hold blocks off every list
 	// while mu is released for system calls or a clear (a map, a scrub,
@@ -89,18 +94,23 @@ type Arena struct {
 }
 
 // shard is one head of the shared path, padded to its own cache lines so
-// that goroutines on different shards never share a line. The books of
-// the allocations made through it live here too, rather than in Arena, so
-// that a Cache refill writes only lines of its own shard: a counter shared
-// by all workers would be the one cache line every refill contends for.
+// that goroutines on different shards never share a line.
 type shard struct {
+	shardFields
+	_ [cacheLine - unsafe.Sizeof(shardFields{})%cacheLine]byte
+}
+
+// shardFields are the fields of a shard. The books of the allocations made
+// through it live here too, rather than in Arena, so that a Cache refill
+// writes only lines of its own shard: a counter shared by all workers
+// would be the one cache line every refill contends for.
+type shardFields struct {
 	head       atomic.Pointer[chunk] // current chunk of this epoch or nil; read atomically, written atomically under mu
 	owner      atomic.Uint64         // stack key of the goroutine that claimed it this epoch, 0 if none; claimed by CAS, reset under mu by Advance and Close
 	straddle   atomic.Uint64         // bytes lost by Adds that straddled a chunk's end; atomic
 	slabBytes  atomic.Uint64         // bytes carved for Caches; atomic
 	slabWaste  atomic.Uint64         // slab bytes Caches dropped unused; atomic
 	cacheBytes atomic.Uint64         // bytes Caches handed out, as flushed at refill; atomic
-	_          [cacheLine - 48]byte
 }
 
 // chunk is one life of a block: the header through which a block of
@@ -108,8 +118,22 @@ type shard struct {
 // of one generation. The docs speak of blocks only; the code says chunk
 // for a block's header and life. A block that is recycled gets a new
 // chunk, so a goroutine that still holds the old pointer cannot allocate
-// from the block's new life: the old chunk stays sealed forever.
+// from the block's new life: the old chunk stays sealed forever. Each
+// chunk fills whole cache lines: allocators on different shards add to
+// the free offsets of different chunks.
 type chunk struct {
+	chunkFields
+	_ [cacheLine - unsafe.Sizeof(chunkFields{})%cacheLine]byte
+}
+
+// newChunk returns a chunk over r of epoch gen, with words usable words
+// (0 for a dedicated block, which is not carved).
+func newChunk(r mem.Region, words, gen uint64, dedicated bool) *chunk {
+	return &chunk{chunkFields: chunkFields{region: r, words: words, gen: gen, dedicated: dedicated}}
+}
+
+// chunkFields are the fields of a chunk.
+type chunkFields struct {
 	// free is the offset of the next free word: added atomically by
 	// allocators, swapped to sealed under mu. It never wraps. Once it
 	// passes words, the next step of the goroutine whose Add failed is
@@ -122,15 +146,14 @@ type chunk struct {
 	// below 2^63, sealed or not. Counting words rather than bytes is what
 	// keeps that sum below 2^64.
 	free      atomic.Uint64
-	region    mem.Region           // the block; read-only
-	words     uint64               // usable words; read-only
-	gen       uint64               // epoch this chunk was published in; read-only
-	next      *chunk               // list link; under mu, or by the goroutine holding the list off the arena
-	dirty     uintptr              // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
-	locked    bool                 // on the free list: PROT_NONE, pages released, by Guard; as dirty
-	sealed    bool                 // sealLocked ran; under mu
-	dedicated bool                 // a dedicated block; read-only
-	_         [cacheLine - 88]byte // 88: the fields above on 64-bit systems
+	region    mem.Region // the block; read-only
+	words     uint64     // usable words; read-only
+	gen       uint64     // epoch this chunk was published in; read-only
+	next      *chunk     // list link; under mu, or by the goroutine holding the list off the arena
+	dirty     uintptr    // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
+	locked    bool       // on the free list: PROT_NONE, pages released, by Guard; as dirty
+	sealed    bool       // sealLocked ran; under mu
+	dedicated bool       // a dedicated block; read-only
 }
 
 // chunkList is a singly linked list with a tail, so lists splice in O(1).
@@ -396,16 +419,15 @@ func (c *chunk) take(start, n uintptr) Bits {
 // fresh chunk when the head is missing or full.
 func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 	a.mu.Lock()
+	defer a.mu.Unlock() // the MayUnlock calls return with mu held
 	a.slowPaths++
 	for {
 		if a.epoch.Load()&closedBit != 0 {
-			a.mu.Unlock()
 			return nil, 0, fmt.Errorf("%w: Alloc", ErrClosed)
 		}
 		// The head cannot change while we hold mu, but its offset can.
 		if c := s.head.Load(); c != nil {
 			if start, ok := claim(c, n); ok {
-				a.mu.Unlock()
 				return c, start, nil
 			}
 			// Retire the full head now, whatever happens next: if no
@@ -424,7 +446,6 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 				// Under the limit, another shard's head may have room:
 				// every head is of the current epoch (invariant H).
 				if c, start, ok := a.tryAnyHeadLocked(n); ok {
-					a.mu.Unlock()
 					return c, start, nil
 				}
 				if a.awaitInflightMayUnlock() {
@@ -432,22 +453,18 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 				}
 			}
 			if err != nil {
-				a.mu.Unlock()
 				return nil, 0, err
 			}
-			a.free.pushFront(&chunk{region: r})
+			a.free.pushFront(newChunk(r, 0, 0, false)) // a fresh block: clean, no life yet
 			continue
 		}
 		if f.dirty > 0 || f.locked {
 			if err := a.scrubMayUnlock(f); err != nil {
-				a.mu.Unlock()
 				return nil, 0, err
 			}
 			continue
 		}
-		c := a.publishLocked(s, f.region, n)
-		a.mu.Unlock()
-		return c, 0, nil
+		return a.publishLocked(s, f.region, n), 0, nil
 	}
 }
 
@@ -476,15 +493,14 @@ func (a *Arena) awaitInflightMayUnlock() bool {
 	return true
 }
 
-// beginFlightMayUnlock releases mu for work on a block held off every list.
-func (a *Arena) beginFlightMayUnlock() {
+// inFlightMayUnlock runs work with mu released, counted in flight: work
+// is a system call or a clear on blocks held off every list. When it is
+// done, mu is taken back and the requests waiting for blocks in flight
+// are woken.
+func (a *Arena) inFlightMayUnlock(work func()) {
 	a.inflight++
 	a.mu.Unlock()
-}
-
-// endFlight takes mu back after beginFlightMayUnlock and wakes the
-// requests waiting for blocks in flight.
-func (a *Arena) endFlight() {
+	work()
 	a.mu.Lock()
 	a.inflight--
 	a.settled.Broadcast()
@@ -496,15 +512,15 @@ func (a *Arena) endFlight() {
 // no chunk of it is published. It goes back to the front of the free
 // list, clean, unless the arena closed meanwhile.
 func (a *Arena) scrubMayUnlock(f *chunk) error {
-	a.beginFlightMayUnlock()
 	var err error
-	if f.locked {
-		err = a.protectFn(f.region, true)
-	}
-	if err == nil {
-		a.clearFn(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
-	}
-	a.endFlight()
+	a.inFlightMayUnlock(func() {
+		if f.locked {
+			err = a.protectFn(f.region, true)
+		}
+		if err == nil {
+			a.clearFn(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
+		}
+	})
 	if err == nil {
 		a.cleared += uint64(f.dirty)
 	}
@@ -552,13 +568,15 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 		a.mapped -= int64(c.region.Size())
 	}
 	a.mapped += int64(size)
-	a.beginFlightMayUnlock()
-	r, err := a.mapFn(size)
-	if err == nil {
-		a.unmapAll(free.head)
-		a.unmapAll(guarded.head)
-	}
-	a.endFlight()
+	var r mem.Region
+	var err error
+	a.inFlightMayUnlock(func() {
+		r, err = a.mapFn(size)
+		if err == nil {
+			a.unmapAll(free.head)
+			a.unmapAll(guarded.head)
+		}
+	})
 	closed := a.epoch.Load()&closedBit != 0
 	if err != nil {
 		a.mapped -= int64(size)
@@ -591,7 +609,7 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 		a.sealLocked(old)
 	}
 	e := a.epoch.Load()
-	c := &chunk{region: r, words: uint64(a.blockSize >> 3), gen: e}
+	c := newChunk(r, uint64(a.blockSize>>3), e, false)
 	c.free.Store(uint64(n >> 3))
 	a.gens[e%uint64(len(a.gens))].chunks.push(c)
 	s.head.Store(c)
@@ -616,35 +634,31 @@ func (a *Arena) sealLocked(c *chunk) {
 	c.dirty = used
 }
 
-// allocDedicated serves a request above dedicatedMin from a dedicated block, kept
-// on the current generation's list and unmapped when it is recycled.
+// allocDedicated serves a request above dedicatedMin from a dedicated
+// block, kept on the current generation's list and unmapped when it is
+// recycled.
 func (a *Arena) allocDedicated(n uintptr) (Bits, error) {
 	a.mu.Lock()
+	defer a.mu.Unlock() // the MayUnlock calls return with mu held
 	a.slowPaths++
 	if a.gens == nil { // every Alloc of a zero Arena comes here: dedicatedMin is 0
-		a.mu.Unlock()
 		return nil, fmt.Errorf("%w: Arena not made by New", ErrClosed)
 	}
 	for {
 		if a.epoch.Load()&closedBit != 0 {
-			a.mu.Unlock()
 			return nil, fmt.Errorf("%w: Alloc", ErrClosed)
 		}
-		// mapMayUnlock drops mu around the system call, so no deferred
-		// Unlock.
 		r, err := a.mapMayUnlock(n)
 		if errors.Is(err, ErrLimit) && a.awaitInflightMayUnlock() {
 			continue
 		}
 		if err != nil {
-			a.mu.Unlock()
 			return nil, err
 		}
 		e := a.epoch.Load()
-		a.gens[e%uint64(len(a.gens))].dedicated.push(&chunk{region: r, gen: e, dedicated: true})
+		a.gens[e%uint64(len(a.gens))].dedicated.push(newChunk(r, 0, e, true))
 		a.dedicatedBytes += uint64(n)
 		a.dedicatedWaste += uint64(r.Size() - n)
-		a.mu.Unlock()
 		return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
 	}
 }
@@ -684,10 +698,10 @@ func (a *Arena) Advance() uint64 {
 	a.mapped -= gone.bytes
 	trim := a.trimLocked(e - 1)
 	if a.guard {
-		a.guardMayUnlock(e, &dead)
-	} else {
-		a.mu.Unlock()
+		closed := a.guardMayUnlock(e, &dead)
+		gone.splice(&closed)
 	}
+	a.mu.Unlock()
 	a.unmapAll(gone.head)
 	a.unmapAll(trim)
 	return e

@@ -482,21 +482,18 @@ func TestClearing(t *testing.T) {
 }
 
 // TestLayout checks the padding that keeps cores off each other's cache
-// lines: every shard (head and its books) and every chunk header fills
-// exactly one padding unit, a Cache at least one, and the epoch word, which
-// every Cache.Alloc reads, has a full unit of padding on either side.
+// lines: every shard (head and its books), every chunk header and every
+// Cache fills exactly one padding unit, and the epoch word, which every
+// Cache.Alloc reads, has a full unit of padding on either side.
 func TestLayout(t *testing.T) {
-	if unsafe.Sizeof(uintptr(0)) != 8 {
-		t.Skip("the padding is computed for 64-bit systems")
-	}
-	if n := unsafe.Sizeof(shard{}); n != cacheLine {
-		t.Errorf("shard is %d bytes, want %d", n, cacheLine)
-	}
-	if n := unsafe.Sizeof(chunk{}); n != cacheLine {
-		t.Errorf("chunk is %d bytes, want %d", n, cacheLine)
-	}
-	if n := unsafe.Sizeof(Cache{}); n < cacheLine {
-		t.Errorf("Cache is %d bytes, want at least %d", n, cacheLine)
+	for name, n := range map[string]uintptr{
+		"shard": unsafe.Sizeof(shard{}),
+		"chunk": unsafe.Sizeof(chunk{}),
+		"Cache": unsafe.Sizeof(Cache{}),
+	} {
+		if n != cacheLine {
+			t.Errorf("%s is %d bytes, want %d", name, n, cacheLine)
+		}
 	}
 	var a Arena
 	before := unsafe.Offsetof(a.epoch) - (unsafe.Offsetof(a.clearFn) + unsafe.Sizeof(a.clearFn))

@@ -25,10 +25,17 @@ import (
 // it only while Epoch() still equals that epoch. So every request it serves
 // began in the slab's epoch, and the arena recycles the slab no earlier
 // than Retain+1 epochs later. When Advance runs, the next request refills.
-//
-// Every field belongs to the Cache's goroutine; only the arena's epoch,
-// read through the arena pointer, is shared (read atomically).
 type Cache struct {
+	cacheFields
+	// Caches of different workers must not share a line: pos is written
+	// on every Alloc.
+	_ [cacheLine - unsafe.Sizeof(cacheFields{})%cacheLine]byte
+}
+
+// cacheFields are the fields of a Cache. Every field belongs to the
+// Cache's goroutine; only the arena's epoch, read through the arena
+// pointer, is shared (read atomically).
+type cacheFields struct {
 	arena *Arena
 	shard *shard  // where refills carve
 	small uintptr // requests of 1..small bytes are served from the slab
@@ -45,7 +52,6 @@ type Cache struct {
 	pos   uintptr // offset in the block of the slab's next free byte
 	end   uintptr // offset in the block of the slab's end
 	gen   uint64  // epoch the slab belongs to
-	_     [cacheLine - 72]byte
 }
 
 // at returns the address off bytes into the slab's block.
@@ -60,14 +66,14 @@ func (c *Cache) at(off uintptr) unsafe.Pointer {
 // hands back the unused part of the slab in the books.
 func (a *Arena) NewCache() *Cache {
 	if len(a.shards) == 0 { // not made by New: every Alloc goes to a.Alloc
-		return &Cache{arena: a}
+		return &Cache{cacheFields: cacheFields{arena: a}}
 	}
 	i := a.nextShard.Add(1) - 1
-	return &Cache{
+	return &Cache{cacheFields: cacheFields{
 		arena: a,
 		shard: &a.shards[uint(i)%uint(len(a.shards))],
 		small: a.slabSize / 16,
-	}
+	}}
 }
 
 // Alloc has the contract of Arena.Alloc. The fast path is a size check,

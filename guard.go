@@ -82,33 +82,33 @@ func (a *Arena) reguardLocked(l *chunkList) {
 
 // guardMayUnlock makes every block of dead, the generation recycled by the
 // Advance to e, inaccessible and releases its pages, with mu released (one
-// system call per block), then puts the blocks in the guard slot of e. It
-// is called with mu held and returns with mu released. A block whose
-// protection fails is counted in UnmapErrors and guarded all the same: it
-// stays accessible, but is not reused before its time; an ordinary one
-// keeps its dirty mark and is cleared when reused.
-func (a *Arena) guardMayUnlock(e uint64, dead *genList) {
-	a.beginFlightMayUnlock()
-	for _, l := range []*chunkList{&dead.chunks, &dead.dedicated} {
-		for c := l.head; c != nil; c = c.next {
-			if err := a.protectFn(c.region, false); err != nil {
-				a.unmapErrs.Add(1)
-				continue
+// system call per block), then puts the blocks in the guard slot of e. If
+// Close ran meanwhile, and so did not see them, it returns them instead,
+// for the caller to unmap once it releases mu. A block whose protection
+// fails is counted in UnmapErrors and guarded all the same: it stays
+// accessible, but is not reused before its time; an ordinary one keeps its
+// dirty mark and is cleared when reused.
+func (a *Arena) guardMayUnlock(e uint64, dead *genList) (closed chunkList) {
+	a.inFlightMayUnlock(func() {
+		for _, l := range []*chunkList{&dead.chunks, &dead.dedicated} {
+			for c := l.head; c != nil; c = c.next {
+				if err := a.protectFn(c.region, false); err != nil {
+					a.unmapErrs.Add(1)
+					continue
+				}
+				c.locked, c.dirty = true, 0
 			}
-			c.locked, c.dirty = true, 0
 		}
-	}
-	a.endFlight()
-	if a.epoch.Load()&closedBit != 0 { // Close ran meanwhile and did not see them
+	})
+	if a.epoch.Load()&closedBit != 0 {
 		a.mapped -= dead.chunks.bytes + dead.dedicated.bytes
-		a.mu.Unlock()
-		a.unmapAll(dead.chunks.head)
-		a.unmapAll(dead.dedicated.head)
-		return
+		closed.splice(&dead.chunks)
+		closed.splice(&dead.dedicated)
+		return closed
 	}
 	slot := &a.guarded[e%a.guardFor]
 	a.guardBytes += dead.chunks.bytes + dead.dedicated.bytes
 	slot.chunks.splice(&dead.chunks)
 	slot.dedicated.splice(&dead.dedicated)
-	a.mu.Unlock()
+	return closed
 }
