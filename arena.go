@@ -342,10 +342,10 @@ func (a *Arena) home(key uint64) uint64 { return key * 0x9E3779B97F4A7C15 >> a.s
 
 // shardFor returns the shard for the goroutine whose stack key is key.
 // A hash of the key names its home shard. Hashing alone lets two
-// goroutines share a shard by chance (a test found it in a third to four
-// fifths of trials of 8 goroutines over 128 shards: stacks are not random
-// addresses), and two goroutines on one shard contend for its chunk on
-// every Alloc. So a goroutine claims a shard for the epoch: the first of
+// goroutines share a shard by chance, more often than for random keys
+// since stacks sit in runs a few KiB apart, and two goroutines on one
+// shard contend for its chunk on every Alloc (doc/BENCHMARKS.md has how
+// often). So a goroutine claims a shard for the epoch: the first of
 // shardProbes shards from its home that is unclaimed or already its own.
 // Advance (and Close) clear the claims, so those of goroutines that have
 // exited or moved their stacks last one epoch. The claim is a hint for
@@ -728,12 +728,11 @@ func (a *Arena) sealHeadsLocked() {
 // load from giving back memory the next epoch maps again. The factor of
 // two is room for a load that varies from epoch to epoch: the free list is
 // refilled only by the generation that dies, Retain+1 epochs after it was
-// allocated, so a free list capped at one generation ran dry after every
-// run of larger epochs (with Advance every 2 ms on a timer, a fifth of the
-// blocks were unmapped and mapped again, and one goroutine made 57 million
-// Allocs in a second instead of 75 to 83 million). Releasing half the
-// excess at a time spreads the system calls over several Advances while
-// the footprint still follows the load down geometrically.
+// allocated, so a free list capped at one generation runs dry after every
+// run of larger epochs, and blocks are unmapped only to be mapped again
+// (doc/BENCHMARKS.md has what that cost). Releasing half the excess at a
+// time spreads the system calls over several Advances while the footprint
+// still follows the load down geometrically.
 func (a *Arena) trimLocked(ended uint64) *chunk {
 	a.history[ended%trimHistory] = a.gens[ended%uint64(len(a.gens))].chunks.n
 	keep := 0

@@ -53,7 +53,7 @@ type Options struct {
 	// MappedBytes and in Stats.GuardedBytes. Under MaxBytes they give way,
 	// oldest first, before a request fails with ErrLimit; their guard is
 	// then shorter, as their address range may be mapped again. Use Guard
-	// in tests and debugging; doc/DESIGN.md gives its cost. It needs mmap
+	// in tests and debugging; doc/BENCHMARKS.md gives its cost. It needs mmap
 	// (Unix); elsewhere New fails with ErrOption.
 	Guard bool
 	// GuardEpochs is how many epochs Guard keeps recycled memory

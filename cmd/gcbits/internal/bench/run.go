@@ -46,7 +46,8 @@ const Reference = "seed-after"
 // Defaults of Config. Six runs are the fewest whose median has a 95%
 // confidence interval. The epoch lengths are chosen so that a gcbits epoch
 // holds a few MiB of bitmaps: the half-used block and slab ends that every
-// epoch leaves behind then stay well under 3% of what was handed out.
+// epoch leaves behind are then a small share of what was handed out (the
+// waste column of the table).
 const (
 	DefaultRuns         = 6
 	DefaultDuration     = 100 * time.Millisecond
