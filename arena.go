@@ -284,6 +284,34 @@ func New(opts Options) (*Arena, error) {
 // Epoch returns the current epoch number. The first epoch is 0.
 func (a *Arena) Epoch() uint64 { return a.epoch.Load() &^ closedBit }
 
+// Options returns the options a was made with, defaults filled in and
+// BlockSize raised to the page size: Options().Retain is how many epochs
+// a bitmap outlives its own. For an Arena not made by New it returns the
+// zero Options.
+func (a *Arena) Options() Options {
+	return Options{
+		BlockSize:   int(a.blockSize),
+		Retain:      int(a.retain),
+		MaxBytes:    a.maxBytes,
+		Guard:       a.guard,
+		GuardEpochs: int(a.guardFor),
+	}
+}
+
+// Live reports whether the bitmaps of epoch, as returned by
+// [Arena.AllocEpoch] or [Cache.AllocEpoch], are within their lifetime:
+// whether Epoch() < epoch+Retain+1 and a is open. Once false it stays
+// false; a true answer holds until the next [Arena.Advance]. A goroutine
+// that uses a bitmap while others may advance must keep Advance out, by
+// its own synchronization, from the check to its last use of the bitmap.
+func (a *Arena) Live(epoch uint64) bool {
+	e := a.epoch.Load()
+	if e&closedBit != 0 || a.retain == 0 { // closed, or not made by New
+		return false
+	}
+	return e <= epoch || e-epoch <= a.retain
+}
+
 // bytesFor converts a bit count to bytes, rounded up to whole words.
 func bytesFor(nbits int) uintptr { return uintptr(nbits+63) >> 6 << 3 }
 
@@ -299,10 +327,27 @@ func checkBits(nbits int) error {
 // Alloc returns a zeroed bitmap of at least nbits bits: ceil(nbits/64)
 // words, 8-byte aligned, disjoint from every other live bitmap. nbits == 0
 // gives an empty Bits and a nil error. Alloc is safe for concurrent use,
-// also concurrently with Advance.
+// also concurrently with Advance; a caller that advances concurrently
+// learns the bitmap's lifetime from AllocEpoch.
 func (a *Arena) Alloc(nbits int) (Bits, error) {
+	b, _, err := a.AllocEpoch(nbits)
+	return b, err
+}
+
+// AllocEpoch is Alloc that also returns the epoch the bitmap belongs to:
+// the bitmap is valid while Live(epoch) holds, until Epoch() reaches
+// epoch+Retain+1. The epoch is at least the one in which AllocEpoch began
+// (it is later if an Advance ran meanwhile), so the lifetime is never
+// shorter than the lifetime rule promises. An AllocEpoch preempted
+// across Retain+1 Advances returns a bitmap whose lifetime is already
+// over: Live(epoch) is false, and the caller must not touch it. For
+// nbits == 0 the epoch is the current one; on error it is 0.
+func (a *Arena) AllocEpoch(nbits int) (Bits, uint64, error) {
 	if uint(nbits-1) >= MaxBits {
-		return nil, checkBits(nbits)
+		if err := checkBits(nbits); err != nil {
+			return nil, 0, err
+		}
+		return nil, a.Epoch(), nil
 	}
 	n := bytesFor(nbits)
 	if n > a.dedicatedMin {
@@ -317,14 +362,14 @@ func (a *Arena) Alloc(nbits int) (Bits, error) {
 	}
 	if c := s.head.Load(); c != nil {
 		if start, ok := s.tryAdd(c, n); ok {
-			return c.take(start, n), nil
+			return c.take(start, n), c.gen, nil
 		}
 	}
 	c, start, err := a.carveSlow(s, n)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return c.take(start, n), nil
+	return c.take(start, n), c.gen, nil
 }
 
 // stackKey identifies the calling goroutine without any shared state: the
@@ -636,30 +681,30 @@ func (a *Arena) sealLocked(c *chunk) {
 
 // allocDedicated serves a request above dedicatedMin from a dedicated
 // block, kept on the current generation's list and unmapped when it is
-// recycled.
-func (a *Arena) allocDedicated(n uintptr) (Bits, error) {
+// recycled, and returns it with its generation.
+func (a *Arena) allocDedicated(n uintptr) (Bits, uint64, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock() // the MayUnlock calls return with mu held
 	a.slowPaths++
 	if a.gens == nil { // every Alloc of a zero Arena comes here: dedicatedMin is 0
-		return nil, fmt.Errorf("%w: Arena not made by New", ErrClosed)
+		return nil, 0, fmt.Errorf("%w: Arena not made by New", ErrClosed)
 	}
 	for {
 		if a.epoch.Load()&closedBit != 0 {
-			return nil, fmt.Errorf("%w: Alloc", ErrClosed)
+			return nil, 0, fmt.Errorf("%w: Alloc", ErrClosed)
 		}
 		r, err := a.mapMayUnlock(n)
 		if errors.Is(err, ErrLimit) && a.awaitInflightMayUnlock() {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		e := a.epoch.Load()
 		a.gens[e%uint64(len(a.gens))].dedicated.push(newChunk(r, 0, e, true))
 		a.dedicatedBytes += uint64(n)
 		a.dedicatedWaste += uint64(r.Size() - n)
-		return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
+		return unsafe.Slice((*uint64)(r.Base()), n>>3), e, nil
 	}
 }
 

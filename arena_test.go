@@ -373,13 +373,28 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 			var mine []live
 			for i := 0; i < iters; i++ {
 				id := uint64(w)<<32 | uint64(i+1)
+				// Half the bitmaps are judged by the epoch read before
+				// their Alloc began, half by the one AllocEpoch returns.
 				e := a.Epoch()
 				var b Bits
+				var g uint64
 				var err error
-				if i%2 == 0 {
-					b, err = c.Alloc(1 + i%700)
-				} else {
-					b, err = a.Alloc(1 + i%700)
+				switch n := 1 + i%700; i % 4 {
+				case 0:
+					b, err = c.Alloc(n)
+				case 1:
+					b, err = a.Alloc(n)
+				case 2:
+					b, g, err = c.AllocEpoch(n)
+				case 3:
+					b, g, err = a.AllocEpoch(n)
+				}
+				if err == nil && i%4 >= 2 {
+					if after := a.Epoch(); g < e || g > after {
+						errs <- fmt.Errorf("AllocEpoch begun in epoch %d and returned in %d: epoch %d", e, after, g)
+						return
+					}
+					e = g
 				}
 				if errors.Is(err, ErrLimit) && o.MaxBytes > 0 {
 					limited.Add(1) // the other workers' live bitmaps fill the limit
@@ -391,7 +406,12 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 				}
 				pin.RLock()
 				now := a.Epoch()
-				if now >= e+3 {
+				if a.Live(e) != (now < e+3) {
+					pin.RUnlock()
+					errs <- fmt.Errorf("Live(%d) = %v in epoch %d", e, a.Live(e), now)
+					return
+				}
+				if !a.Live(e) {
 					// The Alloc overlapped three Advances: by the rule
 					// the bitmap is already dead, and may be unmapped.
 					pin.RUnlock()
@@ -408,7 +428,7 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 				mine = append(mine, live{b, id, e})
 				kept := mine[:0]
 				for _, l := range mine {
-					if now >= l.epoch+3 {
+					if !a.Live(l.epoch) {
 						continue
 					}
 					if !intact(l.b, l.id) {

@@ -76,9 +76,10 @@ func (a *Arena) NewCache() *Cache {
 	}}
 }
 
-// Alloc has the contract of Arena.Alloc. The fast path is a size check,
-// an epoch check and a bump; everything else is in allocSlow.
+// Alloc has the contract of Arena.Alloc.
 func (c *Cache) Alloc(nbits int) (Bits, error) {
+	// The fast path is a size check, an epoch check and a bump;
+	// everything else is in allocSlow.
 	// n-1 < small rejects nbits <= 0 (n is 0, or huge once nbits+63 is
 	// negative) and requests too large for slabs, in one comparison.
 	n := uintptr(nbits+63) >> 6 << 3
@@ -92,16 +93,39 @@ func (c *Cache) Alloc(nbits int) (Bits, error) {
 	return c.allocSlow(nbits)
 }
 
+// AllocEpoch has the contract of Arena.AllocEpoch: it returns the bitmap
+// and the epoch it belongs to, for a request served from a slab the
+// epoch of the slab.
+func (c *Cache) AllocEpoch(nbits int) (Bits, uint64, error) {
+	if !c.fromSlab(nbits) {
+		return c.passOn(nbits)
+	}
+	b, err := c.Alloc(nbits)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b, c.gen, nil // Alloc served b from the current slab
+}
+
+// fromSlab reports whether a request of nbits is served from slabs.
+func (c *Cache) fromSlab(nbits int) bool { return nbits > 0 && bytesFor(nbits) <= c.small }
+
 // allocSlow serves what the fast path cannot: a refill, a request too
 // large for slabs, or a bad one.
 func (c *Cache) allocSlow(nbits int) (Bits, error) {
-	if n := bytesFor(nbits); nbits > 0 && n <= c.small {
-		return c.refill(n)
+	if c.fromSlab(nbits) {
+		return c.refill(bytesFor(nbits))
 	}
+	b, _, err := c.passOn(nbits)
+	return b, err
+}
+
+// passOn serves a request that slabs do not: it goes to the arena.
+func (c *Cache) passOn(nbits int) (Bits, uint64, error) {
 	if c.arena == nil {
-		return nil, fmt.Errorf("%w: Cache not made by Arena.NewCache", ErrClosed)
+		return nil, 0, fmt.Errorf("%w: Cache not made by Arena.NewCache", ErrClosed)
 	}
-	return c.arena.Alloc(nbits)
+	return c.arena.AllocEpoch(nbits)
 }
 
 // refill drops the current slab, carves a new one and serves n bytes

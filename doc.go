@@ -18,6 +18,12 @@
 // in cycle e are marked in e+1 and read as allocation bits until the sweep
 // of e+2 replaces them.
 //
+// A program that advances while other goroutines allocate learns each
+// bitmap's lifetime from AllocEpoch, which returns the epoch the bitmap
+// belongs to, and Live, which reports whether that epoch's bitmaps are
+// still valid; it keeps Advance out, by its own synchronization, while
+// it uses a bitmap it found live.
+//
 // # Concurrency
 //
 // Alloc is safe from any number of goroutines, and Advance may run

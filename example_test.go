@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gcbits/gcbits"
 )
@@ -153,4 +154,62 @@ func ExampleBits_Or() {
 	// Output:
 	// next: {70} visited: {3,70}
 	// visited below 64: {3} equal: true
+}
+
+// Advance may run while other goroutines allocate. A worker learns from
+// AllocEpoch the epoch its bitmap belongs to and, from Live, whether the
+// bitmap's lifetime still runs; a read lock keeps Advance out from that
+// check to the bitmap's last use. Live is false only for a bitmap whose
+// AllocEpoch was preempted across Retain+1 Advances.
+func ExampleArena_AllocEpoch() {
+	a, err := gcbits.New(gcbits.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+
+	var pin sync.RWMutex // Advance holds it for writing, a bitmap in use for reading
+	stop := make(chan struct{})
+	var advancer sync.WaitGroup
+	advancer.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pin.Lock()
+			a.Advance()
+			pin.Unlock()
+		}
+	})
+
+	var dirty atomic.Int64 // live bitmaps that did not come zeroed
+	var workers sync.WaitGroup
+	for range 4 {
+		workers.Go(func() {
+			c := a.NewCache()
+			defer c.Flush()
+			for span := range 1000 {
+				b, epoch, err := c.AllocEpoch(64)
+				if err != nil {
+					panic(err)
+				}
+				pin.RLock()
+				if a.Live(epoch) {
+					if b.Any() {
+						dirty.Add(1)
+					}
+					b.Set(span % 64)
+				}
+				pin.RUnlock()
+			}
+		})
+	}
+	workers.Wait()
+	close(stop)
+	advancer.Wait()
+	fmt.Println("dirty bitmaps:", dirty.Load())
+	// Output:
+	// dirty bitmaps: 0
 }
