@@ -48,21 +48,18 @@ const (
 // documentation for the lifetime rule and the concurrency contract.
 type Arena struct {
 	// Set by New; read-only afterwards.
-	blockSize      uintptr                           // Options.BlockSize: bytes per ordinary block
-	dedicatedMin   uintptr                           // requests above this get a dedicated block
-	slabSize       uintptr                           // bytes a Cache carves per refill
-	retain         uint64                            // Options.Retain
-	guard          bool                              // Options.Guard
-	guardFor       uint64                            // Options.GuardEpochs with Guard, else 0
-	maxBytes       int64                             // Options.MaxBytes, 0 for none
-	shardShift     uint                              // 64 - log2(len(shards))
-	shards         []shard                           // the slice is read-only; see shard for its fields
-	mapFn          func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
-	unmapFn        func(mem.Region) error            // mem.Region.Unmap; replaced by tests
-	protectFn      func(r mem.Region, rw bool) error // protect: Guard's protection changes; replaced by tests
-	clearFn        func([]byte)                      // clears recycled memory; replaced by tests
-	_              [cacheLine]byte                   // keeps epoch off the lines of the fields above
-	epoch          atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
+	blockSize      uintptr         // Options.BlockSize: bytes per ordinary block
+	dedicatedMin   uintptr         // requests above this get a dedicated block
+	slabSize       uintptr         // bytes a Cache carves per refill
+	retain         uint64          // Options.Retain
+	guard          bool            // Options.Guard
+	guardFor       uint64          // Options.GuardEpochs with Guard, else 0
+	maxBytes       int64           // Options.MaxBytes, 0 for none
+	shardShift     uint            // 64 - log2(len(shards))
+	shards         []shard         // the slice is read-only; see shard for its fields
+	sys            hooks           // calls to the OS; replaced only by tests, before the arena is used
+	_              [cacheLine]byte // keeps epoch off the lines of the fields above
+	epoch          atomic.Uint64   // current epoch, with closedBit once closed; read atomically, written atomically under mu
 	_              [cacheLine - unsafe.Sizeof(atomic.Uint64{})%cacheLine]byte
 	nextShard      atomic.Uint32 // round-robin shard for NewCache; atomic
 	_              [cacheLine - unsafe.Sizeof(atomic.Uint32{})%cacheLine]byte
@@ -265,10 +262,7 @@ func New(opts Options) (*Arena, error) {
 		maxBytes:     o.MaxBytes,
 		shards:       make([]shard, n),
 		gens:         make([]genList, o.Retain+1),
-		mapFn:        mem.Map,
-		unmapFn:      mem.Region.Unmap,
-		protectFn:    protect,
-		clearFn:      func(b []byte) { clear(b) },
+		sys:          defaultHooks(),
 	}
 	if o.Guard {
 		a.guarded = make([]genList, o.GuardEpochs)
@@ -560,10 +554,10 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 	var err error
 	a.inFlightMayUnlock(func() {
 		if f.locked {
-			err = a.protectFn(f.region, true)
+			err = a.sys.Protect(f.region, true)
 		}
 		if err == nil {
-			a.clearFn(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
+			a.sys.Clear(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
 		}
 	})
 	if err == nil {
@@ -571,7 +565,7 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 	}
 	if a.epoch.Load()&closedBit != 0 {
 		a.mapped -= int64(f.region.Size())
-		if a.unmapFn(f.region) != nil {
+		if a.sys.Unmap(f.region) != nil {
 			a.unmapErrs.Add(1)
 		}
 		return fmt.Errorf("%w: Alloc", ErrClosed)
@@ -616,7 +610,7 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	var r mem.Region
 	var err error
 	a.inFlightMayUnlock(func() {
-		r, err = a.mapFn(size)
+		r, err = a.sys.Map(size)
 		if err == nil {
 			a.unmapAll(free.head)
 			a.unmapAll(guarded.head)
@@ -639,7 +633,7 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	a.released += uint64(free.bytes + guarded.bytes)
 	if closed {
 		a.mapped -= int64(size)
-		if a.unmapFn(r) != nil {
+		if a.sys.Unmap(r) != nil {
 			a.unmapErrs.Add(1)
 		}
 		return mem.Region{}, fmt.Errorf("%w: Alloc", ErrClosed)
@@ -803,7 +797,7 @@ func (a *Arena) trimLocked(ended uint64) *chunk {
 func (a *Arena) unmapAll(c *chunk) error {
 	var errs []error
 	for ; c != nil; c = c.next {
-		if err := a.unmapFn(c.region); err != nil {
+		if err := a.sys.Unmap(c.region); err != nil {
 			a.unmapErrs.Add(1)
 			errs = append(errs, err)
 		}

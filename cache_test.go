@@ -1,9 +1,11 @@
-package gcbits
+package gcbits_test
 
 import (
 	"reflect"
 	"testing"
 
+	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
@@ -15,17 +17,20 @@ func TestCacheNoStalePointer(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Map takes memory from the Go heap: the Cache must point at it")
 	}
-	a := newArena(t, Options{BlockSize: MinBlockSize, Retain: 1})
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1})
 	var unmapped []mem.Region
-	a.unmapFn = func(r mem.Region) error {
+	h := a.Hooks()
+	unmap := h.Unmap
+	h.Unmap = func(r mem.Region) error {
 		unmapped = append(unmapped, r)
-		return r.Unmap()
+		return unmap(r)
 	}
+	a.SetHooks(h)
 	c := a.NewCache()
 	if _, err := c.Alloc(64); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < trimHistory+4; i++ {
+	for range gcbits.TrimHistory + 4 {
 		a.Advance()
 	}
 	if len(unmapped) == 0 {

@@ -17,7 +17,7 @@ import "github.com/gcbits/gcbits/internal/mem"
 // What the slots hold stays counted in a.mapped.
 
 // protect makes r inaccessible with its pages released (rw false), or
-// readable and writable again (rw true). It is Arena.protectFn unless a
+// readable and writable again (rw true): the Protect hook unless a
 // test replaces it.
 func protect(r mem.Region, rw bool) error {
 	if rw {
@@ -92,7 +92,7 @@ func (a *Arena) guardMayUnlock(e uint64, dead *genList) (closed chunkList) {
 	a.inFlightMayUnlock(func() {
 		for _, l := range []*chunkList{&dead.chunks, &dead.dedicated} {
 			for c := l.head; c != nil; c = c.next {
-				if err := a.protectFn(c.region, false); err != nil {
+				if err := a.sys.Protect(c.region, false); err != nil {
 					a.unmapErrs.Add(1)
 					continue
 				}

@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"errors"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"testing"
 
+	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
@@ -15,10 +17,10 @@ import (
 // for exactly Retain epochs after it, and a bitmap keeps what was written
 // to it for as long as Live says so.
 func TestAllocEpoch(t *testing.T) {
-	for _, o := range []Options{
-		{BlockSize: MinBlockSize, Retain: 1},
+	for _, o := range []gcbits.Options{
+		{BlockSize: gcbits.MinBlockSize, Retain: 1},
 		{Retain: 3},
-		{BlockSize: MinBlockSize, Retain: 2, Guard: mem.OffHeap},
+		{BlockSize: gcbits.MinBlockSize, Retain: 2, Guard: mem.OffHeap},
 	} {
 		t.Run(fmt.Sprintf("Retain=%d/Guard=%v", o.Retain, o.Guard), func(t *testing.T) {
 			testAllocEpoch(t, o)
@@ -26,19 +28,19 @@ func TestAllocEpoch(t *testing.T) {
 	}
 }
 
-func testAllocEpoch(t *testing.T, o Options) {
-	a := newArena(t, o)
+func testAllocEpoch(t *testing.T, o gcbits.Options) {
+	a := arenatest.New(t, o)
 	c := a.NewCache()
 	retain := uint64(a.Options().Retain)
 	type kept struct {
-		b     Bits
+		b     gcbits.Bits
 		epoch uint64
 		id    uint64
 	}
 	var all []kept
 	ways := []struct {
 		name  string
-		alloc func(int) (Bits, uint64, error)
+		alloc func(int) (gcbits.Bits, uint64, error)
 	}{{"Arena", a.AllocEpoch}, {"Cache", c.AllocEpoch}}
 	id := uint64(0)
 	for e := uint64(0); e < 3*(retain+1); e++ {
@@ -78,8 +80,8 @@ func testAllocEpoch(t *testing.T, o Options) {
 		if b, g, err := w.alloc(0); err != nil || len(b) != 0 || g != a.Epoch() {
 			t.Errorf("%s.AllocEpoch(0) = %v, %d, %v; want an empty bitmap of epoch %d", w.name, b, g, err, a.Epoch())
 		}
-		for _, n := range []int{-1, math.MinInt, MaxBits + 1} {
-			if b, g, err := w.alloc(n); !errors.Is(err, ErrSize) || b != nil || g != 0 {
+		for _, n := range []int{-1, math.MinInt, gcbits.MaxBits + 1} {
+			if b, g, err := w.alloc(n); !errors.Is(err, gcbits.ErrSize) || b != nil || g != 0 {
 				t.Errorf("%s.AllocEpoch(%d) = %v, %d, %v; want ErrSize and epoch 0", w.name, n, b, g, err)
 			}
 		}
@@ -92,7 +94,7 @@ func testAllocEpoch(t *testing.T, o Options) {
 		t.Error("Live after Close")
 	}
 	for _, w := range ways {
-		if _, g, err := w.alloc(100); !errors.Is(err, ErrClosed) || g != 0 {
+		if _, g, err := w.alloc(100); !errors.Is(err, gcbits.ErrClosed) || g != 0 {
 			t.Errorf("%s.AllocEpoch after Close = epoch %d, %v; want ErrClosed", w.name, g, err)
 		}
 	}
@@ -102,25 +104,25 @@ func testAllocEpoch(t *testing.T, o Options) {
 // given, with defaults filled in and BlockSize raised to the page size.
 func TestOptionsResolved(t *testing.T) {
 	page := mem.PageSize()
-	cases := []struct{ in, want Options }{
-		{Options{}, Options{BlockSize: max(DefaultBlockSize, page), Retain: DefaultRetain}},
-		{Options{BlockSize: MinBlockSize, Retain: 5, MaxBytes: 1 << 20},
-			Options{BlockSize: max(MinBlockSize, page), Retain: 5, MaxBytes: 1 << 20}},
+	cases := []struct{ in, want gcbits.Options }{
+		{gcbits.Options{}, gcbits.Options{BlockSize: max(gcbits.DefaultBlockSize, page), Retain: gcbits.DefaultRetain}},
+		{gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 5, MaxBytes: 1 << 20},
+			gcbits.Options{BlockSize: max(gcbits.MinBlockSize, page), Retain: 5, MaxBytes: 1 << 20}},
 	}
 	if mem.OffHeap {
 		cases = append(cases,
-			struct{ in, want Options }{Options{Guard: true},
-				Options{BlockSize: max(DefaultBlockSize, page), Retain: DefaultRetain, Guard: true, GuardEpochs: DefaultGuardEpochs}},
-			struct{ in, want Options }{Options{Guard: true, GuardEpochs: 3},
-				Options{BlockSize: max(DefaultBlockSize, page), Retain: DefaultRetain, Guard: true, GuardEpochs: 3}})
+			struct{ in, want gcbits.Options }{gcbits.Options{Guard: true},
+				gcbits.Options{BlockSize: max(gcbits.DefaultBlockSize, page), Retain: gcbits.DefaultRetain, Guard: true, GuardEpochs: gcbits.DefaultGuardEpochs}},
+			struct{ in, want gcbits.Options }{gcbits.Options{Guard: true, GuardEpochs: 3},
+				gcbits.Options{BlockSize: max(gcbits.DefaultBlockSize, page), Retain: gcbits.DefaultRetain, Guard: true, GuardEpochs: 3}})
 	}
 	for _, c := range cases {
-		if got := newArena(t, c.in).Options(); got != c.want {
+		if got := arenatest.New(t, c.in).Options(); got != c.want {
 			t.Errorf("New(%+v).Options() = %+v, want %+v", c.in, got, c.want)
 		}
 	}
-	var zero Arena
-	if got := zero.Options(); got != (Options{}) || zero.Live(0) {
+	var zero gcbits.Arena
+	if got := zero.Options(); got != (gcbits.Options{}) || zero.Live(0) {
 		t.Errorf("zero Arena: Options() = %+v, Live(0) = %v", got, zero.Live(0))
 	}
 }

@@ -1,6 +1,10 @@
-package seed
+package seed_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/gcbits/gcbits/internal/seed"
+)
 
 // benchEpoch is how many bitmaps one epoch of a benchmark allocates before
 // the epoch turns: about 1.5 MiB of bitmaps, some two dozen blocks.
@@ -29,5 +33,5 @@ func benchSerial(b *testing.B, a allocator) {
 	}
 }
 
-func BenchmarkBeforeSerial(b *testing.B) { benchSerial(b, NewBefore()) }
-func BenchmarkAfterSerial(b *testing.B)  { benchSerial(b, NewAfter()) }
+func BenchmarkBeforeSerial(b *testing.B) { benchSerial(b, seed.NewBefore()) }
+func BenchmarkAfterSerial(b *testing.B)  { benchSerial(b, seed.NewAfter()) }

@@ -1,4 +1,4 @@
-package seed
+package seed_test
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/gcbits/gcbits/internal/mem"
+	"github.com/gcbits/gcbits/internal/seed"
 )
 
 // allocator is what Before and After have in common.
@@ -19,15 +20,15 @@ type allocator interface {
 	Advance()
 	Close() error
 	Blocks() int
-	offsetOf(p []uint64) (int, uintptr)
+	OffsetOf(p []uint64) (int, uintptr)
 }
 
 var impls = []struct {
 	name string
 	new  func() allocator
 }{
-	{"Before", func() allocator { return NewBefore() }},
-	{"After", func() allocator { return NewAfter() }},
+	{"Before", func() allocator { return seed.NewBefore() }},
+	{"After", func() allocator { return seed.NewAfter() }},
 }
 
 // forEach runs f as a subtest for each implementation, closing the
@@ -136,9 +137,9 @@ func TestAllocDisjointZeroedAligned(t *testing.T) {
 
 func TestSizes(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
-		for _, n := range []int{-1, -64, math.MinInt, MaxBits + 1, MaxBits + 64, math.MaxInt, math.MaxInt - 62} {
+		for _, n := range []int{-1, -64, math.MinInt, seed.MaxBits + 1, seed.MaxBits + 64, math.MaxInt, math.MaxInt - 62} {
 			p, err := a.Alloc(n)
-			if !errors.Is(err, ErrSize) || p != nil {
+			if !errors.Is(err, seed.ErrSize) || p != nil {
 				t.Errorf("Alloc(%d) = %d words, %v; want ErrSize", n, len(p), err)
 			}
 		}
@@ -147,7 +148,7 @@ func TestSizes(t *testing.T) {
 			t.Errorf("Alloc(0) = %v, %v; want nil, nil", p, err)
 		}
 		var ls []live
-		for i, n := range []int{1, 63, 64, 65, 128, 129, MaxBits, MaxBits - 63, 1} {
+		for i, n := range []int{1, 63, 64, 65, 128, 129, seed.MaxBits, seed.MaxBits - 63, 1} {
 			p, err := a.Alloc(n)
 			if err != nil {
 				t.Fatalf("Alloc(%d): %v", n, err)
@@ -162,13 +163,13 @@ func TestSizes(t *testing.T) {
 // as the runtime's does (64 KiB less its 16-byte header).
 func TestFullBlock(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
-		for range maxWords {
+		for range seed.MaxWords {
 			if _, err := a.Alloc(64); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if got := a.Blocks(); got != 1 {
-			t.Fatalf("after %d one-word bitmaps: %d blocks, want 1", maxWords, got)
+			t.Fatalf("after %d one-word bitmaps: %d blocks, want 1", seed.MaxWords, got)
 		}
 		p, err := a.Alloc(1)
 		if err != nil {
@@ -177,7 +178,7 @@ func TestFullBlock(t *testing.T) {
 		if got := a.Blocks(); got != 2 {
 			t.Fatalf("one word past capacity: %d blocks, want 2", got)
 		}
-		if i, off := a.offsetOf(p); i != 1 || off != 0 {
+		if i, off := a.OffsetOf(p); i != 1 || off != 0 {
 			t.Fatalf("bitmap at block %d offset %d, want block 1 offset 0", i, off)
 		}
 	})
@@ -191,12 +192,12 @@ func TestClosed(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range []int{1, 100, MaxBits} {
-			if p, err := a.Alloc(n); !errors.Is(err, ErrClosed) || p != nil {
+		for _, n := range []int{1, 100, seed.MaxBits} {
+			if p, err := a.Alloc(n); !errors.Is(err, seed.ErrClosed) || p != nil {
 				t.Errorf("Alloc(%d) after Close = %d words, %v; want ErrClosed", n, len(p), err)
 			}
 		}
-		if _, err := a.Alloc(-1); !errors.Is(err, ErrSize) {
+		if _, err := a.Alloc(-1); !errors.Is(err, seed.ErrSize) {
 			t.Errorf("Alloc(-1) after Close: %v, want ErrSize", err)
 		}
 		a.Advance()
@@ -209,22 +210,15 @@ func TestClosed(t *testing.T) {
 	})
 }
 
-// withMap replaces the block mapper for the duration of the test.
-func withMap(t *testing.T, f func() (mem.Region, error)) {
-	old := mapBlock
-	mapBlock = f
-	t.Cleanup(func() { mapBlock = old })
-}
-
 func TestMapError(t *testing.T) {
 	cause := errors.New("no memory today")
 	forEach(t, func(t *testing.T, a allocator) {
 		fail := true
-		withMap(t, func() (mem.Region, error) {
+		seed.SetMapBlock(t, func() (mem.Region, error) {
 			if fail {
 				return mem.Region{}, cause
 			}
-			return mem.Map(blockBytes)
+			return mem.Map(seed.BlockBytes)
 		})
 		if p, err := a.Alloc(64); !errors.Is(err, cause) || p != nil {
 			t.Fatalf("Alloc with failing map = %v, %v; want error wrapping %v", p, err, cause)
@@ -245,7 +239,7 @@ func TestPublishedWhileMapping(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
 		var inner []uint64
 		nested := true
-		withMap(t, func() (mem.Region, error) {
+		seed.SetMapBlock(t, func() (mem.Region, error) {
 			if nested {
 				nested = false
 				p, err := a.Alloc(64) // runs while the outer Alloc has the mutex dropped
@@ -254,7 +248,7 @@ func TestPublishedWhileMapping(t *testing.T) {
 				}
 				inner = p
 			}
-			return mem.Map(blockBytes)
+			return mem.Map(seed.BlockBytes)
 		})
 		outer, err := a.Alloc(128)
 		if err != nil {
@@ -263,19 +257,19 @@ func TestPublishedWhileMapping(t *testing.T) {
 		if got := a.Blocks(); got != 2 {
 			t.Fatalf("Blocks() = %d, want 2", got)
 		}
-		ci, offi := a.offsetOf(inner)
-		co, offo := a.offsetOf(outer)
+		ci, offi := a.OffsetOf(inner)
+		co, offo := a.OffsetOf(outer)
 		if ci != co || offi != 0 || offo != 8 {
 			t.Fatalf("inner at block %d+%d, outer at block %d+%d; want both in one block at 0 and 8", ci, offi, co, offo)
 		}
 		// Fill the published block; the next block must come from the
 		// free list, not from the OS.
 		for {
-			p, err := a.Alloc(MaxBits / 4)
+			p, err := a.Alloc(seed.MaxBits / 4)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if i, _ := a.offsetOf(p); i != ci {
+			if i, _ := a.OffsetOf(p); i != ci {
 				if i < 0 {
 					t.Fatal("bitmap outside every block")
 				}
@@ -293,13 +287,13 @@ func TestPublishedWhileMapping(t *testing.T) {
 // end in ErrClosed rather than a crash or a leak.
 func TestClosedWhileMapping(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
-		withMap(t, func() (mem.Region, error) {
+		seed.SetMapBlock(t, func() (mem.Region, error) {
 			if err := a.Close(); err != nil {
 				t.Error(err)
 			}
-			return mem.Map(blockBytes)
+			return mem.Map(seed.BlockBytes)
 		})
-		if p, err := a.Alloc(64); !errors.Is(err, ErrClosed) || p != nil {
+		if p, err := a.Alloc(64); !errors.Is(err, seed.ErrClosed) || p != nil {
 			t.Fatalf("Alloc = %v, %v; want ErrClosed", p, err)
 		}
 		if got := a.Blocks(); got != 0 {
@@ -327,7 +321,7 @@ func TestLifetime(t *testing.T) {
 					t.Fatal(err)
 				}
 				gens[e] = append(gens[e], take(t, p, n, uint64(e)<<32|uint64(i)))
-				c, _ := a.offsetOf(p)
+				c, _ := a.OffsetOf(p)
 				blocksOf[e][c] = true
 			}
 			// Epochs e-2, e-1 and e are all live and intact.
@@ -446,7 +440,7 @@ func TestConcurrent(t *testing.T) {
 		// requests of at most 128 bytes from 4 workers at most 4*128 bytes
 		// of each block go unused. Three live epochs plus the blocks that
 		// lost a publish race bound the total.
-		perBlock := uintptr(usableBytes - workers*128)
+		perBlock := uintptr(seed.UsableBytes - workers*128)
 		k := int((maxBytes + perBlock - 1) / perBlock)
 		if got, limit := a.Blocks(), 4*(k+workers); got > limit {
 			t.Fatalf("%d blocks mapped over %d epochs of at most %d blocks; want at most %d", got, epochs, k, limit)
@@ -458,7 +452,7 @@ func TestConcurrent(t *testing.T) {
 // requests, Before and After place every bitmap at the same block and
 // offset.
 func TestSameLayout(t *testing.T) {
-	b, a := NewBefore(), NewAfter()
+	b, a := seed.NewBefore(), seed.NewAfter()
 	defer b.Close()
 	defer a.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -466,15 +460,15 @@ func TestSameLayout(t *testing.T) {
 		for i := range 1000 + rng.IntN(6000) {
 			n := spanBits[rng.IntN(len(spanBits))]
 			if rng.IntN(500) == 0 {
-				n = rng.IntN(MaxBits + 1)
+				n = rng.IntN(seed.MaxBits + 1)
 			}
 			pb, errb := b.Alloc(n)
 			pa, erra := a.Alloc(n)
 			if errb != nil || erra != nil {
 				t.Fatal(errb, erra)
 			}
-			cb, ob := b.offsetOf(pb)
-			ca, oa := a.offsetOf(pa)
+			cb, ob := b.OffsetOf(pb)
+			ca, oa := a.OffsetOf(pa)
 			if cb != ca || ob != oa || len(pb) != len(pa) {
 				t.Fatalf("epoch %d alloc %d (%d bits): Before block %d+%d, After block %d+%d",
 					e, i, n, cb, ob, ca, oa)
@@ -489,12 +483,12 @@ func TestSameLayout(t *testing.T) {
 }
 
 func Example() {
-	a := NewAfter()
+	a := seed.NewAfter()
 	defer a.Close()
 	bits, err := a.Alloc(170) // a span of 170 objects
 	fmt.Println(len(bits), err)
 	_, err = a.Alloc(-1)
-	fmt.Println(errors.Is(err, ErrSize))
+	fmt.Println(errors.Is(err, seed.ErrSize))
 	// Output:
 	// 3 <nil>
 	// true
