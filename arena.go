@@ -45,7 +45,9 @@ const (
 
 // Arena hands out zeroed bitmaps whose memory is recycled a fixed number
 // of epochs after the one they were allocated in. See the package
-// documentation for the lifetime rule and the concurrency contract.
+// documentation for the lifetime rule and the concurrency contract. Make
+// one with [New]; the zero Arena serves nothing (its Allocs return
+// [ErrClosed]).
 type Arena struct {
 	// Set by New; read-only afterwards.
 	blockSize      uintptr         // Options.BlockSize: bytes per ordinary block
@@ -236,7 +238,8 @@ type genList struct {
 }
 
 // New returns an Arena configured by opts. Options outside their
-// documented ranges give an error wrapping ErrOption.
+// documented ranges give an error wrapping [ErrOption]. The arena maps no
+// memory until the first Alloc.
 func New(opts Options) (*Arena, error) {
 	o, err := opts.resolve(mem.PageSize())
 	if err != nil {
@@ -279,9 +282,9 @@ func New(opts Options) (*Arena, error) {
 func (a *Arena) Epoch() uint64 { return a.epoch.Load() &^ closedBit }
 
 // Options returns the options a was made with, defaults filled in and
-// BlockSize raised to the page size: Options().Retain is how many epochs
-// a bitmap outlives its own. For an Arena not made by New it returns the
-// zero Options.
+// [Options.BlockSize] raised to the page size: Options().Retain is how
+// many epochs a bitmap outlives its own. For an Arena not made by [New]
+// it returns the zero Options.
 func (a *Arena) Options() Options {
 	return Options{
 		BlockSize:   int(a.blockSize),
@@ -320,17 +323,20 @@ func checkBits(nbits int) error {
 
 // Alloc returns a zeroed bitmap of at least nbits bits: ceil(nbits/64)
 // words, 8-byte aligned, disjoint from every other live bitmap. nbits == 0
-// gives an empty Bits and a nil error. Alloc is safe for concurrent use,
-// also concurrently with Advance; a caller that advances concurrently
-// learns the bitmap's lifetime from AllocEpoch.
+// gives an empty [Bits] and a nil error; a negative nbits or one above
+// [MaxBits] gives [ErrSize]; a request that could only be served by
+// mapping past [Options.MaxBytes] gives [ErrLimit]; after [Arena.Close],
+// [ErrClosed]. Alloc is safe for concurrent use, also concurrently with
+// [Arena.Advance]; a caller that advances concurrently learns the
+// bitmap's lifetime from [Arena.AllocEpoch].
 func (a *Arena) Alloc(nbits int) (Bits, error) {
 	b, _, err := a.AllocEpoch(nbits)
 	return b, err
 }
 
-// AllocEpoch is Alloc that also returns the epoch the bitmap belongs to:
-// the bitmap is valid while Live(epoch) holds, until Epoch() reaches
-// epoch+Retain+1. The epoch is at least the one in which AllocEpoch began
+// AllocEpoch is [Arena.Alloc] that also returns the epoch the bitmap
+// belongs to: the bitmap is valid while [Arena.Live](epoch) holds, until
+// Epoch() reaches epoch+Retain+1. The epoch is at least the one in which AllocEpoch began
 // (it is later if an Advance ran meanwhile), so the lifetime is never
 // shorter than the lifetime rule promises. An AllocEpoch preempted
 // across Retain+1 Advances returns a bitmap whose lifetime is already
@@ -704,14 +710,15 @@ func (a *Arena) allocDedicated(n uintptr) (Bits, uint64, error) {
 
 // Advance starts the next epoch and returns its number. Memory allocated
 // in epoch e-Retain, where e is the epoch being left, is recycled. Advance
-// may run concurrently with Alloc; see the package documentation. It holds
+// may run concurrently with [Arena.Alloc] and [Cache.Alloc]; see the
+// package documentation, and the example of [Arena.AllocEpoch]. It holds
 // the lock for O(1) work in the number of blocks it recycles, plus one
 // list pop per block it returns to the OS: free blocks beyond twice what
 // the largest of the last few epochs needed go back, half of the excess
 // per Advance (none in a steady state), unmapped after the lock is
-// released. In Guard mode it also makes one system call per recycled
-// block, with the lock released. After Close it returns the final epoch
-// and does nothing.
+// released. With [Options.Guard] it also makes one system call per
+// recycled block, with the lock released. After [Arena.Close] it returns
+// the final epoch and does nothing.
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
 	e := a.epoch.Load()
@@ -807,9 +814,10 @@ func (a *Arena) unmapAll(c *chunk) error {
 
 // Close returns all memory to the operating system. Every bitmap from the
 // arena becomes invalid: using one afterwards faults, or, once the OS has
-// mapped the address again for something else, corrupts it. Close must not run
-// concurrently with Alloc or Cache.Alloc on the same arena. Allocs after
-// Close return ErrClosed, and so does a second Close.
+// mapped the address again for something else, corrupts it. Close must
+// not run concurrently with [Arena.Alloc] or [Cache.Alloc] on the same
+// arena. Allocs after Close return [ErrClosed], and so does a second
+// Close; it returns the errors of the unmaps that failed, joined.
 func (a *Arena) Close() error {
 	a.mu.Lock()
 	e := a.epoch.Load()

@@ -7,19 +7,20 @@ import (
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
-// Cache is a per-worker front end to an Arena, in the manner of the Go
+// Cache is a per-worker front end to an [Arena], in the manner of the Go
 // runtime's mcache or a HotSpot TLAB: it carves a slab from the arena with
 // one shared atomic operation, then serves requests from it with a private
 // bump pointer. Its fast path does no atomic read-modify-write and takes no
 // lock: a bounds check, an epoch check (one atomic load of a word that only
-// Advance and Close write) and a bump.
+// [Arena.Advance] and [Arena.Close] write) and a bump. Make one with
+// [Arena.NewCache].
 //
 // A Cache is not safe for concurrent use: give each worker goroutine its
 // own. It is worth it when a goroutine makes many small requests (up to a
-// sixteenth of a slab, which is BlockSize/8 up to 8 KiB: 512 bytes with
-// the default 64 KiB blocks; larger requests go to the arena);
-// for occasional requests from many goroutines, Arena.Alloc is simpler and
-// wastes no slab ends.
+// sixteenth of a slab, which is [Options.BlockSize]/8 up to 8 KiB: 512
+// bytes with the default 64 KiB blocks; larger requests go to the arena);
+// for occasional requests from many goroutines, [Arena.Alloc] is simpler
+// and wastes no slab ends.
 //
 // Epochs: a slab belongs to the epoch it was carved in, and the Cache uses
 // it only while Epoch() still equals that epoch. So every request it serves
@@ -62,8 +63,8 @@ func (c *Cache) at(off uintptr) unsafe.Pointer {
 	return unsafe.Add(c.heap, off)
 }
 
-// NewCache returns a Cache drawing on a. Caches need no closing; Flush
-// hands back the unused part of the slab in the books.
+// NewCache returns a [Cache] drawing on a. Caches need no closing;
+// [Cache.Flush] hands back the unused part of the slab in the books.
 func (a *Arena) NewCache() *Cache {
 	if len(a.shards) == 0 { // not made by New: every Alloc goes to a.Alloc
 		return &Cache{cacheFields: cacheFields{arena: a}}
@@ -76,7 +77,7 @@ func (a *Arena) NewCache() *Cache {
 	}}
 }
 
-// Alloc has the contract of Arena.Alloc.
+// Alloc has the contract of [Arena.Alloc].
 func (c *Cache) Alloc(nbits int) (Bits, error) {
 	// The fast path is a size check, an epoch check and a bump;
 	// everything else is in allocSlow.
@@ -93,7 +94,7 @@ func (c *Cache) Alloc(nbits int) (Bits, error) {
 	return c.allocSlow(nbits)
 }
 
-// AllocEpoch has the contract of Arena.AllocEpoch: it returns the bitmap
+// AllocEpoch has the contract of [Arena.AllocEpoch]: it returns the bitmap
 // and the epoch it belongs to, for a request served from a slab the
 // epoch of the slab.
 func (c *Cache) AllocEpoch(nbits int) (Bits, uint64, error) {
@@ -156,7 +157,7 @@ func (c *Cache) refill(n uintptr) (Bits, error) {
 }
 
 // Flush drops the Cache's slab, counting its unused bytes as waste, and
-// adds the bytes it served to the arena's Stats. The next Alloc refills.
+// adds the bytes it served to the arena's [Stats]. The next Alloc refills.
 // Call it when a worker stops for a while; it is never needed for safety.
 func (c *Cache) Flush() {
 	s := c.shard

@@ -1,6 +1,7 @@
 package gcbits_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -9,7 +10,9 @@ import (
 	"github.com/gcbits/gcbits"
 )
 
-func ExampleArena() {
+// The life of a bitmap: allocated zeroed, marked, kept across Advance
+// for Retain epochs, then recycled.
+func Example() {
 	a, err := gcbits.New(gcbits.Options{})
 	if err != nil {
 		panic(err)
@@ -212,4 +215,59 @@ func ExampleArena_AllocEpoch() {
 	fmt.Println("dirty bitmaps:", dirty.Load())
 	// Output:
 	// dirty bitmaps: 0
+}
+
+// New takes Options; the zero value is the runtime's setup. Options
+// reports them with the defaults filled in.
+func ExampleNew() {
+	a, err := gcbits.New(gcbits.Options{
+		BlockSize: 1 << 20, // 1 MiB blocks: requests up to 256 KiB share them
+		Retain:    1,       // bitmaps live one epoch after their own
+		MaxBytes:  1 << 30, // map at most 1 GiB
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+	o := a.Options()
+	fmt.Println("block:", o.BlockSize, "retain:", o.Retain, "limit:", o.MaxBytes)
+
+	_, err = gcbits.New(gcbits.Options{BlockSize: 1000})
+	fmt.Println(errors.Is(err, gcbits.ErrOption), err)
+	// Output:
+	// block: 1048576 retain: 1 limit: 1073741824
+	// true gcbits: bad option: BlockSize 1000 is not a power of two from 4096 to 1073741824
+}
+
+// Under MaxBytes, a request that cannot be served without mapping more
+// fails with ErrLimit; the arena stays usable, and memory comes back as
+// the epochs that hold it are recycled.
+func ExampleOptions_maxBytes() {
+	a, err := gcbits.New(gcbits.Options{MaxBytes: 1 << 20, Retain: 1})
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+
+	const span = 8 << 13 // 8 KiB bitmaps
+	n := 0
+	for {
+		if _, err = a.Alloc(span); err != nil {
+			break
+		}
+		n++
+	}
+	fmt.Println("bitmaps of epoch 0:", n, "then", errors.Is(err, gcbits.ErrLimit))
+
+	a.Advance() // epoch 1: epoch 0 is still live
+	_, err = a.Alloc(span)
+	fmt.Println("epoch 1:", errors.Is(err, gcbits.ErrLimit))
+
+	a.Advance() // epoch 2 recycles epoch 0
+	_, err = a.Alloc(span)
+	fmt.Println("epoch 2:", err)
+	// Output:
+	// bitmaps of epoch 0: 128 then true
+	// epoch 1: true
+	// epoch 2: <nil>
 }

@@ -349,14 +349,18 @@ func TestNilReceivers(t *testing.T) {
 	var a *gcbits.Arena
 	var c *gcbits.Cache
 	calls := map[string]func(){
-		"Arena.Alloc":    func() { a.Alloc(1) },
-		"Arena.Advance":  func() { a.Advance() },
-		"Arena.Epoch":    func() { a.Epoch() },
-		"Arena.Stats":    func() { a.Stats() },
-		"Arena.Close":    func() { a.Close() },
-		"Arena.NewCache": func() { a.NewCache() },
-		"Cache.Alloc":    func() { c.Alloc(1) },
-		"Cache.Flush":    func() { c.Flush() },
+		"Arena.Alloc":      func() { a.Alloc(1) },
+		"Arena.Advance":    func() { a.Advance() },
+		"Arena.Epoch":      func() { a.Epoch() },
+		"Arena.Stats":      func() { a.Stats() },
+		"Arena.Close":      func() { a.Close() },
+		"Arena.NewCache":   func() { a.NewCache() },
+		"Cache.Alloc":      func() { c.Alloc(1) },
+		"Cache.Flush":      func() { c.Flush() },
+		"Arena.AllocEpoch": func() { a.AllocEpoch(1) },
+		"Arena.Live":       func() { a.Live(0) },
+		"Arena.Options":    func() { a.Options() },
+		"Cache.AllocEpoch": func() { c.AllocEpoch(1) },
 	}
 	for name, f := range calls {
 		func() {

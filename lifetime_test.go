@@ -80,7 +80,7 @@ func testAllocEpoch(t *testing.T, o gcbits.Options) {
 		if b, g, err := w.alloc(0); err != nil || len(b) != 0 || g != a.Epoch() {
 			t.Errorf("%s.AllocEpoch(0) = %v, %d, %v; want an empty bitmap of epoch %d", w.name, b, g, err, a.Epoch())
 		}
-		for _, n := range []int{-1, math.MinInt, gcbits.MaxBits + 1} {
+		for _, n := range append([]int{-1, math.MinInt}, arenatest.AboveInt64(gcbits.MaxBits)...) {
 			if b, g, err := w.alloc(n); !errors.Is(err, gcbits.ErrSize) || b != nil || g != 0 {
 				t.Errorf("%s.AllocEpoch(%d) = %v, %d, %v; want ErrSize and epoch 0", w.name, n, b, g, err)
 			}

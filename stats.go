@@ -1,8 +1,8 @@
 package gcbits
 
-// Stats is a snapshot of an Arena's books. Byte counts of memory are of
-// memory mapped from the operating system; AllocatedBytes and WastedBytes
-// count since New.
+// Stats is a snapshot of an [Arena]'s books, from [Arena.Stats]. Byte
+// counts of memory are of memory mapped from the operating system;
+// AllocatedBytes and WastedBytes count since [New].
 type Stats struct {
 	Epoch uint64
 	// Generations[0] is the current epoch, Generations[i] the epoch i
@@ -11,7 +11,7 @@ type Stats struct {
 	FreeBlocks  int   // blocks on the free list, ready for reuse
 	FreeBytes   int64 // their bytes
 	// GuardedBlocks counts the blocks, ordinary and dedicated, that
-	// Options.Guard keeps inaccessible after their generation was
+	// [Options.Guard] keeps inaccessible after their generation was
 	// recycled; GuardedBytes is their address space (their pages are
 	// returned to the OS). Both are 0 without Guard.
 	GuardedBlocks int
@@ -25,8 +25,9 @@ type Stats struct {
 	// last few generations, and under MaxBytes, to make room for a
 	// dedicated block; and of guarded blocks given up under MaxBytes.
 	ReleasedBytes uint64
-	// AllocatedBytes counts bytes handed out by Alloc and Cache.Alloc.
-	// A Cache reports its share when it refills or is flushed.
+	// AllocatedBytes counts bytes handed out by [Arena.Alloc] and
+	// [Cache.Alloc]. A Cache reports its share when it refills or is
+	// flushed ([Cache.Flush]).
 	AllocatedBytes uint64
 	// WastedBytes counts block bytes that were never handed out: tails
 	// left when a block filled or its epoch ended, slab remainders
@@ -43,7 +44,8 @@ type Stats struct {
 	UnmapErrors uint64
 }
 
-// GenStats describes the memory published in one live epoch.
+// GenStats describes the memory published in one live epoch: its entry
+// in [Stats.Generations].
 type GenStats struct {
 	Epoch          uint64
 	Blocks         int   // ordinary blocks, shared by the bitmaps of the epoch
