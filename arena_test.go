@@ -217,7 +217,7 @@ func TestLifetimeAndRecycling(t *testing.T) {
 			a.Advance()
 		}
 		s := a.Stats()
-		// 300 requests of up to 250 bytes need about 16 chunks of 4 KiB a
+		// 300 requests of up to 250 bytes need about 16 blocks of 4 KiB a
 		// generation; recycling keeps the total near (retain+2) times that.
 		if limit := int64(retain+3) * 40 * gcbits.MinBlockSize; s.MappedBytes > limit {
 			t.Errorf("retain %d: %d bytes mapped after 40 epochs, want <= %d (no recycling?)", retain, s.MappedBytes, limit)
@@ -233,7 +233,7 @@ func TestLifetimeAndRecycling(t *testing.T) {
 func TestRecycledIsZeroed(t *testing.T) {
 	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1})
 	for epoch := range 20 {
-		// Alternate heavy and light epochs so that chunks are partly
+		// Alternate heavy and light epochs so that blocks are partly
 		// used in one life and used further in the next.
 		n := 2 + 30*(epoch%3)
 		for i := range n {
@@ -279,7 +279,7 @@ func TestStatsBooks(t *testing.T) {
 	if s.SlowPaths == 0 || s.Generations[0].Blocks == 0 || s.Generations[0].Dedicated != 1 {
 		t.Errorf("stats: %+v", s)
 	}
-	// Within an epoch, waste is chunk tails and slab ends only.
+	// Within an epoch, waste is block tails and slab ends only.
 	if s.WastedBytes*100 > s.AllocatedBytes*3 {
 		t.Errorf("waste %d of %d bytes", s.WastedBytes, s.AllocatedBytes)
 	}

@@ -80,7 +80,7 @@ func TestFaultMap(t *testing.T) {
 			f := injectFaults(a)
 			alloc := w.alloc(a)
 			// Map a dedicated block first, so that there are books to
-			// keep, but no chunk or free block the requests could use.
+			// keep, but no head or free block the requests could use.
 			if _, err := a.Alloc(1 << 16); err != nil {
 				t.Fatal(err)
 			}

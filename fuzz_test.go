@@ -106,7 +106,7 @@ func (m *model) alloc(cache, nbits int) {
 				m.t.Fatalf("Alloc(%d) with %d of %d bytes mapped = %v; over the limit: %v", nbits, before.MappedBytes, limit, err, over)
 			}
 		} else if errors.Is(err, gcbits.ErrLimit) {
-			// From a chunk: may need a new block only when no head
+			// From a shared block: may need a new block only when no head
 			// has room, and fails only when none is free either and
 			// Guard holds none that could give way.
 			if before.FreeBlocks != 0 || before.MappedBytes-before.GuardedBytes+int64(m.opts.BlockSize) <= limit {
@@ -365,7 +365,7 @@ func (r *byteReader) next() int {
 }
 
 // size decodes a bit count: mostly small, sometimes larger than a Cache
-// slab or a quarter chunk, sometimes bad.
+// slab or a quarter block, sometimes bad.
 func (r *byteReader) size() int {
 	k := r.next()
 	switch k >> 6 {

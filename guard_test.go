@@ -564,10 +564,9 @@ func TestGuardLargeNotReused(t *testing.T) {
 
 // TestGuardLimit runs Guard under MaxBytes. What Guard holds counts
 // against the limit, and is given up, oldest first, before a request
-// fails with ErrLimit: a program whose live bitmaps fit keeps being served
-// (before, once guarded blocks filled the limit, every dedicated request
-// failed, with nothing live), and the newest guarded generations stay
-// guarded.
+// fails with ErrLimit: a program whose live bitmaps fit keeps being served,
+// also once guarded blocks fill the limit, and the newest guarded
+// generations stay guarded.
 func TestGuardLimit(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")

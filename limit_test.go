@@ -374,7 +374,7 @@ func TestLimitAnyShard(t *testing.T) {
 // map), from several goroutines at once, through Alloc and Cache refills
 // on the full head's shard. A full chunk's offset may grow by at most one
 // request per goroutine (see chunk.free): failed requests must not keep
-// adding to it, or with 1 GiB chunks a goroutine that retries would push
+// adding to it, or with 1 GiB blocks a goroutine that retries would push
 // it past any bound within hours.
 func TestFullHeadOffset(t *testing.T) {
 	const (

@@ -33,7 +33,7 @@ func TestRapidArena(t *testing.T) {
 		}
 		size := rapid.OneOf(
 			rapid.IntRange(1, 256),   // Cache slabs
-			rapid.IntRange(1, 20000), // shared chunks and dedicated blocks
+			rapid.IntRange(1, 20000), // shared blocks and dedicated ones
 			rapid.SampledFrom(bad),
 		)
 		m := newModel(rt, o)

@@ -179,7 +179,7 @@ proctype Alloc(byte nreq) {
 		:: ok -> unlock(); goto done
 		:: else -> skip
 		fi;
-		/* newChunkMayUnlock */
+		/* newBlockMayUnlock */
 		if
 		:: freeb != 0 ->
 			atomic {
