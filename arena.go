@@ -14,7 +14,12 @@ import (
 const (
 	// cacheLine is the padding unit for fields written by different cores.
 	// 128 bytes covers the adjacent-line prefetcher of x86 and the 128-byte
-	// lines of some arm64 parts, as sync.Pool does.
+	// lines of some arm64 parts. The convention is sync.Pool's: a value v
+	// that must not share a line with others of its kind is followed by
+	// _ [cacheLine - unsafe.Sizeof(v)%cacheLine]byte, so that it fills
+	// whole units (a struct's fields go in an embedded struct for that);
+	// one that must not share a line with the fields before it in a larger
+	// struct is also preceded by a full unit.
 	cacheLine = 128
 
 	// sealed is stored into a chunk's free offset (in words) when it
@@ -40,43 +45,42 @@ const (
 
 // Arena hands out zeroed bitmaps whose memory is recycled a fixed number
 // of epochs after the one they were allocated in. See the package
-// documentation for the lifetime rule and the concurrency contract.
+// documentation for the lifetime rule and the concurrency contract. Make
+// one with [New]; the zero Arena serves nothing (its Allocs return
+// [ErrClosed]).
 type Arena struct {
 	// Set by New; read-only afterwards.
-	chunkSize  uintptr                           // bytes per ordinary chunk
-	largeMin   uintptr                           // requests above this get a dedicated block
-	slabSize   uintptr                           // bytes a Cache carves per refill
-	retain     uint64                            // Options.Retain
-	guard      bool                              // Options.Guard
-	guardFor   uint64                            // Options.GuardEpochs with Guard, else 0
-	maxBytes   int64                             // Options.MaxBytes, 0 for none
-	shardShift uint                              // 64 - log2(len(shards))
-	shards     []shard                           // the slice is read-only; see shard for its fields
-	mapFn      func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
-	unmapFn    func(mem.Region) error            // mem.Region.Unmap; replaced by tests
-	protectFn  func(r mem.Region, rw bool) error // protect: Guard's protection changes; replaced by tests
-	clearFn    func([]byte)                      // clears recycled memory; replaced by tests
-	_          [cacheLine]byte                   // keep epoch off the lines above and below
-	epoch      atomic.Uint64                     // current epoch, with closedBit once closed; read atomically, written atomically under mu
-	_          [cacheLine - 8]byte               //
-	nextShard  atomic.Uint32                     // round-robin shard for NewCache; atomic
-	_          [cacheLine - 4]byte               //
-	mu         sync.Mutex                        // guards the fields below and every head change
-	gens       []genList                         // ring of live generations, indexed by epoch % (retain+1); under mu
-	history    [trimHistory]int                  // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
-	free       chunkList                         // sealed chunks whose blocks are free; under mu
-	guarded    []genList                         // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
-	guardBytes int64                             // bytes in guarded; under mu
-	mapped     int64                             // bytes mapped from the OS, including reservations in flight; under mu
-	released   uint64                            // bytes of free and guarded blocks returned to the OS before Close; under mu
-	consumed   uint64                            // bytes taken from sealed chunks (min(free, words) words); under mu
-	tailWaste  uint64                            // bytes left at the ends of sealed chunks; under mu
-	largeBytes uint64                            // bytes handed out from dedicated blocks; under mu
-	largeWaste uint64                            // page rounding of dedicated blocks; under mu
-	cleared    uint64                            // bytes of recycled blocks cleared; under mu
-	slowPaths  uint64                            // times an allocation took mu; under mu
-	mapErrs    uint64                            // failed maps; under mu
-	unmapErrs  atomic.Uint64                     // failed unmaps and protection changes; atomic
+	blockSize      uintptr         // Options.BlockSize: bytes per ordinary block
+	dedicatedMin   uintptr         // requests above this get a dedicated block
+	slabSize       uintptr         // bytes a Cache carves per refill
+	retain         uint64          // Options.Retain
+	guard          bool            // Options.Guard
+	guardFor       uint64          // Options.GuardEpochs with Guard, else 0
+	maxBytes       int64           // Options.MaxBytes, 0 for none
+	shardShift     uint            // 64 - log2(len(shards))
+	shards         []shard         // the slice is read-only; see shard for its fields
+	sys            hooks           // calls to the OS; replaced only by tests, before the arena is used
+	_              [cacheLine]byte // keeps epoch off the lines of the fields above
+	epoch          atomic.Uint64   // current epoch, with closedBit once closed; read atomically, written atomically under mu
+	_              [cacheLine - unsafe.Sizeof(atomic.Uint64{})%cacheLine]byte
+	nextShard      atomic.Uint32 // round-robin shard for NewCache; atomic
+	_              [cacheLine - unsafe.Sizeof(atomic.Uint32{})%cacheLine]byte
+	mu             sync.Mutex       // guards the fields below and every head change
+	gens           []genList        // ring of live generations, indexed by epoch % (retain+1); under mu
+	history        [trimHistory]int // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
+	free           chunkList        // sealed chunks whose blocks are free; under mu
+	guarded        []genList        // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
+	guardBytes     int64            // bytes in guarded; under mu
+	mapped         int64            // bytes mapped from the OS, including reservations in flight; under mu
+	released       uint64           // bytes of free and guarded blocks returned to the OS before Close; under mu
+	consumed       uint64           // bytes taken from sealed chunks (min(free, words) words); under mu
+	tailWaste      uint64           // bytes left at the ends of sealed chunks; under mu
+	dedicatedBytes uint64           // bytes handed out from dedicated blocks; under mu
+	dedicatedWaste uint64           // page rounding of dedicated blocks; under mu
+	cleared        uint64           // bytes of recycled blocks cleared; under mu
+	slowPaths      uint64           // times an allocation took mu; under mu
+	mapErrs        uint64           // failed maps; under mu
+	unmapErrs      atomic.Uint64    // failed unmaps and protection changes; atomic
 
 	// inflight counts the operations that hold blocks off every list
 	// while mu is released for system calls or a clear (a map, a scrub,
@@ -89,46 +93,66 @@ type Arena struct {
 }
 
 // shard is one head of the shared path, padded to its own cache lines so
-// that goroutines on different shards never share a line. The books of
-// the allocations made through it live here too, rather than in Arena, so
-// that a Cache refill writes only lines of its own shard: a counter shared
-// by all workers would be the one cache line every refill contends for.
+// that goroutines on different shards never share a line.
 type shard struct {
+	shardFields
+	_ [cacheLine - unsafe.Sizeof(shardFields{})%cacheLine]byte
+}
+
+// shardFields are the fields of a shard. The books of the allocations made
+// through it live here too, rather than in Arena, so that a Cache refill
+// writes only lines of its own shard: a counter shared by all workers
+// would be the one cache line every refill contends for.
+type shardFields struct {
 	head       atomic.Pointer[chunk] // current chunk of this epoch or nil; read atomically, written atomically under mu
 	owner      atomic.Uint64         // stack key of the goroutine that claimed it this epoch, 0 if none; claimed by CAS, reset under mu by Advance and Close
 	straddle   atomic.Uint64         // bytes lost by Adds that straddled a chunk's end; atomic
 	slabBytes  atomic.Uint64         // bytes carved for Caches; atomic
 	slabWaste  atomic.Uint64         // slab bytes Caches dropped unused; atomic
 	cacheBytes atomic.Uint64         // bytes Caches handed out, as flushed at refill; atomic
-	_          [cacheLine - 48]byte
 }
 
-// chunk is one use of a block of memory in one generation. A block that is
-// recycled gets a new chunk, so a goroutine that still holds the old
-// pointer cannot allocate from the block's new life: the old chunk stays
-// sealed forever.
+// chunk is one life of a block: the header through which a block of
+// memory (Options.BlockSize bytes, or a dedicated block) serves the bitmaps
+// of one generation. The docs speak of blocks only; the code says chunk
+// for a block's header and life. A block that is recycled gets a new
+// chunk, so a goroutine that still holds the old pointer cannot allocate
+// from the block's new life: the old chunk stays sealed forever. Each
+// chunk fills whole cache lines: allocators on different shards add to
+// the free offsets of different chunks.
 type chunk struct {
+	chunkFields
+	_ [cacheLine - unsafe.Sizeof(chunkFields{})%cacheLine]byte
+}
+
+// newChunk returns a chunk over r of epoch gen, with words usable words
+// (0 for a dedicated block, which is not carved).
+func newChunk(r mem.Region, words, gen uint64, dedicated bool) *chunk {
+	return &chunk{chunkFields: chunkFields{region: r, words: words, gen: gen, dedicated: dedicated}}
+}
+
+// chunkFields are the fields of a chunk.
+type chunkFields struct {
 	// free is the offset of the next free word: added atomically by
 	// allocators, swapped to sealed under mu. It never wraps. Once it
 	// passes words, the next step of the goroutine whose Add failed is
 	// carveSlow, which, under mu, retires a full head (seals it and stores
 	// nil) and claims only by compare-and-swap within words. So after a
 	// chunk fills, each goroutine adds to it at most once more, n/8 <=
-	// MaxChunkSize/32 = 2^25 words; a goroutine holds a stack of at least
+	// MaxBlockSize/32 = 2^25 words; a goroutine holds a stack of at least
 	// 2 KiB in the Go heap, which spans at most 2^48 bytes, so at most
 	// 2^37 goroutines add, together below 2^62 words: the offset stays
 	// below 2^63, sealed or not. Counting words rather than bytes is what
 	// keeps that sum below 2^64.
-	free   atomic.Uint64
-	region mem.Region           // the block; read-only
-	words  uint64               // usable words; read-only
-	gen    uint64               // epoch this chunk was published in; read-only
-	next   *chunk               // list link; under mu, or by the goroutine holding the list off the arena
-	dirty  uintptr              // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
-	locked bool                 // on the free list: PROT_NONE, pages released, by Guard; as dirty
-	sealed bool                 // sealLocked ran; under mu
-	large  bool                 // a dedicated block; read-only
-	_      [cacheLine - 88]byte // 88: the fields above on 64-bit systems
+	free      atomic.Uint64
+	region    mem.Region // the block; read-only
+	words     uint64     // usable words; read-only
+	gen       uint64     // epoch this chunk was published in; read-only
+	next      *chunk     // list link; under mu, or by the goroutine holding the list off the arena
+	dirty     uintptr    // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
+	locked    bool       // on the free list: PROT_NONE, pages released, by Guard; as dirty
+	sealed    bool       // sealLocked ran; under mu
+	dedicated bool       // a dedicated block; read-only
 }
 
 // chunkList is a singly linked list with a tail, so lists splice in O(1).
@@ -209,12 +233,13 @@ func (l *chunkList) splice(src *chunkList) {
 
 // genList holds what one live epoch published.
 type genList struct {
-	chunks chunkList // ordinary chunks, recycled onto the free list
-	large  chunkList // dedicated blocks, unmapped when recycled
+	chunks    chunkList // ordinary chunks, recycled onto the free list
+	dedicated chunkList // dedicated blocks, unmapped when recycled
 }
 
 // New returns an Arena configured by opts. Options outside their
-// documented ranges give an error wrapping ErrOption.
+// documented ranges give an error wrapping [ErrOption]. The arena maps no
+// memory until the first Alloc.
 func New(opts Options) (*Arena, error) {
 	o, err := opts.resolve(mem.PageSize())
 	if err != nil {
@@ -231,19 +256,16 @@ func New(opts Options) (*Arena, error) {
 		n *= 2
 	}
 	a := &Arena{
-		chunkSize: uintptr(o.ChunkSize),
-		largeMin:  uintptr(o.ChunkSize) / 4,
-		slabSize:  min(uintptr(o.ChunkSize)/8, maxSlab),
-		retain:    uint64(o.Retain),
-		guard:     o.Guard,
-		guardFor:  uint64(o.GuardEpochs),
-		maxBytes:  o.MaxBytes,
-		shards:    make([]shard, n),
-		gens:      make([]genList, o.Retain+1),
-		mapFn:     mem.Map,
-		unmapFn:   mem.Region.Unmap,
-		protectFn: protect,
-		clearFn:   func(b []byte) { clear(b) },
+		blockSize:    uintptr(o.BlockSize),
+		dedicatedMin: uintptr(o.BlockSize) / 4,
+		slabSize:     min(uintptr(o.BlockSize)/8, maxSlab),
+		retain:       uint64(o.Retain),
+		guard:        o.Guard,
+		guardFor:     uint64(o.GuardEpochs),
+		maxBytes:     o.MaxBytes,
+		shards:       make([]shard, n),
+		gens:         make([]genList, o.Retain+1),
+		sys:          defaultHooks(),
 	}
 	if o.Guard {
 		a.guarded = make([]genList, o.GuardEpochs)
@@ -259,6 +281,34 @@ func New(opts Options) (*Arena, error) {
 // Epoch returns the current epoch number. The first epoch is 0.
 func (a *Arena) Epoch() uint64 { return a.epoch.Load() &^ closedBit }
 
+// Options returns the options a was made with, defaults filled in and
+// [Options.BlockSize] raised to the page size: Options().Retain is how
+// many epochs a bitmap outlives its own. For an Arena not made by [New]
+// it returns the zero Options.
+func (a *Arena) Options() Options {
+	return Options{
+		BlockSize:   int(a.blockSize),
+		Retain:      int(a.retain),
+		MaxBytes:    a.maxBytes,
+		Guard:       a.guard,
+		GuardEpochs: int(a.guardFor),
+	}
+}
+
+// Live reports whether the bitmaps of epoch, as returned by
+// [Arena.AllocEpoch] or [Cache.AllocEpoch], are within their lifetime:
+// whether Epoch() < epoch+Retain+1 and a is open. Once false it stays
+// false; a true answer holds until the next [Arena.Advance]. A goroutine
+// that uses a bitmap while others may advance must keep Advance out, by
+// its own synchronization, from the check to its last use of the bitmap.
+func (a *Arena) Live(epoch uint64) bool {
+	e := a.epoch.Load()
+	if e&closedBit != 0 || a.retain == 0 { // closed, or not made by New
+		return false
+	}
+	return e <= epoch || e-epoch <= a.retain
+}
+
 // bytesFor converts a bit count to bytes, rounded up to whole words.
 func bytesFor(nbits int) uintptr { return uintptr(nbits+63) >> 6 << 3 }
 
@@ -273,15 +323,35 @@ func checkBits(nbits int) error {
 
 // Alloc returns a zeroed bitmap of at least nbits bits: ceil(nbits/64)
 // words, 8-byte aligned, disjoint from every other live bitmap. nbits == 0
-// gives an empty Bits and a nil error. Alloc is safe for concurrent use,
-// also concurrently with Advance.
+// gives an empty [Bits] and a nil error; a negative nbits or one above
+// [MaxBits] gives [ErrSize]; a request that could only be served by
+// mapping past [Options.MaxBytes] gives [ErrLimit]; after [Arena.Close],
+// [ErrClosed]. Alloc is safe for concurrent use, also concurrently with
+// [Arena.Advance]; a caller that advances concurrently learns the
+// bitmap's lifetime from [Arena.AllocEpoch].
 func (a *Arena) Alloc(nbits int) (Bits, error) {
+	b, _, err := a.AllocEpoch(nbits)
+	return b, err
+}
+
+// AllocEpoch is [Arena.Alloc] that also returns the epoch the bitmap
+// belongs to: the bitmap is valid while [Arena.Live](epoch) holds, until
+// Epoch() reaches epoch+Retain+1. The epoch is at least the one in which AllocEpoch began
+// (it is later if an Advance ran meanwhile), so the lifetime is never
+// shorter than the lifetime rule promises. An AllocEpoch preempted
+// across Retain+1 Advances returns a bitmap whose lifetime is already
+// over: Live(epoch) is false, and the caller must not touch it. For
+// nbits == 0 the epoch is the current one; on error it is 0.
+func (a *Arena) AllocEpoch(nbits int) (Bits, uint64, error) {
 	if uint(nbits-1) >= MaxBits {
-		return nil, checkBits(nbits)
+		if err := checkBits(nbits); err != nil {
+			return nil, 0, err
+		}
+		return nil, a.Epoch(), nil
 	}
 	n := bytesFor(nbits)
-	if n > a.largeMin {
-		return a.allocLarge(n)
+	if n > a.dedicatedMin {
+		return a.allocDedicated(n)
 	}
 	// The common case of shardFor, written out here: as a call it would
 	// not be inlined, and every Alloc would pay for the call.
@@ -292,14 +362,14 @@ func (a *Arena) Alloc(nbits int) (Bits, error) {
 	}
 	if c := s.head.Load(); c != nil {
 		if start, ok := s.tryAdd(c, n); ok {
-			return c.take(start, n), nil
+			return c.take(start, n), c.gen, nil
 		}
 	}
 	c, start, err := a.carveSlow(s, n)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return c.take(start, n), nil
+	return c.take(start, n), c.gen, nil
 }
 
 // stackKey identifies the calling goroutine without any shared state: the
@@ -317,10 +387,10 @@ func (a *Arena) home(key uint64) uint64 { return key * 0x9E3779B97F4A7C15 >> a.s
 
 // shardFor returns the shard for the goroutine whose stack key is key.
 // A hash of the key names its home shard. Hashing alone lets two
-// goroutines share a shard by chance (a test found it in a third to four
-// fifths of trials of 8 goroutines over 128 shards: stacks are not random
-// addresses), and two goroutines on one shard contend for its chunk on
-// every Alloc. So a goroutine claims a shard for the epoch: the first of
+// goroutines share a shard by chance, more often than for random keys
+// since stacks sit in runs a few KiB apart, and two goroutines on one
+// shard contend for its chunk on every Alloc (doc/BENCHMARKS.md has how
+// often). So a goroutine claims a shard for the epoch: the first of
 // shardProbes shards from its home that is unclaimed or already its own.
 // Advance (and Close) clear the claims, so those of goroutines that have
 // exited or moved their stacks last one epoch. The claim is a hint for
@@ -394,16 +464,15 @@ func (c *chunk) take(start, n uintptr) Bits {
 // fresh chunk when the head is missing or full.
 func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 	a.mu.Lock()
+	defer a.mu.Unlock() // the MayUnlock calls return with mu held
 	a.slowPaths++
 	for {
 		if a.epoch.Load()&closedBit != 0 {
-			a.mu.Unlock()
 			return nil, 0, fmt.Errorf("%w: Alloc", ErrClosed)
 		}
 		// The head cannot change while we hold mu, but its offset can.
 		if c := s.head.Load(); c != nil {
 			if start, ok := claim(c, n); ok {
-				a.mu.Unlock()
 				return c, start, nil
 			}
 			// Retire the full head now, whatever happens next: if no
@@ -417,12 +486,11 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			// Map a fresh block without holding mu. It goes on the free
 			// list and round the loop: another goroutine may have
 			// refilled the shard meanwhile.
-			r, err := a.mapMayUnlock(a.chunkSize)
+			r, err := a.mapMayUnlock(a.blockSize)
 			if errors.Is(err, ErrLimit) {
 				// Under the limit, another shard's head may have room:
 				// every head is of the current epoch (invariant H).
 				if c, start, ok := a.tryAnyHeadLocked(n); ok {
-					a.mu.Unlock()
 					return c, start, nil
 				}
 				if a.awaitInflightMayUnlock() {
@@ -430,22 +498,18 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 				}
 			}
 			if err != nil {
-				a.mu.Unlock()
 				return nil, 0, err
 			}
-			a.free.pushFront(&chunk{region: r})
+			a.free.pushFront(newChunk(r, 0, 0, false)) // a fresh block: clean, no life yet
 			continue
 		}
 		if f.dirty > 0 || f.locked {
 			if err := a.scrubMayUnlock(f); err != nil {
-				a.mu.Unlock()
 				return nil, 0, err
 			}
 			continue
 		}
-		c := a.publishLocked(s, f.region, n)
-		a.mu.Unlock()
-		return c, 0, nil
+		return a.publishLocked(s, f.region, n), 0, nil
 	}
 }
 
@@ -474,15 +538,14 @@ func (a *Arena) awaitInflightMayUnlock() bool {
 	return true
 }
 
-// beginFlightMayUnlock releases mu for work on a block held off every list.
-func (a *Arena) beginFlightMayUnlock() {
+// inFlightMayUnlock runs work with mu released, counted in flight: work
+// is a system call or a clear on blocks held off every list. When it is
+// done, mu is taken back and the requests waiting for blocks in flight
+// are woken.
+func (a *Arena) inFlightMayUnlock(work func()) {
 	a.inflight++
 	a.mu.Unlock()
-}
-
-// endFlight takes mu back after beginFlightMayUnlock and wakes the
-// requests waiting for blocks in flight.
-func (a *Arena) endFlight() {
+	work()
 	a.mu.Lock()
 	a.inflight--
 	a.settled.Broadcast()
@@ -494,21 +557,21 @@ func (a *Arena) endFlight() {
 // no chunk of it is published. It goes back to the front of the free
 // list, clean, unless the arena closed meanwhile.
 func (a *Arena) scrubMayUnlock(f *chunk) error {
-	a.beginFlightMayUnlock()
 	var err error
-	if f.locked {
-		err = a.protectFn(f.region, true)
-	}
-	if err == nil {
-		a.clearFn(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
-	}
-	a.endFlight()
+	a.inFlightMayUnlock(func() {
+		if f.locked {
+			err = a.sys.Protect(f.region, true)
+		}
+		if err == nil {
+			a.sys.Clear(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
+		}
+	})
 	if err == nil {
 		a.cleared += uint64(f.dirty)
 	}
 	if a.epoch.Load()&closedBit != 0 {
 		a.mapped -= int64(f.region.Size())
-		if a.unmapFn(f.region) != nil {
+		if a.sys.Unmap(f.region) != nil {
 			a.unmapErrs.Add(1)
 		}
 		return fmt.Errorf("%w: Alloc", ErrClosed)
@@ -517,7 +580,7 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 		// To the back: a block the OS will not unprotect must not stand
 		// in front of the others (or of fresh memory) for every Alloc.
 		a.free.push(f)
-		return fmt.Errorf("gcbits: unprotect arena: %w", err)
+		return fmt.Errorf("gcbits: unprotect block: %w", err)
 	}
 	f.dirty, f.locked = 0, false
 	a.free.pushFront(f)
@@ -550,13 +613,15 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 		a.mapped -= int64(c.region.Size())
 	}
 	a.mapped += int64(size)
-	a.beginFlightMayUnlock()
-	r, err := a.mapFn(size)
-	if err == nil {
-		a.unmapAll(free.head)
-		a.unmapAll(guarded.head)
-	}
-	a.endFlight()
+	var r mem.Region
+	var err error
+	a.inFlightMayUnlock(func() {
+		r, err = a.sys.Map(size)
+		if err == nil {
+			a.unmapAll(free.head)
+			a.unmapAll(guarded.head)
+		}
+	})
 	closed := a.epoch.Load()&closedBit != 0
 	if err != nil {
 		a.mapped -= int64(size)
@@ -569,12 +634,12 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 			a.free.prepend(&free)
 			a.reguardLocked(&guarded)
 		}
-		return mem.Region{}, fmt.Errorf("gcbits: map arena: %w", err)
+		return mem.Region{}, fmt.Errorf("gcbits: map block: %w", err)
 	}
 	a.released += uint64(free.bytes + guarded.bytes)
 	if closed {
 		a.mapped -= int64(size)
-		if a.unmapFn(r) != nil {
+		if a.sys.Unmap(r) != nil {
 			a.unmapErrs.Add(1)
 		}
 		return mem.Region{}, fmt.Errorf("%w: Alloc", ErrClosed)
@@ -589,7 +654,7 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 		a.sealLocked(old)
 	}
 	e := a.epoch.Load()
-	c := &chunk{region: r, words: uint64(a.chunkSize >> 3), gen: e}
+	c := newChunk(r, uint64(a.blockSize>>3), e, false)
 	c.free.Store(uint64(n >> 3))
 	a.gens[e%uint64(len(a.gens))].chunks.push(c)
 	s.head.Store(c)
@@ -614,49 +679,46 @@ func (a *Arena) sealLocked(c *chunk) {
 	c.dirty = used
 }
 
-// allocLarge serves a request above largeMin from a dedicated block, kept
-// on the current generation's list and unmapped when it is recycled.
-func (a *Arena) allocLarge(n uintptr) (Bits, error) {
+// allocDedicated serves a request above dedicatedMin from a dedicated
+// block, kept on the current generation's list and unmapped when it is
+// recycled, and returns it with its generation.
+func (a *Arena) allocDedicated(n uintptr) (Bits, uint64, error) {
 	a.mu.Lock()
+	defer a.mu.Unlock() // the MayUnlock calls return with mu held
 	a.slowPaths++
-	if a.gens == nil { // every Alloc of a zero Arena comes here: largeMin is 0
-		a.mu.Unlock()
-		return nil, fmt.Errorf("%w: Arena not made by New", ErrClosed)
+	if a.gens == nil { // every Alloc of a zero Arena comes here: dedicatedMin is 0
+		return nil, 0, fmt.Errorf("%w: Arena not made by New", ErrClosed)
 	}
 	for {
 		if a.epoch.Load()&closedBit != 0 {
-			a.mu.Unlock()
-			return nil, fmt.Errorf("%w: Alloc", ErrClosed)
+			return nil, 0, fmt.Errorf("%w: Alloc", ErrClosed)
 		}
-		// mapMayUnlock drops mu around the system call, so no deferred
-		// Unlock.
 		r, err := a.mapMayUnlock(n)
 		if errors.Is(err, ErrLimit) && a.awaitInflightMayUnlock() {
 			continue
 		}
 		if err != nil {
-			a.mu.Unlock()
-			return nil, err
+			return nil, 0, err
 		}
 		e := a.epoch.Load()
-		a.gens[e%uint64(len(a.gens))].large.push(&chunk{region: r, gen: e, large: true})
-		a.largeBytes += uint64(n)
-		a.largeWaste += uint64(r.Size() - n)
-		a.mu.Unlock()
-		return unsafe.Slice((*uint64)(r.Base()), n>>3), nil
+		a.gens[e%uint64(len(a.gens))].dedicated.push(newChunk(r, 0, e, true))
+		a.dedicatedBytes += uint64(n)
+		a.dedicatedWaste += uint64(r.Size() - n)
+		return unsafe.Slice((*uint64)(r.Base()), n>>3), e, nil
 	}
 }
 
 // Advance starts the next epoch and returns its number. Memory allocated
 // in epoch e-Retain, where e is the epoch being left, is recycled. Advance
-// may run concurrently with Alloc; see the package documentation. It holds
-// the lock for O(1) work in the number of arenas it recycles, plus one
-// list pop per arena it returns to the OS: free arenas beyond twice what
+// may run concurrently with [Arena.Alloc] and [Cache.Alloc]; see the
+// package documentation, and the example of [Arena.AllocEpoch]. It holds
+// the lock for O(1) work in the number of blocks it recycles, plus one
+// list pop per block it returns to the OS: free blocks beyond twice what
 // the largest of the last few epochs needed go back, half of the excess
 // per Advance (none in a steady state), unmapped after the lock is
-// released. In Guard mode it also makes one system call per recycled
-// arena, with the lock released. After Close it returns the final epoch
-// and does nothing.
+// released. With [Options.Guard] it also makes one system call per
+// recycled block, with the lock released. After [Arena.Close] it returns
+// the final epoch and does nothing.
 func (a *Arena) Advance() uint64 {
 	a.mu.Lock()
 	e := a.epoch.Load()
@@ -677,15 +739,15 @@ func (a *Arena) Advance() uint64 {
 		gone = a.unguardLocked(e)
 	} else {
 		a.free.splice(&dead.chunks)
-		gone = dead.large
+		gone = dead.dedicated
 	}
 	a.mapped -= gone.bytes
 	trim := a.trimLocked(e - 1)
 	if a.guard {
-		a.guardMayUnlock(e, &dead)
-	} else {
-		a.mu.Unlock()
+		closed := a.guardMayUnlock(e, &dead)
+		gone.splice(&closed)
 	}
+	a.mu.Unlock()
 	a.unmapAll(gone.head)
 	a.unmapAll(trim)
 	return e
@@ -712,12 +774,11 @@ func (a *Arena) sealHeadsLocked() {
 // load from giving back memory the next epoch maps again. The factor of
 // two is room for a load that varies from epoch to epoch: the free list is
 // refilled only by the generation that dies, Retain+1 epochs after it was
-// allocated, so a free list capped at one generation ran dry after every
-// run of larger epochs (with Advance every 2 ms on a timer, a fifth of the
-// blocks were unmapped and mapped again, and one goroutine made 57 million
-// Allocs in a second instead of 75 to 83 million). Releasing half the
-// excess at a time spreads the system calls over several Advances while
-// the footprint still follows the load down geometrically.
+// allocated, so a free list capped at one generation runs dry after every
+// run of larger epochs, and blocks are unmapped only to be mapped again
+// (doc/BENCHMARKS.md has what that cost). Releasing half the excess at a
+// time spreads the system calls over several Advances while the footprint
+// still follows the load down geometrically.
 func (a *Arena) trimLocked(ended uint64) *chunk {
 	a.history[ended%trimHistory] = a.gens[ended%uint64(len(a.gens))].chunks.n
 	keep := 0
@@ -743,7 +804,7 @@ func (a *Arena) trimLocked(ended uint64) *chunk {
 func (a *Arena) unmapAll(c *chunk) error {
 	var errs []error
 	for ; c != nil; c = c.next {
-		if err := a.unmapFn(c.region); err != nil {
+		if err := a.sys.Unmap(c.region); err != nil {
 			a.unmapErrs.Add(1)
 			errs = append(errs, err)
 		}
@@ -753,9 +814,10 @@ func (a *Arena) unmapAll(c *chunk) error {
 
 // Close returns all memory to the operating system. Every bitmap from the
 // arena becomes invalid: using one afterwards faults, or, once the OS has
-// mapped the address again for something else, corrupts it. Close must not run
-// concurrently with Alloc or Cache.Alloc on the same arena. Allocs after
-// Close return ErrClosed, and so does a second Close.
+// mapped the address again for something else, corrupts it. Close must
+// not run concurrently with [Arena.Alloc] or [Cache.Alloc] on the same
+// arena. Allocs after Close return [ErrClosed], and so does a second
+// Close; it returns the errors of the unmaps that failed, joined.
 func (a *Arena) Close() error {
 	a.mu.Lock()
 	e := a.epoch.Load()
@@ -768,12 +830,12 @@ func (a *Arena) Close() error {
 	var all chunkList
 	for i := range a.gens {
 		all.splice(&a.gens[i].chunks)
-		all.splice(&a.gens[i].large)
+		all.splice(&a.gens[i].dedicated)
 	}
 	all.splice(&a.free)
 	for i := range a.guarded {
 		all.splice(&a.guarded[i].chunks)
-		all.splice(&a.guarded[i].large)
+		all.splice(&a.guarded[i].dedicated)
 	}
 	a.guardBytes = 0
 	a.mapped -= all.bytes

@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"errors"
@@ -12,42 +12,25 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
-// aboveInt64 returns x+1 and math.MaxInt where an int holds them (on
-// 32-bit systems it may hold neither): bad inputs above a limit.
-func aboveInt64(x int64) []int {
-	if x >= math.MaxInt {
-		return nil
-	}
-	return []int{int(x + 1), math.MaxInt}
-}
-
-func newArena(t testing.TB, o Options) *Arena {
-	t.Helper()
-	a, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
-}
-
 func TestNewOptions(t *testing.T) {
-	bad := []Options{
-		{ChunkSize: -1}, {ChunkSize: 1000}, {ChunkSize: 2048}, {ChunkSize: 3 << 12},
-		{ChunkSize: int(min(2<<30, math.MaxInt))}, {Retain: -1}, {Retain: MaxRetain + 1},
+	bad := []gcbits.Options{
+		{BlockSize: -1}, {BlockSize: 1000}, {BlockSize: 2048}, {BlockSize: 3 << 12},
+		{BlockSize: int(min(2<<30, math.MaxInt))}, {Retain: -1}, {Retain: gcbits.MaxRetain + 1},
 		{MaxBytes: -5}, {MaxBytes: 100},
 	}
 	for _, o := range bad {
-		if a, err := New(o); !errors.Is(err, ErrOption) {
+		if a, err := gcbits.New(o); !errors.Is(err, gcbits.ErrOption) {
 			t.Errorf("New(%+v) = %v, %v; want ErrOption", o, a, err)
 		}
 	}
-	good := []Options{{}, {ChunkSize: MinChunkSize}, {ChunkSize: 1 << 20, Retain: 1}, {Retain: MaxRetain}, {MaxBytes: 1 << 20}}
+	good := []gcbits.Options{{}, {BlockSize: gcbits.MinBlockSize}, {BlockSize: 1 << 20, Retain: 1}, {Retain: gcbits.MaxRetain}, {MaxBytes: 1 << 20}}
 	for _, o := range good {
-		a, err := New(o)
+		a, err := gcbits.New(o)
 		if err != nil {
 			t.Errorf("New(%+v): %v", o, err)
 			continue
@@ -57,28 +40,28 @@ func TestNewOptions(t *testing.T) {
 }
 
 // TestOptionsPageSize checks the options against the page size of systems
-// with 4, 16 and 64 KiB pages: ChunkSize is raised to a page, and MaxBytes
-// must hold the raised ChunkSize, or every Alloc would fail with ErrLimit.
+// with 4, 16 and 64 KiB pages: BlockSize is raised to a page, and MaxBytes
+// must hold the raised BlockSize, or every Alloc would fail with ErrLimit.
 func TestOptionsPageSize(t *testing.T) {
 	for _, page := range []int{4 << 10, 16 << 10, 64 << 10} {
-		o, err := Options{ChunkSize: 4 << 10, MaxBytes: 8 << 10}.resolve(page)
+		o, err := gcbits.ResolveOptions(gcbits.Options{BlockSize: 4 << 10, MaxBytes: 8 << 10}, page)
 		if page > 8<<10 {
-			if !errors.Is(err, ErrOption) {
-				t.Errorf("page %d: MaxBytes 8 KiB with ChunkSize 4 KiB = %+v, %v; want ErrOption", page, o, err)
+			if !errors.Is(err, gcbits.ErrOption) {
+				t.Errorf("page %d: MaxBytes 8 KiB with BlockSize 4 KiB = %+v, %v; want ErrOption", page, o, err)
 			}
-		} else if err != nil || o.ChunkSize != page {
+		} else if err != nil || o.BlockSize != page {
 			t.Errorf("page %d: %+v, %v", page, o, err)
 		}
-		o, err = Options{ChunkSize: 4 << 10, MaxBytes: int64(page)}.resolve(page)
-		if err != nil || o.ChunkSize != page {
-			t.Errorf("page %d: MaxBytes of one page = %+v, %v; want ChunkSize %d", page, o, err, page)
+		o, err = gcbits.ResolveOptions(gcbits.Options{BlockSize: 4 << 10, MaxBytes: int64(page)}, page)
+		if err != nil || o.BlockSize != page {
+			t.Errorf("page %d: MaxBytes of one page = %+v, %v; want BlockSize %d", page, o, err, page)
 		}
 	}
 	// On this system: a limit of one page serves an Alloc.
 	page := mem.PageSize()
-	a := newArena(t, Options{ChunkSize: MinChunkSize, MaxBytes: int64(page)})
-	if a.chunkSize != uintptr(page) {
-		t.Errorf("chunk size %d on a system with %d-byte pages", a.chunkSize, page)
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, MaxBytes: int64(page)})
+	if bs := a.Options().BlockSize; bs != page {
+		t.Errorf("block size %d on a system with %d-byte pages", bs, page)
 	}
 	if _, err := a.Alloc(64); err != nil {
 		t.Errorf("Alloc under a limit of one page: %v", err)
@@ -86,7 +69,7 @@ func TestOptionsPageSize(t *testing.T) {
 }
 
 func TestAllocSizes(t *testing.T) {
-	a := newArena(t, Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	for _, n := range []int{1, 63, 64, 65, 1000, 8191, 8192 * 8, 16 << 10 * 8, 16<<10*8 + 1, 1 << 20, 1 << 24} {
 		b, err := a.Alloc(n)
 		if err != nil {
@@ -108,22 +91,22 @@ func TestAllocSizes(t *testing.T) {
 }
 
 func TestAllocBadSizes(t *testing.T) {
-	a := newArena(t, Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
 		t.Fatalf("Alloc(0) = %v, %v", b, err)
 	}
-	for _, n := range append([]int{-1, -64, math.MinInt}, aboveInt64(MaxBits)...) {
-		if _, err := a.Alloc(n); !errors.Is(err, ErrSize) {
+	for _, n := range append([]int{-1, -64, math.MinInt}, arenatest.AboveInt64(gcbits.MaxBits)...) {
+		if _, err := a.Alloc(n); !errors.Is(err, gcbits.ErrSize) {
 			t.Errorf("Alloc(%d) err = %v, want ErrSize", n, err)
 		}
-		if _, err := a.NewCache().Alloc(n); !errors.Is(err, ErrSize) {
+		if _, err := a.NewCache().Alloc(n); !errors.Is(err, gcbits.ErrSize) {
 			t.Errorf("Cache.Alloc(%d) err = %v, want ErrSize", n, err)
 		}
 	}
 }
 
 func TestClosed(t *testing.T) {
-	a, err := New(Options{})
+	a, err := gcbits.New(gcbits.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +120,14 @@ func TestClosed(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Close(); !errors.Is(err, ErrClosed) {
+	if err := a.Close(); !errors.Is(err, gcbits.ErrClosed) {
 		t.Errorf("second Close = %v", err)
 	}
 	for _, n := range []int{1, 100, 1 << 20} {
-		if _, err := a.Alloc(n); !errors.Is(err, ErrClosed) {
+		if _, err := a.Alloc(n); !errors.Is(err, gcbits.ErrClosed) {
 			t.Errorf("Alloc(%d) after Close = %v", n, err)
 		}
-		if _, err := c.Alloc(n); !errors.Is(err, ErrClosed) {
+		if _, err := c.Alloc(n); !errors.Is(err, gcbits.ErrClosed) {
 			t.Errorf("Cache.Alloc(%d) after Close = %v", n, err)
 		}
 	}
@@ -154,14 +137,14 @@ func TestClosed(t *testing.T) {
 	if s := a.Stats(); s.MappedBytes != 0 {
 		t.Errorf("MappedBytes after Close = %d", s.MappedBytes)
 	}
-	var zero Cache
-	if _, err := zero.Alloc(10); !errors.Is(err, ErrClosed) {
+	var zero gcbits.Cache
+	if _, err := zero.Alloc(10); !errors.Is(err, gcbits.ErrClosed) {
 		t.Errorf("zero Cache Alloc = %v", err)
 	}
 }
 
 func TestEpochs(t *testing.T) {
-	a := newArena(t, Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	for i := uint64(1); i <= 5; i++ {
 		if e := a.Advance(); e != i || a.Epoch() != i {
 			t.Fatalf("Advance = %d, Epoch = %d, want %d", e, a.Epoch(), i)
@@ -170,13 +153,13 @@ func TestEpochs(t *testing.T) {
 }
 
 // fill writes a canary derived from id into every word of b.
-func fill(b Bits, id uint64) {
+func fill(b gcbits.Bits, id uint64) {
 	for i := range b {
 		b[i] = id*0x9E3779B97F4A7C15 + uint64(i)
 	}
 }
 
-func intact(b Bits, id uint64) bool {
+func intact(b gcbits.Bits, id uint64) bool {
 	for i := range b {
 		if b[i] != id*0x9E3779B97F4A7C15+uint64(i) {
 			return false
@@ -186,7 +169,7 @@ func intact(b Bits, id uint64) bool {
 }
 
 type live struct {
-	b     Bits
+	b     gcbits.Bits
 	id    uint64
 	epoch uint64
 }
@@ -195,15 +178,15 @@ type live struct {
 // every Retain, and that memory is recycled: the mapped bytes stay bounded.
 func TestLifetimeAndRecycling(t *testing.T) {
 	for _, retain := range []int{1, 2, 3} {
-		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain})
+		a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: retain})
 		c := a.NewCache()
 		var all []live
 		id := uint64(0)
-		for epoch := uint64(0); epoch < 40; epoch++ {
-			for i := 0; i < 300; i++ {
+		for epoch := range uint64(40) {
+			for i := range 300 {
 				id++
 				n := 1 + int(id*7919%2000)
-				var b Bits
+				var b gcbits.Bits
 				var err error
 				if i%2 == 0 {
 					b, err = a.Alloc(n)
@@ -234,9 +217,9 @@ func TestLifetimeAndRecycling(t *testing.T) {
 			a.Advance()
 		}
 		s := a.Stats()
-		// 300 requests of up to 250 bytes need about 16 chunks of 4 KiB a
+		// 300 requests of up to 250 bytes need about 16 blocks of 4 KiB a
 		// generation; recycling keeps the total near (retain+2) times that.
-		if limit := int64(retain+3) * 40 * MinChunkSize; s.MappedBytes > limit {
+		if limit := int64(retain+3) * 40 * gcbits.MinBlockSize; s.MappedBytes > limit {
 			t.Errorf("retain %d: %d bytes mapped after 40 epochs, want <= %d (no recycling?)", retain, s.MappedBytes, limit)
 		}
 		if len(s.Generations) != retain+1 {
@@ -248,12 +231,12 @@ func TestLifetimeAndRecycling(t *testing.T) {
 // TestRecycledIsZeroedOnlyWhereUsed checks that recycled memory comes back
 // zeroed, whichever part of it was written in its previous lives.
 func TestRecycledIsZeroed(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
-	for epoch := 0; epoch < 20; epoch++ {
-		// Alternate heavy and light epochs so that chunks are partly
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1})
+	for epoch := range 20 {
+		// Alternate heavy and light epochs so that blocks are partly
 		// used in one life and used further in the next.
 		n := 2 + 30*(epoch%3)
-		for i := 0; i < n; i++ {
+		for i := range n {
 			b, err := a.Alloc(64 * (1 + i%7))
 			if err != nil {
 				t.Fatal(err)
@@ -270,10 +253,10 @@ func TestRecycledIsZeroed(t *testing.T) {
 }
 
 func TestStatsBooks(t *testing.T) {
-	a := newArena(t, Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	c := a.NewCache()
 	var want uint64
-	for i := 0; i < 5000; i++ {
+	for i := range 5000 {
 		n := 1 + i%1024
 		if _, err := a.Alloc(n); err != nil {
 			t.Fatal(err)
@@ -281,7 +264,7 @@ func TestStatsBooks(t *testing.T) {
 		if _, err := c.Alloc(n); err != nil {
 			t.Fatal(err)
 		}
-		want += 2 * uint64(bytesFor(n))
+		want += 2 * uint64(gcbits.BytesFor(n))
 	}
 	big, err := a.Alloc(1 << 20)
 	if err != nil {
@@ -293,10 +276,10 @@ func TestStatsBooks(t *testing.T) {
 	if s.AllocatedBytes != want {
 		t.Errorf("AllocatedBytes = %d, want %d", s.AllocatedBytes, want)
 	}
-	if s.SlowPaths == 0 || s.Generations[0].Arenas == 0 || s.Generations[0].Dedicated != 1 {
+	if s.SlowPaths == 0 || s.Generations[0].Blocks == 0 || s.Generations[0].Dedicated != 1 {
 		t.Errorf("stats: %+v", s)
 	}
-	// Within an epoch, waste is chunk tails and slab ends only.
+	// Within an epoch, waste is block tails and slab ends only.
 	if s.WastedBytes*100 > s.AllocatedBytes*3 {
 		t.Errorf("waste %d of %d bytes", s.WastedBytes, s.AllocatedBytes)
 	}
@@ -308,7 +291,7 @@ func TestStatsBooks(t *testing.T) {
 	// Everything carved is either handed out or wasted.
 	var carved int64
 	for _, g := range s.Generations {
-		carved += g.Bytes + g.DedBytes
+		carved += g.Bytes + g.DedicatedBytes
 	}
 	if got := int64(s.AllocatedBytes + s.WastedBytes); got != carved {
 		t.Errorf("allocated+wasted = %d, carved = %d", got, carved)
@@ -322,11 +305,11 @@ func TestStatsBooks(t *testing.T) {
 // checks that every bitmap it got keeps its canary for as long as the
 // lifetime rule says, judged by the epoch read before the Alloc began.
 func TestConcurrentAdvance(t *testing.T) {
-	for _, o := range []Options{
-		{ChunkSize: MinChunkSize, Retain: 2},
-		{ChunkSize: MinChunkSize, Retain: 2, MaxBytes: 12 * MinChunkSize},
-		{ChunkSize: MinChunkSize, Retain: 2, Guard: mem.OffHeap, GuardEpochs: 2},
-		{ChunkSize: MinChunkSize, Retain: 2, Guard: mem.OffHeap, MaxBytes: 12 * MinChunkSize},
+	for _, o := range []gcbits.Options{
+		{BlockSize: gcbits.MinBlockSize, Retain: 2},
+		{BlockSize: gcbits.MinBlockSize, Retain: 2, MaxBytes: 12 * gcbits.MinBlockSize},
+		{BlockSize: gcbits.MinBlockSize, Retain: 2, Guard: mem.OffHeap, GuardEpochs: 2},
+		{BlockSize: gcbits.MinBlockSize, Retain: 2, Guard: mem.OffHeap, MaxBytes: 12 * gcbits.MinBlockSize},
 	} {
 		t.Run(fmt.Sprintf("MaxBytes=%d/Guard=%v", o.MaxBytes, o.Guard), func(t *testing.T) {
 			testConcurrentAdvance(t, o)
@@ -334,8 +317,8 @@ func TestConcurrentAdvance(t *testing.T) {
 	}
 }
 
-func testConcurrentAdvance(t *testing.T, o Options) {
-	a := newArena(t, o)
+func testConcurrentAdvance(t *testing.T, o gcbits.Options) {
+	a := arenatest.New(t, o)
 	const workers = 4
 	iters := 20000
 	if testing.Short() {
@@ -349,9 +332,7 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 	var pin sync.RWMutex
 	stop := make(chan struct{})
 	var advWG sync.WaitGroup
-	advWG.Add(1)
-	go func() {
-		defer advWG.Done()
+	advWG.Go(func() {
 		for {
 			select {
 			case <-stop:
@@ -362,10 +343,10 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 				pin.Unlock()
 			}
 		}
-	}()
+	})
 	errs := make(chan error, workers)
 	var limited atomic.Int64
-	for w := 0; w < workers; w++ {
+	for w := range workers {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
@@ -373,15 +354,30 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 			var mine []live
 			for i := 0; i < iters; i++ {
 				id := uint64(w)<<32 | uint64(i+1)
+				// Half the bitmaps are judged by the epoch read before
+				// their Alloc began, half by the one AllocEpoch returns.
 				e := a.Epoch()
-				var b Bits
+				var b gcbits.Bits
+				var g uint64
 				var err error
-				if i%2 == 0 {
-					b, err = c.Alloc(1 + i%700)
-				} else {
-					b, err = a.Alloc(1 + i%700)
+				switch n := 1 + i%700; i % 4 {
+				case 0:
+					b, err = c.Alloc(n)
+				case 1:
+					b, err = a.Alloc(n)
+				case 2:
+					b, g, err = c.AllocEpoch(n)
+				case 3:
+					b, g, err = a.AllocEpoch(n)
 				}
-				if errors.Is(err, ErrLimit) && o.MaxBytes > 0 {
+				if err == nil && i%4 >= 2 {
+					if after := a.Epoch(); g < e || g > after {
+						errs <- fmt.Errorf("AllocEpoch begun in epoch %d and returned in %d: epoch %d", e, after, g)
+						return
+					}
+					e = g
+				}
+				if errors.Is(err, gcbits.ErrLimit) && o.MaxBytes > 0 {
 					limited.Add(1) // the other workers' live bitmaps fill the limit
 					continue
 				}
@@ -391,7 +387,12 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 				}
 				pin.RLock()
 				now := a.Epoch()
-				if now >= e+3 {
+				if a.Live(e) != (now < e+3) {
+					pin.RUnlock()
+					errs <- fmt.Errorf("Live(%d) = %v in epoch %d", e, a.Live(e), now)
+					return
+				}
+				if !a.Live(e) {
 					// The Alloc overlapped three Advances: by the rule
 					// the bitmap is already dead, and may be unmapped.
 					pin.RUnlock()
@@ -408,7 +409,7 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 				mine = append(mine, live{b, id, e})
 				kept := mine[:0]
 				for _, l := range mine {
-					if now >= l.epoch+3 {
+					if !a.Live(l.epoch) {
 						continue
 					}
 					if !intact(l.b, l.id) {
@@ -443,22 +444,23 @@ func testConcurrentAdvance(t *testing.T, o Options) {
 // up to the bytes a recycled block handed out in its previous life, and
 // never while the arena's lock is held.
 func TestClearing(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1})
 	var cleared []int
-	a.clearFn = func(b []byte) {
-		if !a.mu.TryLock() {
+	h := a.Hooks()
+	clearFn := h.Clear
+	h.Clear = func(b []byte) {
+		if a.LockHeld() {
 			t.Error("recycled memory cleared under the lock")
-		} else {
-			a.mu.Unlock()
 		}
 		cleared = append(cleared, len(b))
-		clear(b)
+		clearFn(b)
 	}
-	// Epoch 0: one arena, three 512-byte slabs of its 4096 bytes carved
+	a.SetHooks(h)
+	// Epoch 0: one block, three 512-byte slabs of its 4096 bytes carved
 	// by a Cache (a Cache keeps to one shard; a goroutine whose stack
 	// grows may move to another).
 	c := a.NewCache()
-	for i := 0; i < 40; i++ {
+	for range 40 {
 		if _, err := c.Alloc(200); err != nil { // 32 bytes, 16 a slab
 			t.Fatal(err)
 		}
@@ -467,13 +469,13 @@ func TestClearing(t *testing.T) {
 		t.Fatalf("fresh memory cleared: %v", cleared)
 	}
 	a.Advance()
-	a.Advance() // epoch 0's arena is free now
+	a.Advance() // epoch 0's block is free now
 	b, err := c.Alloc(200)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cleared) != 1 || cleared[0] != 3*512 {
-		t.Fatalf("cleared %v bytes when reusing the arena, want [1536]", cleared)
+		t.Fatalf("cleared %v bytes when reusing the block, want [1536]", cleared)
 	}
 	if s := a.Stats(); s.ClearedBytes != 3*512 {
 		t.Fatalf("ClearedBytes = %d, want 1536", s.ClearedBytes)
@@ -482,45 +484,36 @@ func TestClearing(t *testing.T) {
 }
 
 // TestLayout checks the padding that keeps cores off each other's cache
-// lines: every shard (head and its books) and every chunk header fills
-// exactly one padding unit, a Cache at least one, and the epoch word, which
-// every Cache.Alloc reads, has a full unit of padding on either side.
+// lines: every shard (head and its books), every chunk header and every
+// Cache fills exactly one padding unit, and the epoch word, which every
+// Cache.Alloc reads, has a full unit of padding on either side.
 func TestLayout(t *testing.T) {
-	if unsafe.Sizeof(uintptr(0)) != 8 {
-		t.Skip("the padding is computed for 64-bit systems")
+	sizes, before, epochToNext, nextToMu := gcbits.Layout()
+	for name, n := range sizes {
+		if n != gcbits.CacheLine {
+			t.Errorf("%s is %d bytes, want %d", name, n, gcbits.CacheLine)
+		}
 	}
-	if n := unsafe.Sizeof(shard{}); n != cacheLine {
-		t.Errorf("shard is %d bytes, want %d", n, cacheLine)
+	if before < gcbits.CacheLine || epochToNext < gcbits.CacheLine {
+		t.Errorf("epoch has %d bytes of padding before it and starts %d bytes before nextShard, want %d", before, epochToNext, gcbits.CacheLine)
 	}
-	if n := unsafe.Sizeof(chunk{}); n != cacheLine {
-		t.Errorf("chunk is %d bytes, want %d", n, cacheLine)
-	}
-	if n := unsafe.Sizeof(Cache{}); n < cacheLine {
-		t.Errorf("Cache is %d bytes, want at least %d", n, cacheLine)
-	}
-	var a Arena
-	before := unsafe.Offsetof(a.epoch) - (unsafe.Offsetof(a.clearFn) + unsafe.Sizeof(a.clearFn))
-	after := unsafe.Offsetof(a.nextShard) - (unsafe.Offsetof(a.epoch) + unsafe.Sizeof(a.epoch))
-	if before < cacheLine || after+8 < cacheLine {
-		t.Errorf("epoch has %d bytes of padding before and %d after, want %d", before, after, cacheLine)
-	}
-	if gap := unsafe.Offsetof(a.mu) - unsafe.Offsetof(a.nextShard); gap < cacheLine {
-		t.Errorf("nextShard and mu are %d bytes apart, want %d", gap, cacheLine)
+	if nextToMu < gcbits.CacheLine {
+		t.Errorf("nextShard and mu are %d bytes apart, want %d", nextToMu, gcbits.CacheLine)
 	}
 }
 
 // claimShards starts n goroutines that stay alive together and returns
 // the stack key of each and the shard it was given for that key.
-func claimShards(a *Arena, n int) ([]uint64, []*shard) {
-	keys, got := make([]uint64, n), make([]*shard, n)
+func claimShards(a *gcbits.Arena, n int) ([]uint64, []int) {
+	keys, got := make([]uint64, n), make([]int, n)
 	var ready, done sync.WaitGroup
 	ready.Add(n)
 	done.Add(n)
 	for i := range n {
 		go func() {
 			defer done.Done()
-			keys[i] = stackKey()
-			got[i] = a.shardFor(keys[i])
+			keys[i] = gcbits.StackKey()
+			got[i] = a.ShardFor(keys[i])
 			ready.Done()
 			ready.Wait() // no goroutine exits, freeing its stack, before all have claimed
 		}()
@@ -534,15 +527,15 @@ func claimShards(a *Arena, n int) ([]uint64, []*shard) {
 // that they share rather than fail when there are not.
 func TestShardClaims(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(16))
-	a := newArena(t, Options{})
-	if len(a.shards) != 128 {
-		t.Fatalf("%d shards with GOMAXPROCS 16, want 128", len(a.shards))
+	a := arenatest.New(t, gcbits.Options{})
+	if a.Shards() != 128 {
+		t.Fatalf("%d shards with GOMAXPROCS 16, want 128", a.Shards())
 	}
 	moved := 0
 	for trial := range 200 {
 		for _, n := range []int{2, 8, 16} {
 			keys, got := claimShards(a, n)
-			owner := map[*shard]uint64{}
+			owner := map[int]uint64{}
 			for i, s := range got {
 				if k, ok := owner[s]; ok {
 					if k != keys[i] {
@@ -559,22 +552,22 @@ func TestShardClaims(t *testing.T) {
 		}
 	}
 	t.Logf("%d keys taken over from a moved stack", moved)
-	for i := range a.shards {
-		if a.shards[i].owner.Load() != 0 {
+	for i := range a.Shards() {
+		if a.Claimed(i) {
 			t.Fatalf("shard %d still claimed after Advance", i)
 		}
 	}
 	// More goroutines than shards: some share, none fails.
-	_, got := claimShards(a, 3*len(a.shards))
-	seen := map[*shard]bool{}
+	_, got := claimShards(a, 3*a.Shards())
+	seen := map[int]bool{}
 	for _, s := range got {
-		if s == nil {
-			t.Fatal("no shard")
+		if s < 0 || s >= a.Shards() {
+			t.Fatalf("shard %d of %d", s, a.Shards())
 		}
 		seen[s] = true
 	}
-	if len(seen) < len(a.shards)/2 {
-		t.Fatalf("%d goroutines used only %d of %d shards", len(got), len(seen), len(a.shards))
+	if len(seen) < a.Shards()/2 {
+		t.Fatalf("%d goroutines used only %d of %d shards", len(got), len(seen), a.Shards())
 	}
 }
 
@@ -584,7 +577,7 @@ func TestShardClaims(t *testing.T) {
 // keys would: each key must get a shard of its own.
 func TestShardClaimsStructured(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(16))
-	a := newArena(t, Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	hashOnly := 0
 	for trial := range 1000 {
 		rng := rand.New(rand.NewPCG(uint64(trial), 1))
@@ -597,17 +590,17 @@ func TestShardClaimsStructured(t *testing.T) {
 		}
 		slices.Sort(keys)
 		keys = slices.Compact(keys)[:min(len(keys), 16)]
-		owner, homes := map[*shard]uint64{}, map[uint64]bool{}
+		owner, homes := map[int]uint64{}, map[int]bool{}
 		for _, k := range keys {
-			s := a.shardFor(k)
+			s := a.ShardFor(k)
 			if o, ok := owner[s]; ok {
 				t.Fatalf("trial %d: keys %#x and %#x got one shard", trial, o, k)
 			}
 			owner[s] = k
-			if a.shardFor(k) != s {
+			if a.ShardFor(k) != s {
 				t.Fatalf("trial %d: key %#x changed shards within an epoch", trial, k)
 			}
-			home := a.home(k)
+			home := a.Home(k)
 			if homes[home] {
 				hashOnly++
 			}

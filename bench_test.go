@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/seed"
 	"github.com/gcbits/gcbits/sweep"
 )
@@ -22,17 +23,6 @@ var sizeMix = func() []int {
 	}
 	return m
 }()
-
-// newArena returns an arena closed when the benchmark ends.
-func newArena(tb testing.TB, o gcbits.Options) *gcbits.Arena {
-	tb.Helper()
-	a, err := gcbits.New(o)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { a.Close() })
-	return a
-}
 
 // epochLen is how many allocations each worker makes between epoch turns.
 const epochLen = 1 << 16
@@ -54,12 +44,12 @@ var allocators = []struct {
 		return func() func(int) ([]uint64, error) { return s.Alloc }, s.Advance
 	}},
 	{"gcbits", func(tb testing.TB) (func() func(int) ([]uint64, error), func()) {
-		a := newArena(tb, gcbits.Options{})
+		a := arenatest.New(tb, gcbits.Options{})
 		alloc := func(n int) ([]uint64, error) { return a.Alloc(n) }
 		return func() func(int) ([]uint64, error) { return alloc }, func() { a.Advance() }
 	}},
 	{"gcbits-cache", func(tb testing.TB) (func() func(int) ([]uint64, error), func()) {
-		a := newArena(tb, gcbits.Options{})
+		a := arenatest.New(tb, gcbits.Options{})
 		return func() func(int) ([]uint64, error) {
 			c := a.NewCache()
 			return func(n int) ([]uint64, error) { return c.Alloc(n) }
@@ -136,17 +126,17 @@ func runWorkers(b *testing.B, workers int, newWorker func() func(int) ([]uint64,
 }
 
 // BenchmarkAdvance shows that Advance, in steady state, costs about the
-// same whatever the number of arenas in the generation it recycles (what
+// same whatever the number of blocks in the generation it recycles (what
 // grows is a few cache misses on colder list ends, not a walk). The loop
-// also fills the arenas, so ns/op is not the figure: ns/advance is.
+// also fills the blocks, so ns/op is not the figure: ns/advance is.
 func BenchmarkAdvance(b *testing.B) {
-	for _, arenas := range []int{1, 64, 1024} {
-		b.Run(fmt.Sprintf("gcbits/arenas=%d", arenas), func(b *testing.B) {
-			a := newArena(b, gcbits.Options{ChunkSize: gcbits.MinChunkSize})
+	for _, blocks := range []int{1, 64, 1024} {
+		b.Run(fmt.Sprintf("gcbits/blocks=%d", blocks), func(b *testing.B) {
+			a := arenatest.New(b, gcbits.Options{BlockSize: gcbits.MinBlockSize})
 			var spent time.Duration
 			for i := 0; i < b.N; i++ {
-				for j := 0; j < 4*arenas; j++ {
-					a.Alloc(gcbits.MinChunkSize * 8 / 4) // a quarter arena
+				for j := 0; j < 4*blocks; j++ {
+					a.Alloc(gcbits.MinBlockSize * 8 / 4) // a quarter block
 				}
 				t0 := time.Now()
 				a.Advance()
@@ -168,7 +158,7 @@ func BenchmarkGuard(b *testing.B) {
 	for _, al := range []string{"gcbits", "gcbits-cache"} {
 		for _, guard := range []bool{false, true} {
 			b.Run(fmt.Sprintf("alloc=%s/guard=%v", al, guard), func(b *testing.B) {
-				a := newArena(b, gcbits.Options{Guard: guard})
+				a := arenatest.New(b, gcbits.Options{Guard: guard})
 				newWorker := func() func(int) ([]uint64, error) {
 					return func(n int) ([]uint64, error) { return a.Alloc(n) }
 				}

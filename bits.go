@@ -8,35 +8,40 @@ import (
 )
 
 // Bits is a fixed-size bitmap: bit i lives in word i/64 at position i%64.
-// Its length, Len, is a whole number of 64-bit words: Arena.Alloc(100)
-// returns two words, 128 bits. A Bits is its words, so any []uint64 is one
-// (make(Bits, n) gives n*64 clear bits), and libraries that work on words
-// take it as it is: bitset.From(b) of github.com/bits-and-blooms/bitset
-// wraps the same memory.
+// Its length, [Bits.Len], is a whole number of 64-bit words:
+// [Arena.Alloc](100) returns two words, 128 bits. A Bits is its words, so
+// any []uint64 is one (make(Bits, n) gives n*64 clear bits), and libraries
+// that work on words take it as it is: bitset.From(b) of the [bitset]
+// package wraps the same memory.
 //
 // A bitmap of n bits, n not a multiple of 64, is the first n bits of a Bits
 // whose tail, bits n to Len()-1, stays clear. Alloc hands the tail out
-// clear and no method sets a bit the caller did not name, except SetAll:
-// Set, Flip and SetAtomic take one index, SetRange and FlipRange a range,
-// and And, Or, AndNot and Xor of bitmaps with clear tails leave the tail
-// clear. So with SetRange(0, n) for SetAll and FlipRange(0, n) for the
-// complement, Count, Any, None, Equal, All and String see exactly the n
-// bits; only NextClear can return an index in the tail (compare it with n).
+// clear and no method sets a bit the caller did not name, except
+// [Bits.SetAll]: Set, Flip and SetAtomic take one index, [Bits.SetRange]
+// and [Bits.FlipRange] a range, and And, Or, AndNot and Xor of bitmaps
+// with clear tails leave the tail clear. So with SetRange(0, n) for SetAll
+// and FlipRange(0, n) for the complement, Count, Any, None, Equal, All and
+// String see exactly the n bits; only [Bits.NextClear] can return an index
+// in the tail (compare it with n).
 //
 // Indexes outside [0, Len()) are ignored by the setters and read as clear
 // by Test, since a fixed-size bitmap has no bit there; ranges are clipped
 // to [0, Len()).
 //
-// The set operations And, Or, AndNot and Xor change b in place and never
+// The set operations [Bits.And], [Bits.Or], [Bits.AndNot] and [Bits.Xor]
+// change b in place and never
 // its length: the other operand c is read as a bitmap of b's length, its
 // missing words as zero and its words past b's end ignored, as Set ignores
 // an index past the end. Equal compares the set bits, whatever the lengths.
 //
 // The methods are not safe for concurrent use with each other on the same
-// word, except SetAtomic, ClearAtomic and TestAtomic with one another.
+// word, except [Bits.SetAtomic], [Bits.ClearAtomic] and [Bits.TestAtomic]
+// with one another.
 //
-// A Bits from an Arena or a Cache refers to arena memory and is valid for
-// the lifetime described in the package documentation.
+// A Bits from an [Arena] or a [Cache] refers to arena memory and is valid
+// for the lifetime described in the package documentation.
+//
+// [bitset]: https://pkg.go.dev/github.com/bits-and-blooms/bitset
 type Bits []uint64
 
 // Len returns the number of bits in b (64 per word).

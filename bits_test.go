@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"math"
@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	"pgregory.net/rapid"
+
+	"github.com/gcbits/gcbits"
 )
 
 // badIndexes are indexes outside every bitmap of n words.
@@ -21,18 +23,18 @@ func badIndexes(n int) []int {
 
 func TestBitsLen(t *testing.T) {
 	for _, n := range []int{0, 1, 2, 7} {
-		if got := make(Bits, n).Len(); got != n*64 {
+		if got := make(gcbits.Bits, n).Len(); got != n*64 {
 			t.Errorf("Len of %d words = %d", n, got)
 		}
 	}
-	var nilBits Bits
+	var nilBits gcbits.Bits
 	if nilBits.Len() != 0 {
 		t.Error("nil Bits has bits")
 	}
 }
 
 func TestBitsSetClearTest(t *testing.T) {
-	b := make(Bits, 3)
+	b := make(gcbits.Bits, 3)
 	for i := 0; i < b.Len(); i++ {
 		if b.Test(i) {
 			t.Fatalf("bit %d set in zero bitmap", i)
@@ -78,11 +80,11 @@ func TestBitsSetClearTest(t *testing.T) {
 // end.
 func TestBitsOutOfRange(t *testing.T) {
 	for _, n := range []int{0, 1, 2} {
-		b := make(Bits, n)
+		b := make(gcbits.Bits, n)
 		for i := range b {
 			b[i] = 0x5555_5555_5555_5555
 		}
-		snapshot := append(Bits(nil), b...)
+		snapshot := append(gcbits.Bits(nil), b...)
 		for _, i := range badIndexes(n) {
 			b.Set(i)
 			b.Clear(i)
@@ -125,7 +127,7 @@ func TestBitsOutOfRange(t *testing.T) {
 	}
 	// Ranges are clipped to [0, Len()); an empty or reversed one does
 	// nothing.
-	b := make(Bits, 2)
+	b := make(gcbits.Bits, 2)
 	b.SetRange(math.MinInt, math.MaxInt)
 	b.ClearRange(5, 5)
 	b.ClearRange(70, 60)
@@ -133,7 +135,7 @@ func TestBitsOutOfRange(t *testing.T) {
 	if b.Count() != 127 || b.Test(0) {
 		t.Errorf("after clipped ranges: %d bits set, bit 0 %v", b.Count(), b.Test(0))
 	}
-	var nilBits Bits
+	var nilBits gcbits.Bits
 	nilBits.Set(0)
 	nilBits.Clear(0)
 	nilBits.Flip(0)
@@ -147,7 +149,7 @@ func TestBitsOutOfRange(t *testing.T) {
 	nilBits.Xor(b)
 	if nilBits.SetAtomic(0) || nilBits.ClearAtomic(0) || nilBits.Test(0) || nilBits.TestAtomic(0) || nilBits.Count() != 0 ||
 		nilBits.NextSet(0) != -1 || nilBits.NextClear(-5) != -1 || nilBits.Any() || !nilBits.None() ||
-		nilBits.String() != "{}" || !nilBits.Equal(make(Bits, 3)) || nilBits.Equal(b) {
+		nilBits.String() != "{}" || !nilBits.Equal(make(gcbits.Bits, 3)) || nilBits.Equal(b) {
 		t.Error("nil Bits is not an empty bitmap")
 	}
 	for i := range nilBits.All() {
@@ -156,7 +158,7 @@ func TestBitsOutOfRange(t *testing.T) {
 }
 
 // naiveNext is the reference for NextSet (want true) and NextClear.
-func naiveNext(b Bits, from int, want bool) int {
+func naiveNext(b gcbits.Bits, from int, want bool) int {
 	for i := max(from, 0); i < b.Len(); i++ {
 		if b.Test(i) == want {
 			return i
@@ -179,7 +181,7 @@ func TestBitsNextAcrossWords(t *testing.T) {
 		"alternating": func(i int) bool { return i%2 == 1 },
 	}
 	for name, p := range patterns {
-		b := make(Bits, 4)
+		b := make(gcbits.Bits, 4)
 		for i := 0; i < b.Len(); i++ {
 			if p(i) {
 				b.Set(i)
@@ -208,7 +210,7 @@ func TestBitsNextAcrossWords(t *testing.T) {
 }
 
 func TestBitsCount(t *testing.T) {
-	b := make(Bits, 5)
+	b := make(gcbits.Bits, 5)
 	want := 0
 	for i := range b {
 		b[i] = uint64(0x0123_4567_89ab_cdef) << uint(i)
@@ -224,7 +226,7 @@ func TestBitsCount(t *testing.T) {
 // exactly one SetAtomic per bit reports that it set it. Run it with -race.
 func TestBitsSetAtomicConcurrent(t *testing.T) {
 	const words = 64
-	b := make(Bits, words)
+	b := make(gcbits.Bits, words)
 	workers := max(8, 4*runtime.GOMAXPROCS(0))
 	const copies = 3 // every bit is set by this many goroutines
 	firsts := make([]atomic.Int32, b.Len())
@@ -268,7 +270,7 @@ func TestBitsSetAtomicConcurrent(t *testing.T) {
 // ref is the reference model of a Bits: one bool per bit.
 type ref []bool
 
-func refOf(b Bits) ref {
+func refOf(b gcbits.Bits) ref {
 	r := make(ref, b.Len())
 	for i := range r {
 		r[i] = b[i/64]>>(i%64)&1 == 1
@@ -293,7 +295,7 @@ func (r ref) at(i int) bool { return i < len(r) && r[i] }
 func checkRef(t interface {
 	Helper()
 	Fatalf(string, ...any)
-}, what string, b Bits, want ref) {
+}, what string, b gcbits.Bits, want ref) {
 	t.Helper()
 	if got := refOf(b); !slices.Equal(got, want) {
 		t.Fatalf("%s: bits %v, want %v", what, got.set(), want.set())
@@ -301,9 +303,9 @@ func checkRef(t interface {
 }
 
 // drawBits draws a bitmap of 0 to 4 words, sparse, dense or random.
-func drawBits(t *rapid.T, label string) Bits {
+func drawBits(t *rapid.T, label string) gcbits.Bits {
 	n := rapid.IntRange(0, 4).Draw(t, label+" words")
-	b := make(Bits, n)
+	b := make(gcbits.Bits, n)
 	for i := range b {
 		b[i] = rapid.SampledFrom([]uint64{0, ^uint64(0), 1, 1 << 63}).Draw(t, label+" word")
 		if rapid.Bool().Draw(t, label+" random") {
@@ -415,7 +417,7 @@ func TestBitsOpsModel(t *testing.T) {
 // TestBitsAllStops checks that the iterator stops when the loop breaks
 // and that it sees a change to a word it has not reached yet.
 func TestBitsAllStops(t *testing.T) {
-	b := make(Bits, 3)
+	b := make(gcbits.Bits, 3)
 	b.Set(5)
 	b.Set(70)
 	b.Set(130)
@@ -433,7 +435,7 @@ func TestBitsAllStops(t *testing.T) {
 	if want := []int{5, 71}; !slices.Equal(got, want) {
 		t.Errorf("iterated %v, want %v", got, want)
 	}
-	var nilBits Bits
+	var nilBits gcbits.Bits
 	for i := range nilBits.All() {
 		t.Errorf("nil Bits yields %d", i)
 	}
@@ -444,7 +446,7 @@ func TestBitsAllStops(t *testing.T) {
 // FlipRange bounded by n, stays clear, so that Count, the iterator and the
 // set operations see exactly the n bits; SetAll does set the tail.
 func TestBitsLengthRule(t *testing.T) {
-	a, err := New(Options{})
+	a, err := gcbits.New(gcbits.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -457,7 +459,7 @@ func TestBitsLengthRule(t *testing.T) {
 	if b.Len() != 128 {
 		t.Fatalf("Alloc(%d).Len() = %d, want 128", n, b.Len())
 	}
-	tailClear := func(what string, b Bits) {
+	tailClear := func(what string, b gcbits.Bits) {
 		t.Helper()
 		if i := b.NextSet(n); i != -1 {
 			t.Errorf("%s: tail bit %d set", what, i)
@@ -468,9 +470,9 @@ func TestBitsLengthRule(t *testing.T) {
 	if b.Count() != n || b.NextClear(0) != n {
 		t.Errorf("SetRange(0, n): Count %d, first clear %d; want %d, %d", b.Count(), b.NextClear(0), n, n)
 	}
-	c := make(Bits, 2)
+	c := make(gcbits.Bits, 2)
 	c.SetRange(n/2, n)
-	for _, op := range []func(Bits){b.And, b.Or, b.AndNot, b.Xor} {
+	for _, op := range []func(gcbits.Bits){b.And, b.Or, b.AndNot, b.Xor} {
 		op(c)
 		tailClear("a set operation", b)
 	}
@@ -490,7 +492,7 @@ func TestBitsLengthRule(t *testing.T) {
 // clear, and exactly one ClearAtomic per bit reports that it cleared it.
 // Run it with -race.
 func TestBitsClearAtomicConcurrent(t *testing.T) {
-	b := make(Bits, 64)
+	b := make(gcbits.Bits, 64)
 	b.SetAll()
 	const copies = 3
 	firsts := make([]atomic.Int32, b.Len())

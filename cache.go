@@ -7,28 +7,36 @@ import (
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
-// Cache is a per-worker front end to an Arena, in the manner of the Go
+// Cache is a per-worker front end to an [Arena], in the manner of the Go
 // runtime's mcache or a HotSpot TLAB: it carves a slab from the arena with
 // one shared atomic operation, then serves requests from it with a private
 // bump pointer. Its fast path does no atomic read-modify-write and takes no
 // lock: a bounds check, an epoch check (one atomic load of a word that only
-// Advance and Close write) and a bump.
+// [Arena.Advance] and [Arena.Close] write) and a bump. Make one with
+// [Arena.NewCache].
 //
 // A Cache is not safe for concurrent use: give each worker goroutine its
 // own. It is worth it when a goroutine makes many small requests (up to a
-// sixteenth of a slab, which is ChunkSize/8 up to 8 KiB: 512 bytes with
-// the default 64 KiB arenas; larger requests go to the arena);
-// for occasional requests from many goroutines, Arena.Alloc is simpler and
-// wastes no slab ends.
+// sixteenth of a slab, which is [Options.BlockSize]/8 up to 8 KiB: 512
+// bytes with the default 64 KiB blocks; larger requests go to the arena);
+// for occasional requests from many goroutines, [Arena.Alloc] is simpler
+// and wastes no slab ends.
 //
 // Epochs: a slab belongs to the epoch it was carved in, and the Cache uses
 // it only while Epoch() still equals that epoch. So every request it serves
 // began in the slab's epoch, and the arena recycles the slab no earlier
 // than Retain+1 epochs later. When Advance runs, the next request refills.
-//
-// Every field belongs to the Cache's goroutine; only the arena's epoch,
-// read through the arena pointer, is shared (read atomically).
 type Cache struct {
+	cacheFields
+	// Caches of different workers must not share a line: pos is written
+	// on every Alloc.
+	_ [cacheLine - unsafe.Sizeof(cacheFields{})%cacheLine]byte
+}
+
+// cacheFields are the fields of a Cache. Every field belongs to the
+// Cache's goroutine; only the arena's epoch, read through the arena
+// pointer, is shared (read atomically).
+type cacheFields struct {
 	arena *Arena
 	shard *shard  // where refills carve
 	small uintptr // requests of 1..small bytes are served from the slab
@@ -45,7 +53,6 @@ type Cache struct {
 	pos   uintptr // offset in the block of the slab's next free byte
 	end   uintptr // offset in the block of the slab's end
 	gen   uint64  // epoch the slab belongs to
-	_     [cacheLine - 72]byte
 }
 
 // at returns the address off bytes into the slab's block.
@@ -56,23 +63,24 @@ func (c *Cache) at(off uintptr) unsafe.Pointer {
 	return unsafe.Add(c.heap, off)
 }
 
-// NewCache returns a Cache drawing on a. Caches need no closing; Flush
-// hands back the unused part of the slab in the books.
+// NewCache returns a [Cache] drawing on a. Caches need no closing;
+// [Cache.Flush] hands back the unused part of the slab in the books.
 func (a *Arena) NewCache() *Cache {
 	if len(a.shards) == 0 { // not made by New: every Alloc goes to a.Alloc
-		return &Cache{arena: a}
+		return &Cache{cacheFields: cacheFields{arena: a}}
 	}
 	i := a.nextShard.Add(1) - 1
-	return &Cache{
+	return &Cache{cacheFields: cacheFields{
 		arena: a,
 		shard: &a.shards[uint(i)%uint(len(a.shards))],
 		small: a.slabSize / 16,
-	}
+	}}
 }
 
-// Alloc has the contract of Arena.Alloc. The fast path is a size check,
-// an epoch check and a bump; everything else is in allocSlow.
+// Alloc has the contract of [Arena.Alloc].
 func (c *Cache) Alloc(nbits int) (Bits, error) {
+	// The fast path is a size check, an epoch check and a bump;
+	// everything else is in allocSlow.
 	// n-1 < small rejects nbits <= 0 (n is 0, or huge once nbits+63 is
 	// negative) and requests too large for slabs, in one comparison.
 	n := uintptr(nbits+63) >> 6 << 3
@@ -86,16 +94,39 @@ func (c *Cache) Alloc(nbits int) (Bits, error) {
 	return c.allocSlow(nbits)
 }
 
+// AllocEpoch has the contract of [Arena.AllocEpoch]: it returns the bitmap
+// and the epoch it belongs to, for a request served from a slab the
+// epoch of the slab.
+func (c *Cache) AllocEpoch(nbits int) (Bits, uint64, error) {
+	if !c.fromSlab(nbits) {
+		return c.passOn(nbits)
+	}
+	b, err := c.Alloc(nbits)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b, c.gen, nil // Alloc served b from the current slab
+}
+
+// fromSlab reports whether a request of nbits is served from slabs.
+func (c *Cache) fromSlab(nbits int) bool { return nbits > 0 && bytesFor(nbits) <= c.small }
+
 // allocSlow serves what the fast path cannot: a refill, a request too
 // large for slabs, or a bad one.
 func (c *Cache) allocSlow(nbits int) (Bits, error) {
-	if n := bytesFor(nbits); nbits > 0 && n <= c.small {
-		return c.refill(n)
+	if c.fromSlab(nbits) {
+		return c.refill(bytesFor(nbits))
 	}
+	b, _, err := c.passOn(nbits)
+	return b, err
+}
+
+// passOn serves a request that slabs do not: it goes to the arena.
+func (c *Cache) passOn(nbits int) (Bits, uint64, error) {
 	if c.arena == nil {
-		return nil, fmt.Errorf("%w: Cache not made by Arena.NewCache", ErrClosed)
+		return nil, 0, fmt.Errorf("%w: Cache not made by Arena.NewCache", ErrClosed)
 	}
-	return c.arena.Alloc(nbits)
+	return c.arena.AllocEpoch(nbits)
 }
 
 // refill drops the current slab, carves a new one and serves n bytes
@@ -126,7 +157,7 @@ func (c *Cache) refill(n uintptr) (Bits, error) {
 }
 
 // Flush drops the Cache's slab, counting its unused bytes as waste, and
-// adds the bytes it served to the arena's Stats. The next Alloc refills.
+// adds the bytes it served to the arena's [Stats]. The next Alloc refills.
 // Call it when a worker stops for a while; it is never needed for safety.
 func (c *Cache) Flush() {
 	s := c.shard

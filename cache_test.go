@@ -1,9 +1,11 @@
-package gcbits
+package gcbits_test
 
 import (
 	"reflect"
 	"testing"
 
+	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
@@ -15,40 +17,49 @@ func TestCacheNoStalePointer(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Map takes memory from the Go heap: the Cache must point at it")
 	}
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1})
 	var unmapped []mem.Region
-	a.unmapFn = func(r mem.Region) error {
+	h := a.Hooks()
+	unmap := h.Unmap
+	h.Unmap = func(r mem.Region) error {
 		unmapped = append(unmapped, r)
-		return r.Unmap()
+		return unmap(r)
 	}
+	a.SetHooks(h)
 	c := a.NewCache()
 	if _, err := c.Alloc(64); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < trimHistory+4; i++ {
+	for range gcbits.TrimHistory + 4 {
 		a.Advance()
 	}
 	if len(unmapped) == 0 {
 		t.Fatal("the slab's block was not returned to the OS")
 	}
-	v := reflect.ValueOf(c).Elem()
-	for i := range v.NumField() {
-		f, name := v.Field(i), v.Type().Field(i).Name
-		var p uintptr
-		switch f.Kind() {
-		case reflect.Pointer, reflect.UnsafePointer:
-			p = f.Pointer()
-		case reflect.Slice, reflect.String, reflect.Map, reflect.Chan, reflect.Func, reflect.Interface:
-			t.Fatalf("field %s of kind %v: teach this test to read it", name, f.Kind())
-		default:
-			continue // not scanned by the garbage collector
-		}
-		for _, r := range unmapped {
-			if base := uintptr(r.Base()); p >= base && p < base+r.Size() {
-				t.Errorf("Cache.%s = %#x points into the unmapped block [%#x, %#x)", name, p, base, base+r.Size())
+	var check func(prefix string, v reflect.Value)
+	check = func(prefix string, v reflect.Value) {
+		for i := range v.NumField() {
+			f, name := v.Field(i), prefix+v.Type().Field(i).Name
+			var p uintptr
+			switch f.Kind() {
+			case reflect.Pointer, reflect.UnsafePointer:
+				p = f.Pointer()
+			case reflect.Struct:
+				check(name+".", f)
+				continue
+			case reflect.Slice, reflect.String, reflect.Map, reflect.Chan, reflect.Func, reflect.Interface:
+				t.Fatalf("field %s of kind %v: teach this test to read it", name, f.Kind())
+			default:
+				continue // not scanned by the garbage collector
+			}
+			for _, r := range unmapped {
+				if base := uintptr(r.Base()); p >= base && p < base+r.Size() {
+					t.Errorf("Cache.%s = %#x points into the unmapped block [%#x, %#x)", name, p, base, base+r.Size())
+				}
 			}
 		}
 	}
+	check("", reflect.ValueOf(c).Elem())
 	// The Cache still works: it notices the epoch and refills.
 	b, err := c.Alloc(64)
 	if err != nil || b.Count() != 0 {

@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/gcbits/gcbits"
 	"github.com/gcbits/gcbits/internal/seed"
 )
 
@@ -20,11 +21,11 @@ type design struct {
 }
 
 func designs(t *testing.T) []design {
-	a, err := New(Options{})
+	a, err := gcbits.New(gcbits.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca, err := New(Options{})
+	ca, err := gcbits.New(gcbits.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,8 +35,8 @@ func designs(t *testing.T) []design {
 	return []design{
 		{"seed-before", b.Alloc, b.Advance, b.Close, seed.ErrSize},
 		{"seed-after", f.Alloc, f.Advance, f.Close, seed.ErrSize},
-		{"gcbits", func(n int) ([]uint64, error) { return a.Alloc(n) }, func() { a.Advance() }, a.Close, ErrSize},
-		{"gcbits-cache", func(n int) ([]uint64, error) { return c.Alloc(n) }, func() { ca.Advance() }, ca.Close, ErrSize},
+		{"gcbits", func(n int) ([]uint64, error) { return a.Alloc(n) }, func() { a.Advance() }, a.Close, gcbits.ErrSize},
+		{"gcbits-cache", func(n int) ([]uint64, error) { return c.Alloc(n) }, func() { ca.Advance() }, ca.Close, gcbits.ErrSize},
 	}
 }
 
@@ -63,8 +64,8 @@ func TestDifferential(t *testing.T) {
 	}
 	lives := make([][]rec, len(ds))
 	id := uint64(0)
-	for epoch := 0; epoch < 30; epoch++ {
-		for op := 0; op < 500; op++ {
+	for epoch := range 30 {
+		for range 500 {
 			var n int
 			switch r := rng.IntN(100); {
 			case r < 2:

@@ -1,14 +1,18 @@
 package gcbits_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gcbits/gcbits"
 )
 
-func ExampleArena() {
+// The life of a bitmap: allocated zeroed, marked, kept across Advance
+// for Retain epochs, then recycled.
+func Example() {
 	a, err := gcbits.New(gcbits.Options{})
 	if err != nil {
 		panic(err)
@@ -153,4 +157,117 @@ func ExampleBits_Or() {
 	// Output:
 	// next: {70} visited: {3,70}
 	// visited below 64: {3} equal: true
+}
+
+// Advance may run while other goroutines allocate. A worker learns from
+// AllocEpoch the epoch its bitmap belongs to and, from Live, whether the
+// bitmap's lifetime still runs; a read lock keeps Advance out from that
+// check to the bitmap's last use. Live is false only for a bitmap whose
+// AllocEpoch was preempted across Retain+1 Advances.
+func ExampleArena_AllocEpoch() {
+	a, err := gcbits.New(gcbits.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+
+	var pin sync.RWMutex // Advance holds it for writing, a bitmap in use for reading
+	stop := make(chan struct{})
+	var advancer sync.WaitGroup
+	advancer.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			pin.Lock()
+			a.Advance()
+			pin.Unlock()
+		}
+	})
+
+	var dirty atomic.Int64 // live bitmaps that did not come zeroed
+	var workers sync.WaitGroup
+	for range 4 {
+		workers.Go(func() {
+			c := a.NewCache()
+			defer c.Flush()
+			for span := range 1000 {
+				b, epoch, err := c.AllocEpoch(64)
+				if err != nil {
+					panic(err)
+				}
+				pin.RLock()
+				if a.Live(epoch) {
+					if b.Any() {
+						dirty.Add(1)
+					}
+					b.Set(span % 64)
+				}
+				pin.RUnlock()
+			}
+		})
+	}
+	workers.Wait()
+	close(stop)
+	advancer.Wait()
+	fmt.Println("dirty bitmaps:", dirty.Load())
+	// Output:
+	// dirty bitmaps: 0
+}
+
+// New takes Options; the zero value is the runtime's setup. Options
+// reports them with the defaults filled in.
+func ExampleNew() {
+	a, err := gcbits.New(gcbits.Options{
+		BlockSize: 1 << 20, // 1 MiB blocks: requests up to 256 KiB share them
+		Retain:    1,       // bitmaps live one epoch after their own
+		MaxBytes:  1 << 30, // map at most 1 GiB
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+	o := a.Options()
+	fmt.Println("block:", o.BlockSize, "retain:", o.Retain, "limit:", o.MaxBytes)
+
+	_, err = gcbits.New(gcbits.Options{BlockSize: 1000})
+	fmt.Println(errors.Is(err, gcbits.ErrOption), err)
+	// Output:
+	// block: 1048576 retain: 1 limit: 1073741824
+	// true gcbits: bad option: BlockSize 1000 is not a power of two from 4096 to 1073741824
+}
+
+// Under MaxBytes, a request that cannot be served without mapping more
+// fails with ErrLimit; the arena stays usable, and memory comes back as
+// the epochs that hold it are recycled.
+func ExampleOptions_maxBytes() {
+	a, err := gcbits.New(gcbits.Options{MaxBytes: 1 << 20, Retain: 1})
+	if err != nil {
+		panic(err)
+	}
+	defer a.Close()
+
+	const span = 8 << 13 // 8 KiB bitmaps
+	n := 0
+	for {
+		if _, err = a.Alloc(span); err != nil {
+			break
+		}
+		n++
+	}
+	fmt.Println("bitmaps of epoch 0:", n, "then", errors.Is(err, gcbits.ErrLimit))
+
+	a.Advance() // epoch 1: epoch 0 is still live
+	_, err = a.Alloc(span)
+	fmt.Println("epoch 1:", errors.Is(err, gcbits.ErrLimit))
+
+	a.Advance() // epoch 2 recycles epoch 0
+	_, err = a.Alloc(span)
+	fmt.Println("epoch 2:", err)
+	// Output:
+	// bitmaps of epoch 0: 128 then true
+	// epoch 1: true
+	// epoch 2: <nil>
 }

@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gcbits/gcbits"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
@@ -22,19 +23,21 @@ type faults struct {
 	maps, unmaps, protects                         atomic.Int64
 }
 
-func injectFaults(a *Arena) *faults {
+func injectFaults(a *gcbits.Arena) *faults {
 	f := &faults{}
-	a.mapFn = func(size uintptr) (mem.Region, error) {
+	h := a.Hooks()
+	mapFn, unmap, protect := h.Map, h.Unmap, h.Protect
+	h.Map = func(size uintptr) (mem.Region, error) {
 		f.maps.Add(1)
 		if f.failMap.Load() {
 			return mem.Region{}, errInjected
 		}
-		return mem.Map(size)
+		return mapFn(size)
 	}
-	a.unmapFn = func(r mem.Region) error {
+	h.Unmap = func(r mem.Region) error {
 		f.unmaps.Add(1)
 		// Unmap anyway, so the test itself leaks nothing.
-		if err := r.Unmap(); err != nil {
+		if err := unmap(r); err != nil {
 			return err
 		}
 		if f.failUnmap.Load() {
@@ -42,13 +45,14 @@ func injectFaults(a *Arena) *faults {
 		}
 		return nil
 	}
-	a.protectFn = func(r mem.Region, rw bool) error {
+	h.Protect = func(r mem.Region, rw bool) error {
 		f.protects.Add(1)
 		if rw && f.failUnprotect.Load() || !rw && f.failProtect.Load() {
 			return errInjected
 		}
 		return protect(r, rw)
 	}
+	a.SetHooks(h)
 	return f
 }
 
@@ -59,24 +63,24 @@ func TestFaultMap(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	ways := []struct {
 		name  string
-		alloc func(a *Arena) func(int) (Bits, error)
+		alloc func(a *gcbits.Arena) func(int) (gcbits.Bits, error)
 		nbits int
 	}{
-		{"Alloc", func(a *Arena) func(int) (Bits, error) { return a.Alloc }, 100},
-		{"Cache.Alloc", func(a *Arena) func(int) (Bits, error) { return a.NewCache().Alloc }, 100},
-		{"Cache.Alloc/large", func(a *Arena) func(int) (Bits, error) { return a.NewCache().Alloc }, 20000},
-		{"Alloc/large", func(a *Arena) func(int) (Bits, error) { return a.Alloc }, 1 << 20},
+		{"Alloc", func(a *gcbits.Arena) func(int) (gcbits.Bits, error) { return a.Alloc }, 100},
+		{"Cache.Alloc", func(a *gcbits.Arena) func(int) (gcbits.Bits, error) { return a.NewCache().Alloc }, 100},
+		{"Cache.Alloc/large", func(a *gcbits.Arena) func(int) (gcbits.Bits, error) { return a.NewCache().Alloc }, 20000},
+		{"Alloc/large", func(a *gcbits.Arena) func(int) (gcbits.Bits, error) { return a.Alloc }, 1 << 20},
 	}
 	for _, w := range ways {
 		t.Run(w.name, func(t *testing.T) {
-			a, err := New(Options{ChunkSize: MinChunkSize, MaxBytes: 1 << 30})
+			a, err := gcbits.New(gcbits.Options{BlockSize: gcbits.MinBlockSize, MaxBytes: 1 << 30})
 			if err != nil {
 				t.Fatal(err)
 			}
 			f := injectFaults(a)
 			alloc := w.alloc(a)
 			// Map a dedicated block first, so that there are books to
-			// keep, but no chunk or free block the requests could use.
+			// keep, but no head or free block the requests could use.
 			if _, err := a.Alloc(1 << 16); err != nil {
 				t.Fatal(err)
 			}
@@ -87,7 +91,7 @@ func TestFaultMap(t *testing.T) {
 				if !errors.Is(err, errInjected) || b != nil {
 					t.Fatalf("try %d: %v, %v; want an error wrapping the injected one", i, b, err)
 				}
-				if errors.Is(err, ErrLimit) || errors.Is(err, ErrClosed) || errors.Is(err, ErrSize) {
+				if errors.Is(err, gcbits.ErrLimit) || errors.Is(err, gcbits.ErrClosed) || errors.Is(err, gcbits.ErrSize) {
 					t.Errorf("try %d: %v also wraps a sentinel", i, err)
 				}
 				s := checkBooks(t, a)
@@ -121,13 +125,13 @@ func TestFaultMap(t *testing.T) {
 // counted, Close reports the cause, and the arena keeps working.
 func TestFaultUnmap(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1})
+	a, err := gcbits.New(gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := injectFaults(a)
 	f.failUnmap.Store(true)
-	for i := 0; i < 40; i++ { // ten blocks or so
+	for range 40 { // ten blocks or so
 		if _, err := a.Alloc(8 * 1024); err != nil {
 			t.Fatal(err)
 		}
@@ -135,7 +139,7 @@ func TestFaultUnmap(t *testing.T) {
 	held := checkBooks(t, a).MappedBytes
 	// Recycle the blocks into empty generations until the memory of the
 	// full epoch is forgotten and every free block is trimmed.
-	for i := 0; i < trimHistory+8; i++ {
+	for range gcbits.TrimHistory + 8 {
 		a.Advance()
 	}
 	s := checkBooks(t, a)
@@ -164,7 +168,7 @@ func TestFaultProtect(t *testing.T) {
 		t.Skip("Guard needs mmap")
 	}
 	defer goleak.VerifyNone(t)
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 1})
+	a, err := gcbits.New(gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1, Guard: true, GuardEpochs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,8 +177,8 @@ func TestFaultProtect(t *testing.T) {
 	// fillEpochs allocates two blocks' worth in each of n epochs,
 	// leaving canaries, and advances.
 	fillEpochs := func(n int) {
-		for e := 0; e < n; e++ {
-			for i := 0; i < 8; i++ {
+		for range n {
+			for i := range 8 {
 				b, err := a.Alloc(8 * 1024)
 				if err != nil {
 					t.Fatal(err)
@@ -201,12 +205,12 @@ func TestFaultProtect(t *testing.T) {
 
 	// Unprotect fails when a protected block is handed out again.
 	fillEpochs(1) // the free list now holds protected blocks
-	if s := a.Stats(); s.FreeArenas == 0 {
+	if s := a.Stats(); s.FreeBlocks == 0 {
 		t.Fatalf("no free blocks to reuse: %+v", s)
 	}
 	before := checkBooks(t, a)
 	f.failUnprotect.Store(true)
-	for i := 0; i < 3; i++ {
+	for range 3 {
 		if b, err := a.Alloc(8 * 1024); !errors.Is(err, errInjected) || b != nil {
 			t.Fatalf("Alloc with a failing unprotect = %v, %v; want the injected error", b, err)
 		}
@@ -215,7 +219,7 @@ func TestFaultProtect(t *testing.T) {
 		}
 	}
 	s = checkBooks(t, a)
-	if s.MappedBytes != before.MappedBytes || s.FreeArenas != before.FreeArenas || s.UnmapErrors != errs {
+	if s.MappedBytes != before.MappedBytes || s.FreeBlocks != before.FreeBlocks || s.UnmapErrors != errs {
 		t.Fatalf("failed unprotects changed the books: %+v, before %+v", s, before)
 	}
 	f.failUnprotect.Store(false)
@@ -232,19 +236,21 @@ func TestFaultProtect(t *testing.T) {
 func TestFaultCloseDuringMap(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	for _, nbits := range []int{64, 1 << 20} {
-		a, err := New(Options{ChunkSize: MinChunkSize})
+		a, err := gcbits.New(gcbits.Options{BlockSize: gcbits.MinBlockSize})
 		if err != nil {
 			t.Fatal(err)
 		}
 		f := injectFaults(a)
-		mapFn := a.mapFn
-		a.mapFn = func(size uintptr) (mem.Region, error) {
+		h := a.Hooks()
+		mapFn := h.Map
+		h.Map = func(size uintptr) (mem.Region, error) {
 			if err := a.Close(); err != nil {
 				t.Error(err)
 			}
 			return mapFn(size)
 		}
-		if _, err := a.Alloc(nbits); !errors.Is(err, ErrClosed) {
+		a.SetHooks(h)
+		if _, err := a.Alloc(nbits); !errors.Is(err, gcbits.ErrClosed) {
 			t.Errorf("Alloc(%d) closed during its map = %v, want ErrClosed", nbits, err)
 		}
 		if s := a.Stats(); s.MappedBytes != 0 || f.unmaps.Load() != f.maps.Load() || f.maps.Load() != 1 {
@@ -257,24 +263,24 @@ func TestFaultCloseDuringMap(t *testing.T) {
 // make: every method returns ErrClosed or does nothing, as on a closed
 // arena, instead of crashing.
 func TestZeroValues(t *testing.T) {
-	var a Arena
+	var a gcbits.Arena
 	if e := a.Epoch(); e != 0 {
 		t.Errorf("Epoch = %d", e)
 	}
 	for _, n := range []int{1, 100, 1 << 20} {
-		if b, err := a.Alloc(n); !errors.Is(err, ErrClosed) || b != nil {
+		if b, err := a.Alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
 			t.Errorf("zero Arena: Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
 		}
 	}
 	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
 		t.Errorf("zero Arena: Alloc(0) = %v, %v", b, err)
 	}
-	if _, err := a.Alloc(-1); !errors.Is(err, ErrSize) {
+	if _, err := a.Alloc(-1); !errors.Is(err, gcbits.ErrSize) {
 		t.Errorf("zero Arena: Alloc(-1) = %v, want ErrSize", err)
 	}
 	c := a.NewCache()
 	for _, n := range []int{1, 100, 1 << 20} {
-		if b, err := c.Alloc(n); !errors.Is(err, ErrClosed) || b != nil {
+		if b, err := c.Alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
 			t.Errorf("zero Arena: Cache.Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
 		}
 	}
@@ -288,13 +294,13 @@ func TestZeroValues(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Errorf("zero Arena: Close = %v", err)
 	}
-	if err := a.Close(); !errors.Is(err, ErrClosed) {
+	if err := a.Close(); !errors.Is(err, gcbits.ErrClosed) {
 		t.Errorf("zero Arena: second Close = %v, want ErrClosed", err)
 	}
 
-	var zc Cache
+	var zc gcbits.Cache
 	for _, n := range []int{0, -1, 1, 100, 1 << 20} {
-		if b, err := zc.Alloc(n); !errors.Is(err, ErrClosed) || b != nil {
+		if b, err := zc.Alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
 			t.Errorf("zero Cache: Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
 		}
 	}
@@ -304,7 +310,7 @@ func TestZeroValues(t *testing.T) {
 // TestNewCacheAfterClose makes a Cache of a closed arena: it serves
 // nothing, and bad sizes still report ErrSize.
 func TestNewCacheAfterClose(t *testing.T) {
-	a, err := New(Options{})
+	a, err := gcbits.New(gcbits.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,20 +319,20 @@ func TestNewCacheAfterClose(t *testing.T) {
 	}
 	c := a.NewCache()
 	for _, n := range []int{1, 100, 1 << 20} {
-		if b, err := c.Alloc(n); !errors.Is(err, ErrClosed) || b != nil {
+		if b, err := c.Alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
 			t.Errorf("Cache.Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
 		}
 	}
 	if b, err := c.Alloc(0); err != nil || len(b) != 0 {
 		t.Errorf("Cache.Alloc(0) = %v, %v", b, err)
 	}
-	if _, err := c.Alloc(-3); !errors.Is(err, ErrSize) {
+	if _, err := c.Alloc(-3); !errors.Is(err, gcbits.ErrSize) {
 		t.Errorf("Cache.Alloc(-3) = %v, want ErrSize", err)
 	}
 	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
 		t.Errorf("Alloc(0) after Close = %v, %v", b, err)
 	}
-	if _, err := a.Alloc(-3); !errors.Is(err, ErrSize) {
+	if _, err := a.Alloc(-3); !errors.Is(err, gcbits.ErrSize) {
 		t.Errorf("Alloc(-3) after Close = %v, want ErrSize", err)
 	}
 	c.Flush()
@@ -340,17 +346,21 @@ func TestNewCacheAfterClose(t *testing.T) {
 // nil pointers do. Bits methods accept a nil Bits as an empty bitmap
 // (TestBitsOutOfRange).
 func TestNilReceivers(t *testing.T) {
-	var a *Arena
-	var c *Cache
+	var a *gcbits.Arena
+	var c *gcbits.Cache
 	calls := map[string]func(){
-		"Arena.Alloc":    func() { a.Alloc(1) },
-		"Arena.Advance":  func() { a.Advance() },
-		"Arena.Epoch":    func() { a.Epoch() },
-		"Arena.Stats":    func() { a.Stats() },
-		"Arena.Close":    func() { a.Close() },
-		"Arena.NewCache": func() { a.NewCache() },
-		"Cache.Alloc":    func() { c.Alloc(1) },
-		"Cache.Flush":    func() { c.Flush() },
+		"Arena.Alloc":      func() { a.Alloc(1) },
+		"Arena.Advance":    func() { a.Advance() },
+		"Arena.Epoch":      func() { a.Epoch() },
+		"Arena.Stats":      func() { a.Stats() },
+		"Arena.Close":      func() { a.Close() },
+		"Arena.NewCache":   func() { a.NewCache() },
+		"Cache.Alloc":      func() { c.Alloc(1) },
+		"Cache.Flush":      func() { c.Flush() },
+		"Arena.AllocEpoch": func() { a.AllocEpoch(1) },
+		"Arena.Live":       func() { a.Live(0) },
+		"Arena.Options":    func() { a.Options() },
+		"Cache.AllocEpoch": func() { c.AllocEpoch(1) },
 	}
 	for name, f := range calls {
 		func() {
@@ -383,14 +393,14 @@ func TestFaultMapGiveWay(t *testing.T) {
 
 func testFaultMapGiveWay(t *testing.T, guard bool) {
 	const blocks = 4
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: blocks * MinChunkSize, Guard: guard})
+	a, err := gcbits.New(gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1, MaxBytes: blocks * gcbits.MinBlockSize, Guard: guard})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
 	f := injectFaults(a)
-	var first []Bits                // the first bitmap of each block
-	for i := 0; i < 4*blocks; i++ { // 1 KiB each: every block, written
+	var first []gcbits.Bits     // the first bitmap of each block
+	for i := range 4 * blocks { // 1 KiB each: every block, written
 		b, err := a.Alloc(8 * 1024)
 		if err != nil {
 			t.Fatal(err)
@@ -403,19 +413,19 @@ func testFaultMapGiveWay(t *testing.T, guard bool) {
 	a.Advance()
 	a.Advance() // the blocks are free (or guarded), and the limit is reached
 	// idle returns the blocks that can give way, free or guarded.
-	idle := func(s Stats) int { return s.FreeArenas + s.GuardedArenas }
+	idle := func(s gcbits.Stats) int { return s.FreeBlocks + s.GuardedBlocks }
 	before := checkBooks(t, a)
-	if idle(before) != blocks || before.MappedBytes != blocks*MinChunkSize {
+	if idle(before) != blocks || before.MappedBytes != blocks*gcbits.MinBlockSize {
 		t.Fatalf("setup: %+v", before)
 	}
-	const large = 2 * MinChunkSize * 8 // bits: two blocks must give way
+	const large = 2 * gcbits.MinBlockSize * 8 // bits: two blocks must give way
 	f.failMap.Store(true)
 	for i := 1; i <= 3; i++ {
 		if b, err := a.Alloc(large); !errors.Is(err, errInjected) || b != nil {
 			t.Fatalf("try %d: %v, %v; want the injected fault", i, b, err)
 		}
 		s := checkBooks(t, a)
-		if s.MappedBytes != before.MappedBytes || s.FreeArenas != before.FreeArenas || s.GuardedArenas != before.GuardedArenas ||
+		if s.MappedBytes != before.MappedBytes || s.FreeBlocks != before.FreeBlocks || s.GuardedBlocks != before.GuardedBlocks ||
 			s.ReleasedBytes != before.ReleasedBytes || s.MapErrors != before.MapErrors+uint64(i) {
 			t.Fatalf("try %d: books changed: %+v, before %+v", i, s, before)
 		}
@@ -435,13 +445,13 @@ func testFaultMapGiveWay(t *testing.T, guard bool) {
 	}
 	fill(b, 99)
 	s := checkBooks(t, a)
-	if idle(s) != blocks-2 || s.ReleasedBytes != before.ReleasedBytes+2*MinChunkSize || f.unmaps.Load() != 2 {
+	if idle(s) != blocks-2 || s.ReleasedBytes != before.ReleasedBytes+2*gcbits.MinBlockSize || f.unmaps.Load() != 2 {
 		t.Fatalf("after the fault cleared: %+v, %d unmaps", s, f.unmaps.Load())
 	}
 	if guard {
 		return // the blocks left are guarded, not to be reused yet
 	}
-	for i := 0; i < 4*(blocks-2); i++ { // the blocks kept serve, cleared
+	for range 4 * (blocks - 2) { // the blocks kept serve, cleared
 		b, err := a.Alloc(8 * 1024)
 		if err != nil {
 			t.Fatal(err)

@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"cmp"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/gcbits/gcbits"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
@@ -24,7 +25,7 @@ type tb interface {
 
 // modelBits is a live bitmap and what it must hold.
 type modelBits struct {
-	b     Bits
+	b     gcbits.Bits
 	epoch uint64 // epoch of the Alloc; live while Epoch() <= epoch+Retain
 	want  []bool // the reference for Bits ops, one entry per bit
 	words []uint64
@@ -45,9 +46,9 @@ func (m *modelBits) set(i int, v bool) {
 // model is the reference for an Arena used from one goroutine.
 type model struct {
 	t         tb
-	a         *Arena
-	caches    [2]*Cache
-	opts      Options // resolved
+	a         *gcbits.Arena
+	caches    [2]*gcbits.Cache
+	opts      gcbits.Options // resolved
 	epoch     uint64
 	closed    bool
 	live      []*modelBits
@@ -55,14 +56,14 @@ type model struct {
 	limitHits int    // ErrLimit results
 }
 
-func newModel(t tb, o Options) *model {
+func newModel(t tb, o gcbits.Options) *model {
 	t.Helper()
-	a, err := New(o)
+	a, err := gcbits.New(o)
 	if err != nil {
 		t.Fatalf("New(%+v): %v", o, err)
 	}
-	o, _ = o.resolve(mem.PageSize())
-	return &model{t: t, a: a, caches: [2]*Cache{a.NewCache(), a.NewCache()}, opts: o}
+	o = a.Options()
+	return &model{t: t, a: a, caches: [2]*gcbits.Cache{a.NewCache(), a.NewCache()}, opts: o}
 }
 
 // alloc calls Arena.Alloc (cache < 0) or a Cache's Alloc and checks the
@@ -71,7 +72,7 @@ func newModel(t tb, o Options) *model {
 func (m *model) alloc(cache, nbits int) {
 	m.t.Helper()
 	before := m.a.Stats()
-	var b Bits
+	var b gcbits.Bits
 	var err error
 	if cache < 0 {
 		b, err = m.a.Alloc(nbits)
@@ -84,35 +85,35 @@ func (m *model) alloc(cache, nbits int) {
 			m.t.Fatalf("Alloc(0) = %d words, %v; want an empty bitmap", len(b), err)
 		}
 		return
-	case nbits < 0 || nbits > MaxBits:
-		if !errors.Is(err, ErrSize) || b != nil {
+	case nbits < 0 || nbits > gcbits.MaxBits:
+		if !errors.Is(err, gcbits.ErrSize) || b != nil {
 			m.t.Fatalf("Alloc(%d) = %d words, %v; want ErrSize", nbits, len(b), err)
 		}
 		return
 	case m.closed:
-		if !errors.Is(err, ErrClosed) || b != nil {
+		if !errors.Is(err, gcbits.ErrClosed) || b != nil {
 			m.t.Fatalf("Alloc(%d) after Close = %d words, %v; want ErrClosed", nbits, len(b), err)
 		}
 		return
 	}
-	n := bytesFor(nbits)
+	n := gcbits.BytesFor(nbits)
 	if limit := m.opts.MaxBytes; limit > 0 {
-		if n > uintptr(m.opts.ChunkSize)/4 {
+		if n > uintptr(m.opts.BlockSize)/4 {
 			// A dedicated block: maps exactly its rounded size.
 			// Free blocks, then guarded ones, give way to it under
 			// the limit.
-			if over := before.MappedBytes-before.FreeBytes-before.GuardedBytes+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, ErrLimit) {
+			if over := before.MappedBytes-before.FreeBytes-before.GuardedBytes+int64(mem.RoundUp(n)) > limit; over != errors.Is(err, gcbits.ErrLimit) {
 				m.t.Fatalf("Alloc(%d) with %d of %d bytes mapped = %v; over the limit: %v", nbits, before.MappedBytes, limit, err, over)
 			}
-		} else if errors.Is(err, ErrLimit) {
-			// From a chunk: may need a new block only when no head
+		} else if errors.Is(err, gcbits.ErrLimit) {
+			// From a shared block: may need a new block only when no head
 			// has room, and fails only when none is free either and
 			// Guard holds none that could give way.
-			if before.FreeArenas != 0 || before.MappedBytes-before.GuardedBytes+int64(m.opts.ChunkSize) <= limit {
-				m.t.Fatalf("Alloc(%d) = ErrLimit with %d of %d bytes mapped, %d free arenas, %d bytes guarded", nbits, before.MappedBytes, limit, before.FreeArenas, before.GuardedBytes)
+			if before.FreeBlocks != 0 || before.MappedBytes-before.GuardedBytes+int64(m.opts.BlockSize) <= limit {
+				m.t.Fatalf("Alloc(%d) = ErrLimit with %d of %d bytes mapped, %d free blocks, %d bytes guarded", nbits, before.MappedBytes, limit, before.FreeBlocks, before.GuardedBytes)
 			}
 		}
-		if errors.Is(err, ErrLimit) {
+		if errors.Is(err, gcbits.ErrLimit) {
 			if b != nil {
 				m.t.Fatalf("Alloc(%d) failed with a bitmap", nbits)
 			}
@@ -280,14 +281,14 @@ func (m *model) checkLive() {
 // Caches first, and AllocatedBytes must equal the bytes handed out;
 // without, it must fall short by exactly what the Caches served since
 // their last flush.
-func (m *model) stats(flush bool) Stats {
+func (m *model) stats(flush bool) gcbits.Stats {
 	m.t.Helper()
 	want := m.handedOut
 	for _, c := range m.caches {
 		if flush {
 			c.Flush()
 		}
-		want -= uint64(c.pos - c.start)
+		want -= uint64(c.Unreported())
 	}
 	s := m.a.Stats()
 	if s.Epoch != m.epoch {
@@ -300,8 +301,8 @@ func (m *model) stats(flush bool) Stats {
 		m.t.Fatalf("MappedBytes %d > MaxBytes %d", s.MappedBytes, m.opts.MaxBytes)
 	}
 	if m.closed {
-		if s.MappedBytes != 0 || s.FreeArenas != 0 {
-			m.t.Fatalf("after Close: %d bytes mapped, %d free arenas", s.MappedBytes, s.FreeArenas)
+		if s.MappedBytes != 0 || s.FreeBlocks != 0 {
+			m.t.Fatalf("after Close: %d bytes mapped, %d free blocks", s.MappedBytes, s.FreeBlocks)
 		}
 		return s
 	}
@@ -313,10 +314,10 @@ func (m *model) stats(flush bool) Stats {
 		if g.Epoch != m.epoch-uint64(i) {
 			m.t.Fatalf("Generations[%d].Epoch = %d in epoch %d", i, g.Epoch, m.epoch)
 		}
-		if g.Bytes != int64(g.Arenas)*int64(m.opts.ChunkSize) || g.Dedicated > 0 != (g.DedBytes > 0) {
+		if g.Bytes != int64(g.Blocks)*int64(m.opts.BlockSize) || g.Dedicated > 0 != (g.DedicatedBytes > 0) {
 			m.t.Fatalf("generation %+v", g)
 		}
-		held += g.Bytes + g.DedBytes
+		held += g.Bytes + g.DedicatedBytes
 	}
 	if s.MappedBytes != held {
 		m.t.Fatalf("MappedBytes %d, generations, free list and guard hold %d", s.MappedBytes, held)
@@ -333,19 +334,19 @@ func (m *model) close() {
 	m.closed = true
 	m.live = nil // Close ends every lifetime
 	m.stats(true)
-	for _, n := range []int{1, 0, -1, int(min(MaxBits+1, math.MaxInt))} {
+	for _, n := range []int{1, 0, -1, int(min(gcbits.MaxBits+1, math.MaxInt))} {
 		m.alloc(-1, n)
 		m.alloc(0, n)
 	}
 	m.alloc(1, 1<<20)
 	m.advance()
-	if err := m.a.Close(); !errors.Is(err, ErrClosed) {
+	if err := m.a.Close(); !errors.Is(err, gcbits.ErrClosed) {
 		m.t.Fatalf("second Close = %v, want ErrClosed", err)
 	}
 }
 
 // fuzzSizes are the bit counts op bytes select from, bad ones included.
-var fuzzSizes = [16]int{0, -1, -64, math.MinInt, MaxBits, int(min(MaxBits+1, math.MaxInt)), math.MaxInt, 1, 63, 64, 65, 256, 257, 8192, 8193, MinChunkSize * 8}
+var fuzzSizes = [16]int{0, -1, -64, math.MinInt, gcbits.MaxBits, int(min(gcbits.MaxBits+1, math.MaxInt)), math.MaxInt, 1, 63, 64, 65, 256, 257, 8192, 8193, gcbits.MinBlockSize * 8}
 
 // byteReader hands out the fuzz input one byte at a time, then zeros.
 type byteReader struct {
@@ -364,7 +365,7 @@ func (r *byteReader) next() int {
 }
 
 // size decodes a bit count: mostly small, sometimes larger than a Cache
-// slab or a quarter chunk, sometimes bad.
+// slab or a quarter block, sometimes bad.
 func (r *byteReader) size() int {
 	k := r.next()
 	switch k >> 6 {
@@ -400,10 +401,10 @@ func (r *byteReader) index(n int) int {
 func runOps(t tb, data []byte) {
 	r := &byteReader{data: data}
 	cfg := r.next()
-	o := Options{
-		ChunkSize: MinChunkSize << (cfg & 1),          // 4 or 8 KiB
-		Retain:    1 + (cfg>>1)%3,                     // 1 to 3
-		MaxBytes:  int64(16+cfg>>3&15) * MinChunkSize, // 64 to 124 KiB
+	o := gcbits.Options{
+		BlockSize: gcbits.MinBlockSize << (cfg & 1),          // 4 or 8 KiB
+		Retain:    1 + (cfg>>1)%3,                            // 1 to 3
+		MaxBytes:  int64(16+cfg>>3&15) * gcbits.MinBlockSize, // 64 to 124 KiB
 		Guard:     cfg&0x80 != 0 && mem.OffHeap,
 	}
 	m := newModel(t, o)
@@ -456,8 +457,8 @@ func FuzzArena(f *testing.F) {
 	f.Add([]byte{1, 0, 0xc1, 0, 0xc3, 0, 0xc5, 0, 0xc6, 2, 0xc2, 3, 0xc0, 0, 0xc4, 4, 4, 4, 6})
 	// Many small Cache requests over several epochs, with bit ops.
 	seed := []byte{0x82}
-	for e := 0; e < 6; e++ {
-		for i := 0; i < 40; i++ {
+	for range 6 {
+		for i := range 40 {
 			seed = append(seed, 2+byte(i&1), byte(i))
 			seed = append(seed, 5, byte(i), byte(i), 0x40|byte(i&31), byte(i*7))
 		}
@@ -466,7 +467,7 @@ func FuzzArena(f *testing.F) {
 	f.Add(seed)
 	// Large requests until the limit, then epochs until it clears.
 	seed = []byte{0x78}
-	for i := 0; i < 34; i++ {
+	for range 34 {
 		seed = append(seed, 0, 0xb0, 0) // 12288 bits: a dedicated block
 	}
 	seed = append(seed, 6, 4, 4, 4, 4, 0, 0xb0, 0, 6)

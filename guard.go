@@ -17,7 +17,7 @@ import "github.com/gcbits/gcbits/internal/mem"
 // What the slots hold stays counted in a.mapped.
 
 // protect makes r inaccessible with its pages released (rw false), or
-// readable and writable again (rw true). It is Arena.protectFn unless a
+// readable and writable again (rw true): the Protect hook unless a
 // test replaces it.
 func protect(r mem.Region, rw bool) error {
 	if rw {
@@ -31,11 +31,11 @@ func protect(r mem.Region, rw bool) error {
 // returned, to be unmapped.
 func (a *Arena) unguardLocked(e uint64) chunkList {
 	slot := &a.guarded[e%a.guardFor]
-	a.guardBytes -= slot.chunks.bytes + slot.large.bytes
+	a.guardBytes -= slot.chunks.bytes + slot.dedicated.bytes
 	a.free.splice(&slot.chunks)
-	large := slot.large
-	slot.large = chunkList{}
-	return large
+	ded := slot.dedicated
+	slot.dedicated = chunkList{}
+	return ded
 }
 
 // popGuardedLocked takes a block out of the oldest non-empty guard slot,
@@ -46,7 +46,7 @@ func (a *Arena) popGuardedLocked() *chunk {
 		slot := &a.guarded[(e+k)%a.guardFor]
 		c := slot.chunks.pop()
 		if c == nil {
-			c = slot.large.pop()
+			c = slot.dedicated.pop()
 		}
 		if c != nil {
 			a.guardBytes -= int64(c.region.Size())
@@ -69,8 +69,8 @@ func (a *Arena) reguardLocked(l *chunkList) {
 			at = e + 1
 		}
 		slot := &a.guarded[at%a.guardFor]
-		if c.large {
-			slot.large.push(c)
+		if c.dedicated {
+			slot.dedicated.push(c)
 		} else {
 			slot.chunks.push(c)
 		}
@@ -82,33 +82,33 @@ func (a *Arena) reguardLocked(l *chunkList) {
 
 // guardMayUnlock makes every block of dead, the generation recycled by the
 // Advance to e, inaccessible and releases its pages, with mu released (one
-// system call per block), then puts the blocks in the guard slot of e. It
-// is called with mu held and returns with mu released. A block whose
-// protection fails is counted in UnmapErrors and guarded all the same: it
-// stays accessible, but is not reused before its time; an ordinary one
-// keeps its dirty mark and is cleared when reused.
-func (a *Arena) guardMayUnlock(e uint64, dead *genList) {
-	a.beginFlightMayUnlock()
-	for _, l := range []*chunkList{&dead.chunks, &dead.large} {
-		for c := l.head; c != nil; c = c.next {
-			if err := a.protectFn(c.region, false); err != nil {
-				a.unmapErrs.Add(1)
-				continue
+// system call per block), then puts the blocks in the guard slot of e. If
+// Close ran meanwhile, and so did not see them, it returns them instead,
+// for the caller to unmap once it releases mu. A block whose protection
+// fails is counted in UnmapErrors and guarded all the same: it stays
+// accessible, but is not reused before its time; an ordinary one keeps its
+// dirty mark and is cleared when reused.
+func (a *Arena) guardMayUnlock(e uint64, dead *genList) (closed chunkList) {
+	a.inFlightMayUnlock(func() {
+		for _, l := range []*chunkList{&dead.chunks, &dead.dedicated} {
+			for c := l.head; c != nil; c = c.next {
+				if err := a.sys.Protect(c.region, false); err != nil {
+					a.unmapErrs.Add(1)
+					continue
+				}
+				c.locked, c.dirty = true, 0
 			}
-			c.locked, c.dirty = true, 0
 		}
-	}
-	a.endFlight()
-	if a.epoch.Load()&closedBit != 0 { // Close ran meanwhile and did not see them
-		a.mapped -= dead.chunks.bytes + dead.large.bytes
-		a.mu.Unlock()
-		a.unmapAll(dead.chunks.head)
-		a.unmapAll(dead.large.head)
-		return
+	})
+	if a.epoch.Load()&closedBit != 0 {
+		a.mapped -= dead.chunks.bytes + dead.dedicated.bytes
+		closed.splice(&dead.chunks)
+		closed.splice(&dead.dedicated)
+		return closed
 	}
 	slot := &a.guarded[e%a.guardFor]
-	a.guardBytes += dead.chunks.bytes + dead.large.bytes
+	a.guardBytes += dead.chunks.bytes + dead.dedicated.bytes
 	slot.chunks.splice(&dead.chunks)
-	slot.large.splice(&dead.large)
-	a.mu.Unlock()
+	slot.dedicated.splice(&dead.dedicated)
+	return closed
 }

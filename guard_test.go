@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"unsafe"
 
+	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
@@ -119,12 +121,12 @@ func childLine(out []byte, prefix string) string {
 // to epoch Retain, the last of its lifetime. Epoch 1 allocates too, so
 // that the bitmap's block is not the only one. alloc is Arena.Alloc or a
 // Cache's Alloc, of nbits each.
-func guardSetup(a *Arena, alloc func(int) (Bits, error), nbits int) (stale Bits, err error) {
-	perEpoch := 4 * MinChunkSize / int(bytesFor(nbits)) // about four blocks a generation
+func guardSetup(a *gcbits.Arena, alloc func(int) (gcbits.Bits, error), nbits int) (stale gcbits.Bits, err error) {
+	perEpoch := 4 * gcbits.MinBlockSize / int(gcbits.BytesFor(nbits)) // about four blocks a generation
 	// first holds the first bitmap of each epoch.
-	var first [2]Bits
-	for e := 0; e < 2; e++ {
-		for i := 0; i < perEpoch; i++ {
+	var first [2]gcbits.Bits
+	for e := range 2 {
+		for i := range perEpoch {
 			b, err := alloc(nbits)
 			if err != nil {
 				return nil, err
@@ -136,7 +138,7 @@ func guardSetup(a *Arena, alloc func(int) (Bits, error), nbits int) (stale Bits,
 		}
 		a.Advance()
 	}
-	for a.Epoch() < a.retain {
+	for a.Epoch() < uint64(a.Options().Retain) {
 		a.Advance()
 	}
 	if !intact(first[0], 1) || !intact(first[1], uint64(perEpoch+1)) {
@@ -148,26 +150,12 @@ func guardSetup(a *Arena, alloc func(int) (Bits, error), nbits int) (stale Bits,
 // protNone reports whether the block holding p is guarded: in a guard
 // slot, protected, and on Linux whether /proc/self/maps shows no access
 // to p.
-func protNone(a *Arena, p unsafe.Pointer) error {
-	a.mu.Lock()
-	found := false
-	for i := range a.guarded {
-		for _, l := range []*chunkList{&a.guarded[i].chunks, &a.guarded[i].large} {
-			for c := l.head; c != nil; c = c.next {
-				base := uintptr(c.region.Base())
-				if uintptr(p) >= base && uintptr(p) < base+c.region.Size() {
-					if !c.locked {
-						a.mu.Unlock()
-						return fmt.Errorf("block %#x is guarded but not protected", base)
-					}
-					found = true
-				}
-			}
-		}
-	}
-	a.mu.Unlock()
-	if !found {
+func protNone(a *gcbits.Arena, p unsafe.Pointer) error {
+	switch guarded, locked := a.Guarded(uintptr(p)); {
+	case !guarded:
 		return fmt.Errorf("%p is on no guarded block", p)
+	case !locked:
+		return fmt.Errorf("the block of %p is guarded but not protected", p)
 	}
 	if runtime.GOOS != "linux" {
 		return nil
@@ -214,7 +202,7 @@ func TestGuardChild(t *testing.T) {
 		fmt.Printf("guard-child: setup: "+format+"\n", args...)
 		os.Exit(guardExitSetup)
 	}
-	a, err := New(Options{ChunkSize: MinChunkSize, Retain: 2, Guard: true})
+	a, err := gcbits.New(gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 2, Guard: true})
 	if err != nil {
 		setupFail("%v", err)
 	}
@@ -325,11 +313,11 @@ func probe(p *uint64, store bool) (addr uintptr) {
 // later every touch must fault, at the address touched. Afterwards the
 // memory may be reused and the bitmap is not touched. Blocks must be
 // reused all the same: the arena's footprint stays bounded.
-func guardSteady(t *testing.T, a *Arena, alloc func(int) (Bits, error), nbits int) {
+func guardSteady(t *testing.T, a *gcbits.Arena, alloc func(int) (gcbits.Bits, error), nbits int) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	perEpoch := uint64(6 * MinChunkSize / bytesFor(nbits)) // six blocks a generation
+	perEpoch := uint64(6 * gcbits.MinBlockSize / gcbits.BytesFor(nbits)) // six blocks a generation
 	var (
-		retain, guard = a.retain, a.guardFor
+		retain, guard = uint64(a.Options().Retain), uint64(a.Options().GuardEpochs)
 		epochs        = retain + 1 + guard + 8
 		kept          []live // live.epoch is the bitmap's epoch
 		faults, clean int
@@ -380,14 +368,14 @@ func guardSteady(t *testing.T, a *Arena, alloc func(int) (Bits, error), nbits in
 		}
 		a.Advance()
 		s := a.Stats()
-		if s.GuardedArenas == 0 && e > retain {
+		if s.GuardedBlocks == 0 && e > retain {
 			t.Fatalf("epoch %d: nothing guarded", e)
 		}
 		maxMapped = max(maxMapped, s.MappedBytes)
 	}
 	// Live: retain+1 generations; guarded: guard more; free: what the
 	// trimming keeps. Without reuse the footprint would grow every epoch.
-	perGen := int64(perEpoch) * int64(mem.RoundUp(bytesFor(nbits)))
+	perGen := int64(perEpoch) * int64(mem.RoundUp(gcbits.BytesFor(nbits)))
 	if bound := int64(retain+1+guard+4) * perGen; maxMapped > bound {
 		t.Fatalf("%d bytes mapped at most, want <= %d: blocks are not reused", maxMapped, bound)
 	}
@@ -404,7 +392,7 @@ func TestGuardLifecycle(t *testing.T) {
 		t.Skip("Guard needs mmap")
 	}
 	const retain, guard = 1, 3
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, Guard: true, GuardEpochs: guard})
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: retain, Guard: true, GuardEpochs: guard})
 	b, err := a.Alloc(8 * 1024)
 	if err != nil {
 		t.Fatal(err)
@@ -416,18 +404,18 @@ func TestGuardLifecycle(t *testing.T) {
 		s := checkBooks(t, a)
 		switch {
 		case e <= retain:
-			if s.GuardedArenas != 0 || !intact(b, 1) {
+			if s.GuardedBlocks != 0 || !intact(b, 1) {
 				t.Fatalf("epoch %d: live block guarded or changed: %+v", e, s)
 			}
 		case e <= retain+guard:
 			if err := protNone(a, p); err != nil {
 				t.Fatalf("epoch %d: %v", e, err)
 			}
-			if s.GuardedArenas != 1 || s.GuardedBytes != MinChunkSize || s.FreeArenas != 0 || s.MappedBytes != MinChunkSize {
+			if s.GuardedBlocks != 1 || s.GuardedBytes != gcbits.MinBlockSize || s.FreeBlocks != 0 || s.MappedBytes != gcbits.MinBlockSize {
 				t.Fatalf("epoch %d: books of one guarded block: %+v", e, s)
 			}
 		default:
-			if s.GuardedArenas != 0 || s.FreeArenas != 1 {
+			if s.GuardedBlocks != 0 || s.FreeBlocks != 1 {
 				t.Fatalf("epoch %d: block not back on the free list: %+v", e, s)
 			}
 		}
@@ -450,17 +438,18 @@ func TestGuardUnlocked(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
 	}
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 1})
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1, Guard: true, GuardEpochs: 1})
 	calls := 0
-	a.protectFn = func(r mem.Region, rw bool) error {
+	h := a.Hooks()
+	protect := h.Protect
+	h.Protect = func(r mem.Region, rw bool) error {
 		calls++
-		if !a.mu.TryLock() {
+		if a.LockHeld() {
 			t.Errorf("protect (rw %v) under the arena's lock", rw)
-		} else {
-			a.mu.Unlock()
 		}
 		return protect(r, rw)
 	}
+	a.SetHooks(h)
 	for range 6 {
 		for range 8 {
 			if _, err := a.Alloc(8 * 1024); err != nil {
@@ -484,13 +473,13 @@ func TestGuardReuse(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
 	}
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, Guard: true, GuardEpochs: 2})
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1, Guard: true, GuardEpochs: 2})
 	c := a.NewCache()
 	reused := 0
-	for e := 0; e < 30; e++ {
+	for e := range 30 {
 		n := 10 + 40*(e%3)
-		for i := 0; i < n; i++ {
-			var b Bits
+		for i := range n {
+			var b gcbits.Bits
 			var err error
 			if i%2 == 0 {
 				b, err = a.Alloc(64 * (1 + i%20))
@@ -506,7 +495,7 @@ func TestGuardReuse(t *testing.T) {
 			fill(b, uint64(i+1))
 		}
 		a.Advance()
-		reused += a.Stats().FreeArenas
+		reused += a.Stats().FreeBlocks
 	}
 	if s := a.Stats(); s.UnmapErrors != 0 {
 		t.Errorf("%d protect or unmap errors", s.UnmapErrors)
@@ -517,22 +506,22 @@ func TestGuardReuse(t *testing.T) {
 }
 
 func TestGuardOption(t *testing.T) {
-	a, err := New(Options{Guard: true})
+	a, err := gcbits.New(gcbits.Options{Guard: true})
 	if mem.OffHeap {
 		if err != nil {
 			t.Fatalf("New with Guard: %v", err)
 		}
-		if a.guardFor != DefaultGuardEpochs {
-			t.Errorf("GuardEpochs %d by default, want %d", a.guardFor, DefaultGuardEpochs)
+		if g := a.Options().GuardEpochs; g != gcbits.DefaultGuardEpochs {
+			t.Errorf("GuardEpochs %d by default, want %d", g, gcbits.DefaultGuardEpochs)
 		}
 		a.Close()
-	} else if !errors.Is(err, ErrOption) {
+	} else if !errors.Is(err, gcbits.ErrOption) {
 		t.Fatalf("New with Guard without mmap = %v, want ErrOption", err)
 	}
-	for _, o := range []Options{
-		{Guard: true, GuardEpochs: -1}, {Guard: true, GuardEpochs: MaxGuardEpochs + 1}, {GuardEpochs: 3},
+	for _, o := range []gcbits.Options{
+		{Guard: true, GuardEpochs: -1}, {Guard: true, GuardEpochs: gcbits.MaxGuardEpochs + 1}, {GuardEpochs: 3},
 	} {
-		if a, err := New(o); !errors.Is(err, ErrOption) {
+		if a, err := gcbits.New(o); !errors.Is(err, gcbits.ErrOption) {
 			t.Errorf("New(%+v) = %v, %v; want ErrOption", o, a, err)
 		}
 	}
@@ -545,19 +534,19 @@ func TestGuardLargeNotReused(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
 	}
-	a := newArena(t, Options{Guard: true})
+	a := arenatest.New(t, gcbits.Options{Guard: true})
 	old, err := a.Alloc(1 << 20) // 128 KiB, a dedicated block
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i <= DefaultRetain; i++ {
+	for i := 0; i <= gcbits.DefaultRetain; i++ {
 		a.Advance()
 	}
-	for e := 0; e < DefaultGuardEpochs; e++ {
+	for e := range gcbits.DefaultGuardEpochs {
 		if err := protNone(a, unsafe.Pointer(&old[0])); err != nil {
 			t.Fatalf("%d epochs after recycling: %v", e, err)
 		}
-		for i := 0; i < 4; i++ {
+		for range 4 {
 			b, err := a.Alloc(1 << 20)
 			if err != nil {
 				t.Fatal(err)
@@ -575,10 +564,9 @@ func TestGuardLargeNotReused(t *testing.T) {
 
 // TestGuardLimit runs Guard under MaxBytes. What Guard holds counts
 // against the limit, and is given up, oldest first, before a request
-// fails with ErrLimit: a program whose live bitmaps fit keeps being served
-// (before, once guarded blocks filled the limit, every dedicated request
-// failed, with nothing live), and the newest guarded generations stay
-// guarded.
+// fails with ErrLimit: a program whose live bitmaps fit keeps being served,
+// also once guarded blocks fill the limit, and the newest guarded
+// generations stay guarded.
 func TestGuardLimit(t *testing.T) {
 	if !mem.OffHeap {
 		t.Skip("Guard needs mmap")
@@ -589,9 +577,9 @@ func TestGuardLimit(t *testing.T) {
 		large  = 2 * 8 * 8 << 10 // bits: 16 KiB, a dedicated block of four pages
 	)
 	t.Run("dedicated-recovers", func(t *testing.T) {
-		const limit = 8 * MinChunkSize
-		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, MaxBytes: limit, Guard: true})
-		for i := 0; i < 4*limit/MinChunkSize; i++ { // epoch 0 fills the limit
+		const limit = 8 * gcbits.MinBlockSize
+		a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: retain, MaxBytes: limit, Guard: true})
+		for range 4 * limit / gcbits.MinBlockSize { // epoch 0 fills the limit
 			b, err := a.Alloc(small)
 			if err != nil {
 				t.Fatal(err)
@@ -603,7 +591,7 @@ func TestGuardLimit(t *testing.T) {
 			b, err := a.Alloc(large)
 			switch {
 			case e <= retain: // epoch 0 is live and holds the limit
-				if !errors.Is(err, ErrLimit) {
+				if !errors.Is(err, gcbits.ErrLimit) {
 					t.Fatalf("epoch %d: %v, want ErrLimit", e, err)
 				}
 			case err != nil:
@@ -615,13 +603,13 @@ func TestGuardLimit(t *testing.T) {
 		}
 	})
 	t.Run("oldest-first", func(t *testing.T) {
-		const perGen, limit = 4, 20 * MinChunkSize // blocks; the live generations need 8 or so
-		a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: retain, MaxBytes: limit, Guard: true})
-		guard := a.guardFor
+		const perGen, limit = 4, 20 * gcbits.MinBlockSize // blocks; the live generations need 8 or so
+		a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: retain, MaxBytes: limit, Guard: true})
+		guard := uint64(a.Options().GuardEpochs)
 		recycled := map[uint64]int{} // blocks of the generation recycled at each epoch
 		gaveUp := false
 		for e := uint64(0); e < 3*guard; e++ {
-			for i := 0; i < 4*perGen; i++ {
+			for range 4 * perGen {
 				b, err := a.Alloc(small)
 				if err != nil {
 					t.Fatalf("epoch %d: %v (%+v)", e, err, a.Stats())
@@ -629,17 +617,16 @@ func TestGuardLimit(t *testing.T) {
 				fill(b, e)
 			}
 			if gs := a.Stats().Generations; len(gs) == retain+1 {
-				recycled[e+1] = gs[retain].Arenas
+				recycled[e+1] = gs[retain].Blocks
 			}
 			a.Advance()
 			s := checkBooks(t, a)
 			gaveUp = gaveUp || s.ReleasedBytes > 0
 			// Walk the slots from the newest: whole generations, then at
 			// most one partly given up, then empty ones.
-			a.mu.Lock()
 			partial := false
 			for at := e + 1; at+guard > e+1 && at >= retain+1; at-- {
-				n := a.guarded[at%guard].chunks.n
+				n := a.GuardSlotBlocks(at)
 				switch {
 				case at == e+1 && n != recycled[at]:
 					t.Errorf("epoch %d: the generation just recycled has %d of %d blocks guarded", e+1, n, recycled[at])
@@ -649,7 +636,6 @@ func TestGuardLimit(t *testing.T) {
 					partial = true
 				}
 			}
-			a.mu.Unlock()
 		}
 		if !gaveUp {
 			t.Fatal("the load never needed guarded blocks to give way")

@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"errors"
@@ -14,31 +14,34 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
 // checkBooks checks the relations between Stats fields that hold while no
 // Alloc runs: everything mapped is in a live generation, on the free list
-// or guarded, the free bytes are the free arenas', and nothing passes
+// or guarded, the free bytes are the free blocks', and nothing passes
 // MaxBytes.
-func checkBooks(t testing.TB, a *Arena) Stats {
+func checkBooks(t testing.TB, a *gcbits.Arena) gcbits.Stats {
 	t.Helper()
 	s := a.Stats()
 	var held int64
 	for _, g := range s.Generations {
-		held += g.Bytes + g.DedBytes
+		held += g.Bytes + g.DedicatedBytes
 	}
 	if s.MappedBytes != held+s.FreeBytes+s.GuardedBytes {
 		t.Fatalf("MappedBytes %d != %d in generations + %d free + %d guarded", s.MappedBytes, held, s.FreeBytes, s.GuardedBytes)
 	}
-	if !a.guard && (s.GuardedArenas != 0 || s.GuardedBytes != 0) {
-		t.Fatalf("%d arenas, %d bytes guarded without Guard", s.GuardedArenas, s.GuardedBytes)
+	o := a.Options()
+	if !o.Guard && (s.GuardedBlocks != 0 || s.GuardedBytes != 0) {
+		t.Fatalf("%d blocks, %d bytes guarded without Guard", s.GuardedBlocks, s.GuardedBytes)
 	}
-	if s.FreeBytes != int64(s.FreeArenas)*int64(a.chunkSize) {
-		t.Fatalf("%d free arenas but %d free bytes", s.FreeArenas, s.FreeBytes)
+	if s.FreeBytes != int64(s.FreeBlocks)*int64(o.BlockSize) {
+		t.Fatalf("%d free blocks but %d free bytes", s.FreeBlocks, s.FreeBytes)
 	}
-	if a.maxBytes > 0 && s.MappedBytes > a.maxBytes {
-		t.Fatalf("MappedBytes %d > MaxBytes %d", s.MappedBytes, a.maxBytes)
+	if o.MaxBytes > 0 && s.MappedBytes > o.MaxBytes {
+		t.Fatalf("MappedBytes %d > MaxBytes %d", s.MappedBytes, o.MaxBytes)
 	}
 	return s
 }
@@ -48,20 +51,20 @@ func checkBooks(t testing.TB, a *Arena) Stats {
 // generations (and of the live ones) held, and Advance returns half of any excess,
 // rounded up, to the operating system.
 type trimmer struct {
-	hist []int // arenas of the generations that ended, newest last
+	hist []int // blocks of the generations that ended, newest last
 }
 
-func (tr *trimmer) advance(t testing.TB, a *Arena) Stats {
+func (tr *trimmer) advance(t testing.TB, a *gcbits.Arena) gcbits.Stats {
 	t.Helper()
 	before := checkBooks(t, a)
 	recycled := 0
-	if len(before.Generations) == int(a.retain)+1 {
-		recycled = before.Generations[len(before.Generations)-1].Arenas
+	if len(before.Generations) == a.Options().Retain+1 {
+		recycled = before.Generations[len(before.Generations)-1].Blocks
 	}
 	a.Advance()
 	s := checkBooks(t, a)
-	tr.hist = append(tr.hist, before.Generations[0].Arenas)
-	if len(tr.hist) > trimHistory {
+	tr.hist = append(tr.hist, before.Generations[0].Blocks)
+	if len(tr.hist) > gcbits.TrimHistory {
 		tr.hist = tr.hist[1:]
 	}
 	keep := 0
@@ -69,15 +72,15 @@ func (tr *trimmer) advance(t testing.TB, a *Arena) Stats {
 		keep = max(keep, n)
 	}
 	for _, g := range s.Generations {
-		keep = max(keep, g.Arenas)
+		keep = max(keep, g.Blocks)
 	}
 	keep *= 2
-	free := before.FreeArenas + recycled
+	free := before.FreeBlocks + recycled
 	if free > keep {
 		free -= (free - keep + 1) / 2
 	}
-	if s.FreeArenas != free {
-		t.Fatalf("epoch %d: %d free arenas after Advance, want %d (keep %d of %d)", s.Epoch, s.FreeArenas, free, keep, before.FreeArenas+recycled)
+	if s.FreeBlocks != free {
+		t.Fatalf("epoch %d: %d free blocks after Advance, want %d (keep %d of %d)", s.Epoch, s.FreeBlocks, free, keep, before.FreeBlocks+recycled)
 	}
 	return s
 }
@@ -87,12 +90,12 @@ func (tr *trimmer) advance(t testing.TB, a *Arena) Stats {
 // live bitmaps; once the generations holding the memory are recycled,
 // allocation works again.
 func TestLimit(t *testing.T) {
-	const limit = 16 * MinChunkSize
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: limit})
+	const limit = 16 * gcbits.MinBlockSize
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1, MaxBytes: limit})
 
 	// A request larger than the limit by itself maps nothing.
-	for _, n := range []int{MaxBits, limit*8 + 1} {
-		if _, err := a.Alloc(n); !errors.Is(err, ErrLimit) {
+	for _, n := range []int{gcbits.MaxBits, limit*8 + 1} {
+		if _, err := a.Alloc(n); !errors.Is(err, gcbits.ErrLimit) {
 			t.Fatalf("Alloc(%d) = %v, want ErrLimit", n, err)
 		}
 	}
@@ -103,7 +106,7 @@ func TestLimit(t *testing.T) {
 	var mine []live
 	var err error
 	for i := 1; ; i++ {
-		var b Bits
+		var b gcbits.Bits
 		if b, err = a.Alloc(8 * 1024); err != nil { // 1 KiB, four to a block
 			break
 		}
@@ -113,7 +116,7 @@ func TestLimit(t *testing.T) {
 			t.Fatalf("%d KiB allocated under a limit of %d KiB", i, limit/1024)
 		}
 	}
-	if !errors.Is(err, ErrLimit) {
+	if !errors.Is(err, gcbits.ErrLimit) {
 		t.Fatalf("Alloc past the limit = %v, want ErrLimit", err)
 	}
 	if len(mine) < limit/1024*3/4 {
@@ -128,24 +131,24 @@ func TestLimit(t *testing.T) {
 			t.Fatal("Cache.Alloc never reached the limit")
 		}
 	}
-	if !errors.Is(err, ErrLimit) {
+	if !errors.Is(err, gcbits.ErrLimit) {
 		t.Errorf("Cache.Alloc past the limit = %v, want ErrLimit", err)
 	}
-	if _, err := a.Alloc(16 * 1024); !errors.Is(err, ErrLimit) { // a dedicated block
+	if _, err := a.Alloc(16 * 1024); !errors.Is(err, gcbits.ErrLimit) { // a dedicated block
 		t.Errorf("large Alloc past the limit = %v, want ErrLimit", err)
 	}
 	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
 		t.Errorf("Alloc(0) at the limit = %v, %v", b, err)
 	}
 	s := checkBooks(t, a)
-	if s.MappedBytes > limit || s.MappedBytes < limit-MinChunkSize || s.MapErrors != 0 {
+	if s.MappedBytes > limit || s.MappedBytes < limit-gcbits.MinBlockSize || s.MapErrors != 0 {
 		t.Fatalf("at the limit: %+v", s)
 	}
 
 	// Epoch 1: epoch 0 is still live (Retain 1), so the limit holds.
 	var tr trimmer
 	tr.advance(t, a)
-	if _, err := a.Alloc(64); !errors.Is(err, ErrLimit) {
+	if _, err := a.Alloc(64); !errors.Is(err, gcbits.ErrLimit) {
 		t.Errorf("Alloc in epoch 1 = %v, want ErrLimit: epoch 0 still holds the memory", err)
 	}
 	for _, l := range mine {
@@ -183,7 +186,7 @@ func TestLimit(t *testing.T) {
 // live generations hold to the operating system: after one heavy epoch
 // and light ones, the footprint shrinks to the light load's.
 func TestLimitTrim(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 2})
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 2})
 	load := func(blocks int) {
 		for i := 0; i < 4*blocks; i++ {
 			b, err := a.Alloc(8 * 1024)
@@ -196,7 +199,7 @@ func TestLimitTrim(t *testing.T) {
 	load(64)
 	heavy := checkBooks(t, a).MappedBytes
 	var tr trimmer
-	for e := 1; e <= trimHistory+8; e++ {
+	for e := 1; e <= gcbits.TrimHistory+8; e++ {
 		tr.advance(t, a)
 		load(2)
 	}
@@ -241,7 +244,7 @@ func TestLimitSoak(t *testing.T) {
 		epochs = 300
 	}
 	haveRSS := rss() >= 0
-	a := newArena(t, Options{Retain: 2, MaxBytes: limit})
+	a := arenatest.New(t, gcbits.Options{Retain: 2, MaxBytes: limit})
 	var tr trimmer
 	var (
 		limited      int    // epochs where an Alloc hit the limit
@@ -253,15 +256,15 @@ func TestLimitSoak(t *testing.T) {
 	)
 	for e := 0; e < epochs; e++ {
 		want := int(math.Round(peak * (1 - math.Cos(2*math.Pi*float64(e)/period)) / 2))
-		for i := 0; i < want; i++ {
+		for i := range want {
 			b, err := a.Alloc(bits)
 			if err != nil {
-				if !errors.Is(err, ErrLimit) {
+				if !errors.Is(err, gcbits.ErrLimit) {
 					t.Fatalf("epoch %d: %v", e, err)
 				}
 				s := a.Stats()
-				if s.MappedBytes+int64(a.chunkSize) <= limit || s.FreeArenas != 0 {
-					t.Fatalf("epoch %d: ErrLimit with %d bytes mapped and %d free arenas", e, s.MappedBytes, s.FreeArenas)
+				if s.MappedBytes+int64(a.Options().BlockSize) <= limit || s.FreeBlocks != 0 {
+					t.Fatalf("epoch %d: ErrLimit with %d bytes mapped and %d free blocks", e, s.MappedBytes, s.FreeBlocks)
 				}
 				if want < peak/2 {
 					t.Fatalf("epoch %d: ErrLimit at a load of %d of %d", e, want, peak)
@@ -282,7 +285,7 @@ func TestLimitSoak(t *testing.T) {
 		if e%period == period/2 && e+period > epochs && haveRSS {
 			rssPeak, mappedPeak = settledRSS(), s.MappedBytes
 		}
-		for len(firsts) > 0 && firsts[0].epoch+uint64(a.retain) < uint64(e) {
+		for len(firsts) > 0 && firsts[0].epoch+uint64(a.Options().Retain) < uint64(e) {
 			firsts = firsts[1:]
 		}
 		for _, l := range firsts {
@@ -312,7 +315,7 @@ func TestLimitSoak(t *testing.T) {
 	// process (the Go heap, the race detector) only adds noise that makes
 	// the RSS grow, so the drop from the last peak must be at least half
 	// of what the arena's books dropped by.
-	for i := 0; i < 3; i++ {
+	for range 3 {
 		a.Advance()
 	}
 	if !haveRSS {
@@ -342,25 +345,23 @@ func settledRSS() int64 {
 // is served from another shard's head rather than refused: the limit
 // counts memory, not shards.
 func TestLimitAnyShard(t *testing.T) {
-	a := newArena(t, Options{MaxBytes: 2 * DefaultChunkSize})
+	a := arenatest.New(t, gcbits.Options{MaxBytes: 2 * gcbits.DefaultBlockSize})
 	const goroutines = 16
 	var wg, hold sync.WaitGroup
 	hold.Add(1)
 	errs := make(chan error, goroutines)
-	for g := 0; g < goroutines; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range goroutines {
+		wg.Go(func() {
 			if _, err := a.Alloc(64); err != nil {
 				errs <- err
 			}
 			errs <- nil
 			hold.Wait() // keep every goroutine's stack, so they spread over shards
-		}()
+		})
 	}
-	for g := 0; g < goroutines; g++ {
+	for range goroutines {
 		if err := <-errs; err != nil {
-			t.Errorf("Alloc(64) with %d of %d bytes mapped: %v", a.Stats().MappedBytes, 2*DefaultChunkSize, err)
+			t.Errorf("Alloc(64) with %d of %d bytes mapped: %v", a.Stats().MappedBytes, 2*gcbits.DefaultBlockSize, err)
 			<-errs
 		}
 	}
@@ -373,7 +374,7 @@ func TestLimitAnyShard(t *testing.T) {
 // map), from several goroutines at once, through Alloc and Cache refills
 // on the full head's shard. A full chunk's offset may grow by at most one
 // request per goroutine (see chunk.free): failed requests must not keep
-// adding to it, or with 1 GiB chunks a goroutine that retries would push
+// adding to it, or with 1 GiB blocks a goroutine that retries would push
 // it past any bound within hours.
 func TestFullHeadOffset(t *testing.T) {
 	const (
@@ -383,16 +384,16 @@ func TestFullHeadOffset(t *testing.T) {
 	)
 	for _, cause := range []string{"limit", "map"} {
 		t.Run(cause, func(t *testing.T) {
-			o := Options{ChunkSize: MinChunkSize}
+			o := gcbits.Options{BlockSize: gcbits.MinBlockSize}
 			if cause == "limit" {
-				o.MaxBytes = MinChunkSize
+				o.MaxBytes = gcbits.MinBlockSize
 			}
-			a := newArena(t, o)
+			a := arenatest.New(t, o)
 			f := injectFaults(a)
 			// Fill one block through a Cache, which keeps to one shard:
 			// 128 requests of 32 bytes, 8 slabs of 512.
 			full := a.NewCache()
-			for range MinChunkSize / 32 {
+			for range gcbits.MinBlockSize / 32 {
 				if _, err := full.Alloc(256); err != nil {
 					t.Fatal(err)
 				}
@@ -402,11 +403,9 @@ func TestFullHeadOffset(t *testing.T) {
 			}
 			var wg sync.WaitGroup
 			for range goroutines {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
+				wg.Go(func() {
 					c := a.NewCache()
-					c.shard = full.shard // refills add to the full head
+					c.ShareShard(full) // refills add to the full head
 					for range tries {
 						if _, err := a.Alloc(n); err == nil {
 							t.Error("Alloc succeeded with no memory to serve it")
@@ -415,51 +414,43 @@ func TestFullHeadOffset(t *testing.T) {
 							t.Error("Cache.Alloc succeeded with no memory to serve it")
 						}
 					}
-				}()
+				})
 			}
 			wg.Wait()
-			a.mu.Lock()
-			defer a.mu.Unlock()
-			chunks := 0
-			for c := a.gens[0].chunks.head; c != nil; c = c.next {
-				chunks++
-				v, bound := c.free.Load(), c.words
-				if c.sealed {
-					bound = sealed
+			chunks := a.Chunks()
+			for _, c := range chunks {
+				bound := c.Words
+				if c.Sealed {
+					bound = gcbits.Sealed
 				}
-				if v > bound+goroutines*n/64 {
-					t.Errorf("chunk offset %d words after %d failed requests, bound %d + %d goroutines' requests", v, 2*goroutines*tries, bound, goroutines)
+				if c.Free > bound+goroutines*n/64 {
+					t.Errorf("chunk offset %d words after %d failed requests, bound %d + %d goroutines' requests", c.Free, 2*goroutines*tries, bound, goroutines)
 				}
 			}
-			if chunks != 1 {
-				t.Errorf("%d chunks published, want 1", chunks)
+			if len(chunks) != 1 {
+				t.Errorf("%d chunks published, want 1", len(chunks))
 			}
 		})
 	}
 }
 
 // TestSealRecordsUse gives a head an offset past the sealed value without
-// sealing it (the bound of chunk.free rules this out; before the bound, a
-// full head that failed requests for hours got there). The seal must
+// sealing it (the bound of chunk.free rules this out in use). The seal must
 // still record how much of the block was used, so that the block's next
 // life clears it: it must not take the offset for a seal.
 func TestSealRecordsUse(t *testing.T) {
-	a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1})
+	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1})
 	b, err := a.Alloc(8 * 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fill(b, 1)
-	var head *chunk
-	for i := range a.shards {
-		if c := a.shards[i].head.Load(); c != nil {
-			head = c
-		}
+	if !a.SetHeadFree(gcbits.Sealed + 5) {
+		t.Fatal("no head")
 	}
-	head.free.Store(sealed + 5)
 	a.Advance()
 	a.Advance() // the block is free
-	for i := 0; i < 4; i++ {
+	for i := range 4 {
 		b, err := a.Alloc(8 * 1024)
 		if err != nil {
 			t.Fatal(err)
@@ -494,7 +485,7 @@ func TestLimitInFlight(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a := newArena(t, Options{ChunkSize: MinChunkSize, Retain: 1, MaxBytes: MinChunkSize})
+			a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1, MaxBytes: gcbits.MinBlockSize})
 			if tc.dirty {
 				b, err := a.Alloc(small)
 				if err != nil {
@@ -515,22 +506,24 @@ func TestLimitInFlight(t *testing.T) {
 				}
 				return false
 			}
-			mapFn, clearFn := a.mapFn, a.clearFn
-			a.mapFn = func(size uintptr) (mem.Region, error) {
+			h := a.Hooks()
+			mapFn, clearFn := h.Map, h.Clear
+			h.Map = func(size uintptr) (mem.Region, error) {
 				if tc.hold == "map" && hold() && tc.firstFails {
 					return mem.Region{}, errInjected
 				}
 				return mapFn(size)
 			}
-			a.clearFn = func(b []byte) {
+			h.Clear = func(b []byte) {
 				if tc.hold == "clear" {
 					hold()
 				}
 				clearFn(b)
 			}
+			a.SetHooks(h)
 			base := a.Stats().SlowPaths
 			type result struct {
-				b   Bits
+				b   gcbits.Bits
 				err error
 			}
 			first, next := make(chan result, 1), make(chan result, 1)

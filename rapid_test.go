@@ -1,4 +1,4 @@
-package gcbits
+package gcbits_test
 
 import (
 	"math"
@@ -6,6 +6,8 @@ import (
 
 	"pgregory.net/rapid"
 
+	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
@@ -19,19 +21,19 @@ import (
 // bitmap is zeroed and that its error is the one the model predicts.
 func TestRapidArena(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
-		o := Options{
-			ChunkSize: rapid.SampledFrom([]int{MinChunkSize, 2 * MinChunkSize}).Draw(rt, "ChunkSize"),
+		o := gcbits.Options{
+			BlockSize: rapid.SampledFrom([]int{gcbits.MinBlockSize, 2 * gcbits.MinBlockSize}).Draw(rt, "BlockSize"),
 			Retain:    rapid.IntRange(1, 3).Draw(rt, "Retain"),
-			MaxBytes:  rapid.SampledFrom([]int64{0, 8 * MinChunkSize, 32 * MinChunkSize}).Draw(rt, "MaxBytes"),
+			MaxBytes:  rapid.SampledFrom([]int64{0, 8 * gcbits.MinBlockSize, 32 * gcbits.MinBlockSize}).Draw(rt, "MaxBytes"),
 			Guard:     mem.OffHeap && rapid.Bool().Draw(rt, "Guard"),
 		}
-		bad := append([]int{0, -1, -64, math.MinInt}, aboveInt64(MaxBits)...)
+		bad := append([]int{0, -1, -64, math.MinInt}, arenatest.AboveInt64(gcbits.MaxBits)...)
 		if o.MaxBytes > 0 {
-			bad = append(bad, MaxBits) // refused by the limit, not mapped
+			bad = append(bad, gcbits.MaxBits) // refused by the limit, not mapped
 		}
 		size := rapid.OneOf(
 			rapid.IntRange(1, 256),   // Cache slabs
-			rapid.IntRange(1, 20000), // shared chunks and dedicated blocks
+			rapid.IntRange(1, 20000), // shared blocks and dedicated ones
 			rapid.SampledFrom(bad),
 		)
 		m := newModel(rt, o)
@@ -58,7 +60,7 @@ func TestRapidArena(t *testing.T) {
 			},
 			"CacheAllocBurst": func(t *rapid.T) {
 				c, n := rapid.IntRange(0, 1).Draw(t, "cache"), rapid.IntRange(1, 64).Draw(t, "count")
-				for i := 0; i < n; i++ {
+				for i := range n {
 					m.alloc(c, 1+i%200)
 				}
 			},

@@ -1,39 +1,40 @@
 package gcbits
 
-// Stats is a snapshot of an Arena's books. Byte counts of memory are of
-// memory mapped from the operating system; AllocatedBytes and WastedBytes
-// count since New.
+// Stats is a snapshot of an [Arena]'s books, from [Arena.Stats]. Byte
+// counts of memory are of memory mapped from the operating system;
+// AllocatedBytes and WastedBytes count since [New].
 type Stats struct {
 	Epoch uint64
 	// Generations[0] is the current epoch, Generations[i] the epoch i
 	// before it; there are Retain+1 of them (fewer in the first epochs).
 	Generations []GenStats
-	FreeArenas  int   // arenas on the free list, ready for reuse
+	FreeBlocks  int   // blocks on the free list, ready for reuse
 	FreeBytes   int64 // their bytes
-	// GuardedArenas counts the arenas, ordinary and dedicated, that
-	// Options.Guard keeps inaccessible after their generation was
+	// GuardedBlocks counts the blocks, ordinary and dedicated, that
+	// [Options.Guard] keeps inaccessible after their generation was
 	// recycled; GuardedBytes is their address space (their pages are
 	// returned to the OS). Both are 0 without Guard.
-	GuardedArenas int
+	GuardedBlocks int
 	GuardedBytes  int64
 	// MappedBytes is all memory the arena holds from the OS: the live
-	// generations, the free arenas and the guarded ones (while no Alloc
+	// generations, the free blocks and the guarded ones (while no Alloc
 	// or Advance runs; one in progress holds blocks off these lists).
 	MappedBytes int64
-	// ReleasedBytes counts bytes of free arenas returned to the OS: by
+	// ReleasedBytes counts bytes of free blocks returned to the OS: by
 	// Advance, when the free list held more than twice the largest of the
 	// last few generations, and under MaxBytes, to make room for a
-	// dedicated arena; and of guarded arenas given up under MaxBytes.
+	// dedicated block; and of guarded blocks given up under MaxBytes.
 	ReleasedBytes uint64
-	// AllocatedBytes counts bytes handed out by Alloc and Cache.Alloc.
-	// A Cache reports its share when it refills or is flushed.
+	// AllocatedBytes counts bytes handed out by [Arena.Alloc] and
+	// [Cache.Alloc]. A Cache reports its share when it refills or is
+	// flushed ([Cache.Flush]).
 	AllocatedBytes uint64
-	// WastedBytes counts arena bytes that were never handed out: chunk
-	// tails left when a chunk filled or its epoch ended, slab remainders
-	// dropped by Caches, and page rounding of dedicated arenas.
+	// WastedBytes counts block bytes that were never handed out: tails
+	// left when a block filled or its epoch ended, slab remainders
+	// dropped by Caches, and page rounding of dedicated blocks.
 	WastedBytes uint64
 	SlowPaths   uint64 // allocations that took the lock, Cache refills included
-	// ClearedBytes counts bytes of recycled arenas cleared before reuse:
+	// ClearedBytes counts bytes of recycled blocks cleared before reuse:
 	// only what their previous life handed out. Fresh memory from the OS
 	// is never cleared.
 	ClearedBytes uint64
@@ -43,13 +44,14 @@ type Stats struct {
 	UnmapErrors uint64
 }
 
-// GenStats describes the memory published in one live epoch.
+// GenStats describes the memory published in one live epoch: its entry
+// in [Stats.Generations].
 type GenStats struct {
-	Epoch     uint64
-	Arenas    int   // ordinary arenas
-	Bytes     int64 // their bytes
-	Dedicated int   // dedicated arenas of requests larger than ChunkSize/4
-	DedBytes  int64 // their bytes
+	Epoch          uint64
+	Blocks         int   // ordinary blocks, shared by the bitmaps of the epoch
+	Bytes          int64 // their bytes
+	Dedicated      int   // dedicated blocks, one per request above BlockSize/4
+	DedicatedBytes int64 // their bytes
 }
 
 // Stats returns a snapshot of a's books. It takes the arena's lock.
@@ -59,7 +61,7 @@ func (a *Arena) Stats() Stats {
 	e := a.epoch.Load() &^ closedBit
 	s := Stats{
 		Epoch:         e,
-		FreeArenas:    a.free.n,
+		FreeBlocks:    a.free.n,
 		FreeBytes:     a.free.bytes,
 		MappedBytes:   a.mapped,
 		ReleasedBytes: a.released,
@@ -70,17 +72,17 @@ func (a *Arena) Stats() Stats {
 	}
 	for i := range a.guarded {
 		g := &a.guarded[i]
-		s.GuardedArenas += g.chunks.n + g.large.n
-		s.GuardedBytes += g.chunks.bytes + g.large.bytes
+		s.GuardedBlocks += g.chunks.n + g.dedicated.n
+		s.GuardedBytes += g.chunks.bytes + g.dedicated.bytes
 	}
 	for i := uint64(0); i < uint64(len(a.gens)) && i <= e; i++ {
 		g := &a.gens[(e-i)%uint64(len(a.gens))]
 		s.Generations = append(s.Generations, GenStats{
-			Epoch: e - i, Arenas: g.chunks.n, Bytes: g.chunks.bytes,
-			Dedicated: g.large.n, DedBytes: g.large.bytes,
+			Epoch: e - i, Blocks: g.chunks.n, Bytes: g.chunks.bytes,
+			Dedicated: g.dedicated.n, DedicatedBytes: g.dedicated.bytes,
 		})
 	}
-	// Chunks still taking allocations count as far as they are used now.
+	// Blocks still taking allocations count as far as they are used now.
 	taken := a.consumed
 	var straddle, slabs, slabWaste, cached uint64
 	for i := range a.shards {
@@ -94,9 +96,9 @@ func (a *Arena) Stats() Stats {
 		cached += sh.cacheBytes.Load()
 	}
 	// The counters move while we read them; a slab or straddle counted
-	// before its chunk offset is read could push this below zero.
-	alloc := int64(taken) - int64(straddle) - int64(slabs) + int64(cached) + int64(a.largeBytes)
+	// before its block's offset is read could push this below zero.
+	alloc := int64(taken) - int64(straddle) - int64(slabs) + int64(cached) + int64(a.dedicatedBytes)
 	s.AllocatedBytes = uint64(max(alloc, 0))
-	s.WastedBytes = a.tailWaste + straddle + slabWaste + a.largeWaste
+	s.WastedBytes = a.tailWaste + straddle + slabWaste + a.dedicatedWaste
 	return s
 }

@@ -1,11 +1,11 @@
 /*
  * seedafter.pml: a Promela model of seed.After (internal/seed/after.go),
- * which is the Go runtime's mark-bit arena allocator after its fast path
+ * which is the Go runtime's mark-bit allocator after its fast path
  * became lock-free: one global head ("next"); a fast path of an atomic load
  * of the head, a precheck load of its free offset and an atomic add; a lock
  * that guards only the lists; Advance rotating next -> current ->
- * previous -> free; a chunk taken off the free list cleared whole under the
- * lock and its free offset reset to 0. There is no seal, and a chunk keeps
+ * previous -> free; a block taken off the free list cleared whole under the
+ * lock and its free offset reset to 0. There is no seal, and a block keeps
  * one header (with its free offset) through all its lives. .ci/spin.sh
  * runs it; model/MODEL.md has the results.
  *
@@ -14,11 +14,11 @@
  * until epoch reaches beg + 3, beg being the epoch its Alloc began in (read
  * with its head load), and
  *   (a) overlap:  a unit handed out belongs to no other live allocation;
- *   (b) zero:     a unit handed out is zero; recycled: a chunk put on the
+ *   (b) zero:     a unit handed out is zero; recycled: a block put on the
  *                 free list holds no live allocation; clear: the clear of a
- *                 chunk taken off the free list hits no live allocation;
+ *                 block taken off the free list hits no live allocation;
  *   (d) claim:    no unit is claimed by two successful adds within one life
- *                 of its chunk (between two recycles);
+ *                 of its block (between two recycles);
  *   (c) no deadlock (invalid end states).
  * Allocations that are dead on arrival are not used by their callers.
  *
@@ -28,13 +28,13 @@
  * Default, Advance concurrent with Alloc: spin reports (d) violated, with
  * this interleaving (NALLOC=2, NALLOC2=1, NADV=3, NB=2):
  *
- *   1. Allocator B finds no head, maps chunk X, claims unit 0 with its add
+ *   1. Allocator B finds no head, maps block X, claims unit 0 with its add
  *      and publishes X as the head (epoch 0); its Alloc returns unit 0.
  *   2. Allocator A's first Alloc begins in epoch 0, loads the head (X) and
  *      is preempted before its precheck.
  *   3. Three Advances: X goes next -> current -> previous -> free; epoch 3.
  *   4. A resumes: X was never sealed, its free offset still says 1, so the
- *      precheck and the add succeed and claim unit 1 of X, a chunk that now
+ *      precheck and the add succeed and claim unit 1 of X, a block that now
  *      sits on the free list. A's Alloc returns unit 1.
  *   5. A's second Alloc (epoch 3) finds no head, takes the lock, pops X,
  *      clears it, resets its free offset to 0 and adds 2: it claims units
@@ -48,7 +48,7 @@
  * runtime design without stop-the-world stays safe only for callers that
  * discard such bitmaps; a caller that, like the runtime's sweeper, takes
  * every returned bitmap as its own corrupts the newer owner's bits. gcbits
- * closes the window with the seal (an add on a chunk that has left the
+ * closes the window with the seal (an add on a block that has left the
  * head fails for good) and a fresh header for each life of a block:
  * arena.pml checks (d) for it, dead-on-arrival Allocs included.
  *
@@ -68,17 +68,17 @@
 #define NALLOC2 1	/* requests of the second allocator */
 #endif
 #ifndef NB
-#define NB	2	/* chunks */
+#define NB	2	/* blocks */
 #endif
-#define BS	4	/* units per chunk */
+#define BS	4	/* units per block */
 #define NU	(NB*BS)
 #define RETAIN	2	/* next -> current -> previous -> free */
 
 byte epoch;			/* ghost: number of Advances */
 bit  mu;
-byte nxt;			/* head of the next list: chunk+1, or 0 (nil) */
-byte afree[NB];			/* each chunk's free offset: atomic */
-byte nextl, curl, prevl;	/* the lists, as sets of chunks: under mu */
+byte nxt;			/* head of the next list: block+1, or 0 (nil) */
+byte afree[NB];			/* each block's free offset: atomic */
+byte nextl, curl, prevl;	/* the lists, as sets of blocks: under mu */
 byte freeb;			/* the free list: under mu */
 byte unmapped = (1 << NB) - 1;
 #ifdef STW
@@ -88,7 +88,7 @@ byte busy;			/* Allocs in progress */
 /* ghost state for the properties */
 byte own[NU];			/* end of life (epoch) of the unit's owner */
 bit  cont[NU];			/* content: 0, or 1 once written */
-byte clm[NB];			/* units claimed in the chunk's current life */
+byte clm[NB];			/* units claimed in the block's current life */
 
 #define LIVE(end)	(epoch < (end))
 #define U(b, i)		((b) * BS + (i))
@@ -179,7 +179,7 @@ proctype Alloc(byte nreq) {
 		:: ok -> unlock(); goto done
 		:: else -> skip
 		fi;
-		/* newChunkMayUnlock */
+		/* newBlockMayUnlock */
 		if
 		:: freeb != 0 ->
 			atomic {
@@ -204,7 +204,7 @@ proctype Alloc(byte nreq) {
 		:: freeb == 0 && unmapped == 0 ->
 			unlock(); goto done	/* out of memory: the runtime throws */
 		fi;
-		/* another Alloc may have published a chunk meanwhile */
+		/* another Alloc may have published a block meanwhile */
 		tryalloc(c, n, start, ok);
 		if
 		:: ok ->

@@ -445,7 +445,7 @@ func TestClose(t *testing.T) {
 // heap bitmaps and the heap stays correct.
 func TestBitmapFallback(t *testing.T) {
 	o := sweep.SmallHeap
-	o.Arena = gcbits.Options{ChunkSize: 4096, MaxBytes: 8192}
+	o.Arena = gcbits.Options{BlockSize: 4096, MaxBytes: 8192}
 	h := sweep.NewTestHeap(t, o)
 	got, err := binaryTrees(h, 8)
 	if err != nil {

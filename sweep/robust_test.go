@@ -201,7 +201,7 @@ func TestLifetimeCanaries(t *testing.T) {
 	h := NewTestHeap(t, Options{
 		GCPercent:   -1,
 		RegionBytes: 256 << 10,
-		Arena:       gcbits.Options{Guard: mem.OffHeap, ChunkSize: 4096},
+		Arena:       gcbits.Options{Guard: mem.OffHeap, BlockSize: 4096},
 		Trace:       func(Object, func(Ref)) {},
 		Roots: func(visit func(Ref)) {
 			for _, r := range roots {
@@ -310,7 +310,7 @@ func TestOptions(t *testing.T) {
 		{Trace: treeTrace, MaxBytes: -1},
 		{Trace: treeTrace, MarkWorkers: -1},
 		{Trace: treeTrace, Classes: []Class{{7, 1}}},
-		{Trace: treeTrace, Arena: gcbits.Options{ChunkSize: 3}},
+		{Trace: treeTrace, Arena: gcbits.Options{BlockSize: 3}},
 	} {
 		if h, err := New(o); err == nil {
 			h.Close()

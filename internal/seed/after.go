@@ -10,13 +10,13 @@ import (
 )
 
 // After is the baseline allocator with a lock-free fast path: Alloc loads
-// the head chunk of the "next" list atomically and claims bytes from it
+// the head block of the "next" list atomically and claims bytes from it
 // with an atomic add on its free offset. The mutex guards only the lists
-// of chunks; it is taken when the head chunk is missing or full.
+// of blocks; it is taken when the head block is missing or full.
 //
 // Alloc is safe for concurrent use. Advance and Close are NOT safe to call
 // while any Alloc is running, and unlike Before this is a real hazard: an
-// Alloc that loaded the head chunk before Advance can add to that chunk's
+// Alloc that loaded the head block before Advance can add to that block's
 // free offset after later Advances have recycled and zeroed it, handing
 // out bytes that another Alloc also receives. The runtime rules this out
 // by stopping the world around its epoch change; callers must quiesce
@@ -30,31 +30,31 @@ import (
 // The zero After is an empty allocator, the same as NewAfter returns. A After
 // must not be copied after first use.
 type After struct {
-	// next is the head of the list of chunks allocated from in this
+	// next is the head of the list of blocks allocated from in this
 	// epoch. Read atomically (also without mu); written atomically under
 	// mu.
-	next atomic.Pointer[afterChunk]
+	next atomic.Pointer[afterBlock]
 
 	mu sync.Mutex
 
 	// All fields below are read and written under mu.
 
-	free     *afterChunk   // chunks ready for reuse, contents stale; under mu
-	current  *afterChunk   // chunks filled in the previous epoch; under mu
-	previous *afterChunk   // chunks filled two epochs ago, freed by the next Advance; under mu
-	all      []*afterChunk // every chunk mapped, in order, for Close and Arenas; under mu
+	free     *afterBlock   // blocks ready for reuse, contents stale; under mu
+	current  *afterBlock   // blocks filled in the previous epoch; under mu
+	previous *afterBlock   // blocks filled two epochs ago, freed by the next Advance; under mu
+	all      []*afterBlock // every block mapped, in order, for Close and Blocks; under mu
 	closed   bool          // set by Close; under mu
 }
 
-// afterChunk is the header of one chunk. The runtime keeps these fields
-// inside the chunk; here they sit in a Go struct beside the mapped memory.
-type afterChunk struct {
+// afterBlock is the header of one block. The runtime keeps these fields
+// inside the block; here they sit in a Go struct beside the mapped memory.
+type afterBlock struct {
 	// free is the offset of the next free byte in the usable part. Read
 	// and written atomically, without mu. It may run past usableBytes when
 	// concurrent adds overshoot; such adds fail.
 	free atomic.Uintptr
-	link *afterChunk // next chunk on whichever list holds this one; under After.mu
-	mem  mem.Region  // immutable after the chunk is made
+	link *afterBlock // next block on whichever list holds this one; under After.mu
+	mem  mem.Region  // immutable after the block is made
 }
 
 // NewAfter returns an empty allocator. It maps no memory until the first
@@ -63,8 +63,8 @@ func NewAfter() *After { return &After{} }
 
 // tryAlloc claims bytes from c, or reports false if c is nil or too full.
 // It is safe to call concurrently with itself.
-func (c *afterChunk) tryAlloc(bytes uintptr) (uintptr, bool) {
-	// Check first, so that a full chunk is not pushed further past its
+func (c *afterBlock) tryAlloc(bytes uintptr) (uintptr, bool) {
+	// Check first, so that a full block is not pushed further past its
 	// end by every goroutine that finds it full.
 	if c == nil || c.free.Load()+bytes > usableBytes {
 		return 0, false
@@ -93,7 +93,7 @@ func (a *After) Alloc(nbits int) ([]uint64, error) {
 		return bitmap(head.mem, off, words), nil
 	}
 
-	// The head chunk is full (or there is none).
+	// The head block is full (or there is none).
 	a.mu.Lock()
 	if a.closed {
 		a.mu.Unlock()
@@ -107,14 +107,14 @@ func (a *After) Alloc(nbits int) ([]uint64, error) {
 		return bitmap(head.mem, off, words), nil
 	}
 
-	// Get another chunk. This drops the mutex while mapping memory from
+	// Get another block. This drops the mutex while mapping memory from
 	// the OS.
-	fresh, err := a.newChunkMayUnlock()
+	fresh, err := a.newBlockMayUnlock()
 	if err != nil {
 		a.mu.Unlock()
 		return nil, err
 	}
-	// If the mutex was dropped, another Alloc may have published a chunk
+	// If the mutex was dropped, another Alloc may have published a block
 	// meanwhile. Use it, and keep ours for later.
 	head = a.next.Load()
 	if off, ok := head.tryAlloc(bytes); ok {
@@ -124,7 +124,7 @@ func (a *After) Alloc(nbits int) ([]uint64, error) {
 		return bitmap(head.mem, off, words), nil
 	}
 	// fresh is not published yet, so nothing races with this add and it
-	// cannot fail: bytes fit in a chunk.
+	// cannot fail: bytes fit in a block.
 	off, _ := fresh.tryAlloc(bytes)
 	fresh.link = head
 	a.next.Store(fresh)
@@ -132,24 +132,24 @@ func (a *After) Alloc(nbits int) ([]uint64, error) {
 	return bitmap(fresh.mem, off, words), nil
 }
 
-// newChunkMayUnlock returns an empty, zeroed chunk: the head of the free
+// newBlockMayUnlock returns an empty, zeroed block: the head of the free
 // list, cleared in full while holding mu, or else fresh memory from the OS,
 // mapped with mu released. It is called and returns with mu held.
-func (a *After) newChunkMayUnlock() (*afterChunk, error) {
-	var c *afterChunk
+func (a *After) newBlockMayUnlock() (*afterBlock, error) {
+	var c *afterBlock
 	if a.free == nil {
 		a.mu.Unlock()
-		r, err := mapChunk()
+		r, err := mapBlock()
 		a.mu.Lock()
 		if err != nil {
-			return nil, fmt.Errorf("seed: map chunk: %w", err)
+			return nil, fmt.Errorf("seed: map block: %w", err)
 		}
 		if a.closed {
 			// Close ran while the mutex was free (a caller bug, but it
 			// must not leak or crash).
 			return nil, errors.Join(ErrClosed, r.Unmap())
 		}
-		c = &afterChunk{mem: r}
+		c = &afterBlock{mem: r}
 		a.all = append(a.all, c)
 	} else {
 		c = a.free
@@ -161,7 +161,7 @@ func (a *After) newChunkMayUnlock() (*afterChunk, error) {
 	return c, nil
 }
 
-// Advance starts a new epoch: chunks filled two epochs ago go to the free
+// Advance starts a new epoch: blocks filled two epochs ago go to the free
 // list (found by walking that list to its end), and next → current →
 // previous. No Alloc may run concurrently with Advance.
 func (a *After) Advance() {
@@ -181,12 +181,12 @@ func (a *After) Advance() {
 	}
 	a.previous = a.current
 	a.current = a.next.Load()
-	a.next.Store(nil) // the next Alloc maps or recycles a chunk
+	a.next.Store(nil) // the next Alloc maps or recycles a block
 }
 
-// Arenas returns how many chunks have been mapped from the OS. It stays
+// Blocks returns how many blocks have been mapped from the OS. It stays
 // bounded when memory is reused across epochs.
-func (a *After) Arenas() int {
+func (a *After) Blocks() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return len(a.all)

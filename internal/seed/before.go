@@ -9,11 +9,11 @@ import (
 )
 
 // Before is the baseline allocator without a lock-free path: every Alloc
-// takes one global mutex, and the mutex guards the lists of chunks as well
-// as the free offset of each chunk. The only time an Alloc lets go of the
-// mutex before returning is while it maps a brand-new chunk from the OS,
-// after which it retries the head chunk, as the runtime's allocator already
-// did before it gained its lock-free path. Recycled chunks are cleared
+// takes one global mutex, and the mutex guards the lists of blocks as well
+// as the free offset of each block. The only time an Alloc lets go of the
+// mutex before returning is while it maps a brand-new block from the OS,
+// after which it retries the head block, as the runtime's allocator already
+// did before it gained its lock-free path. Recycled blocks are cleared
 // with the mutex held.
 //
 // Alloc is safe for concurrent use, and so is Advance: since everything
@@ -34,20 +34,20 @@ type Before struct {
 
 	// All fields below are read and written under mu.
 
-	free     *beforeChunk   // chunks ready for reuse, contents stale; under mu
-	next     *beforeChunk   // chunks of this epoch, head serves Alloc; under mu
-	current  *beforeChunk   // chunks filled in the previous epoch; under mu
-	previous *beforeChunk   // chunks filled two epochs ago, freed by the next Advance; under mu
-	all      []*beforeChunk // every chunk mapped, in order, for Close and Arenas; under mu
+	free     *beforeBlock   // blocks ready for reuse, contents stale; under mu
+	next     *beforeBlock   // blocks of this epoch, head serves Alloc; under mu
+	current  *beforeBlock   // blocks filled in the previous epoch; under mu
+	previous *beforeBlock   // blocks filled two epochs ago, freed by the next Advance; under mu
+	all      []*beforeBlock // every block mapped, in order, for Close and Blocks; under mu
 	closed   bool           // set by Close; under mu
 }
 
-// beforeChunk is the header of one chunk. The runtime keeps these fields
-// inside the chunk; here they sit in a Go struct beside the mapped memory.
-type beforeChunk struct {
+// beforeBlock is the header of one block. The runtime keeps these fields
+// inside the block; here they sit in a Go struct beside the mapped memory.
+type beforeBlock struct {
 	free uintptr      // offset of the next free byte in the usable part; under Before.mu
-	link *beforeChunk // next chunk on whichever list holds this one; under Before.mu
-	mem  mem.Region   // immutable after the chunk is made
+	link *beforeBlock // next block on whichever list holds this one; under Before.mu
+	mem  mem.Region   // immutable after the block is made
 }
 
 // NewBefore returns an empty allocator. It maps no memory until the first
@@ -56,7 +56,7 @@ func NewBefore() *Before { return &Before{} }
 
 // tryAlloc carves bytes from c, or reports false if c is nil or too full.
 // The caller must hold Before.mu.
-func (c *beforeChunk) tryAlloc(bytes uintptr) (uintptr, bool) {
+func (c *beforeBlock) tryAlloc(bytes uintptr) (uintptr, bool) {
 	if c == nil || c.free+bytes > usableBytes {
 		return 0, false
 	}
@@ -87,14 +87,14 @@ func (b *Before) Alloc(nbits int) ([]uint64, error) {
 		return p, nil
 	}
 
-	// The head chunk is full (or there is none): get another one. This
+	// The head block is full (or there is none): get another one. This
 	// drops the mutex while mapping memory from the OS.
-	fresh, err := b.newChunkMayUnlock()
+	fresh, err := b.newBlockMayUnlock()
 	if err != nil {
 		b.mu.Unlock()
 		return nil, err
 	}
-	// If the mutex was dropped, another Alloc may have published a chunk
+	// If the mutex was dropped, another Alloc may have published a block
 	// meanwhile. Use it, and keep ours for later.
 	if off, ok := b.next.tryAlloc(bytes); ok {
 		fresh.link = b.free
@@ -104,7 +104,7 @@ func (b *Before) Alloc(nbits int) ([]uint64, error) {
 		return p, nil
 	}
 	// fresh is private and empty, so this cannot fail: bytes fit in a
-	// chunk.
+	// block.
 	off, _ := fresh.tryAlloc(bytes)
 	fresh.link = b.next
 	b.next = fresh
@@ -113,24 +113,24 @@ func (b *Before) Alloc(nbits int) ([]uint64, error) {
 	return p, nil
 }
 
-// newChunkMayUnlock returns an empty, zeroed chunk: the head of the free
+// newBlockMayUnlock returns an empty, zeroed block: the head of the free
 // list, cleared in full while holding mu, or else fresh memory from the OS,
 // mapped with mu released. It is called and returns with mu held.
-func (b *Before) newChunkMayUnlock() (*beforeChunk, error) {
-	var c *beforeChunk
+func (b *Before) newBlockMayUnlock() (*beforeBlock, error) {
+	var c *beforeBlock
 	if b.free == nil {
 		b.mu.Unlock()
-		r, err := mapChunk()
+		r, err := mapBlock()
 		b.mu.Lock()
 		if err != nil {
-			return nil, fmt.Errorf("seed: map chunk: %w", err)
+			return nil, fmt.Errorf("seed: map block: %w", err)
 		}
 		if b.closed {
 			// Close ran while the mutex was free (a caller bug, but it
 			// must not leak or crash).
 			return nil, errors.Join(ErrClosed, r.Unmap())
 		}
-		c = &beforeChunk{mem: r}
+		c = &beforeBlock{mem: r}
 		b.all = append(b.all, c)
 	} else {
 		c = b.free
@@ -142,7 +142,7 @@ func (b *Before) newChunkMayUnlock() (*beforeChunk, error) {
 	return c, nil
 }
 
-// Advance starts a new epoch: chunks filled two epochs ago go to the free
+// Advance starts a new epoch: blocks filled two epochs ago go to the free
 // list (found by walking that list to its end), and next → current →
 // previous. No Alloc may run concurrently with Advance.
 func (b *Before) Advance() {
@@ -165,9 +165,9 @@ func (b *Before) Advance() {
 	b.next = nil
 }
 
-// Arenas returns how many chunks have been mapped from the OS. It stays
+// Blocks returns how many blocks have been mapped from the OS. It stays
 // bounded when memory is reused across epochs.
-func (b *Before) Arenas() int {
+func (b *Before) Blocks() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.all)

@@ -1,13 +1,17 @@
-package seed
+package seed_test
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/gcbits/gcbits/internal/seed"
+)
 
 // benchEpoch is how many bitmaps one epoch of a benchmark allocates before
-// the epoch turns: about 1.5 MiB of bitmaps, some two dozen chunks.
+// the epoch turns: about 1.5 MiB of bitmaps, some two dozen blocks.
 const benchEpoch = 1 << 15
 
 // benchSerial measures Alloc over the span size mix on one goroutine,
-// with the epoch turning every benchEpoch allocations so that chunks are
+// with the epoch turning every benchEpoch allocations so that blocks are
 // recycled (and cleared under the mutex) as in a running program, and
 // memory stays bounded however large b.N grows. The parallel comparison of
 // both designs with gcbits, with Advance only while every worker is
@@ -29,5 +33,5 @@ func benchSerial(b *testing.B, a allocator) {
 	}
 }
 
-func BenchmarkBeforeSerial(b *testing.B) { benchSerial(b, NewBefore()) }
-func BenchmarkAfterSerial(b *testing.B)  { benchSerial(b, NewAfter()) }
+func BenchmarkBeforeSerial(b *testing.B) { benchSerial(b, seed.NewBefore()) }
+func BenchmarkAfterSerial(b *testing.B)  { benchSerial(b, seed.NewAfter()) }

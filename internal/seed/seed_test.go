@@ -1,4 +1,4 @@
-package seed
+package seed_test
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/gcbits/gcbits/internal/mem"
+	"github.com/gcbits/gcbits/internal/seed"
 )
 
 // allocator is what Before and After have in common.
@@ -18,16 +19,16 @@ type allocator interface {
 	Alloc(nbits int) ([]uint64, error)
 	Advance()
 	Close() error
-	Arenas() int
-	offsetOf(p []uint64) (int, uintptr)
+	Blocks() int
+	OffsetOf(p []uint64) (int, uintptr)
 }
 
 var impls = []struct {
 	name string
 	new  func() allocator
 }{
-	{"Before", func() allocator { return NewBefore() }},
-	{"After", func() allocator { return NewAfter() }},
+	{"Before", func() allocator { return seed.NewBefore() }},
+	{"After", func() allocator { return seed.NewAfter() }},
 }
 
 // forEach runs f as a subtest for each implementation, closing the
@@ -128,17 +129,17 @@ func TestAllocDisjointZeroedAligned(t *testing.T) {
 			ls = append(ls, take(t, p, n, uint64(i)))
 		}
 		verify(t, ls)
-		if a.Arenas() < 2 {
-			t.Fatalf("Arenas() = %d; the test should fill several chunks", a.Arenas())
+		if a.Blocks() < 2 {
+			t.Fatalf("Blocks() = %d; the test should fill several blocks", a.Blocks())
 		}
 	})
 }
 
 func TestSizes(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
-		for _, n := range []int{-1, -64, math.MinInt, MaxBits + 1, MaxBits + 64, math.MaxInt, math.MaxInt - 62} {
+		for _, n := range []int{-1, -64, math.MinInt, seed.MaxBits + 1, seed.MaxBits + 64, math.MaxInt, math.MaxInt - 62} {
 			p, err := a.Alloc(n)
-			if !errors.Is(err, ErrSize) || p != nil {
+			if !errors.Is(err, seed.ErrSize) || p != nil {
 				t.Errorf("Alloc(%d) = %d words, %v; want ErrSize", n, len(p), err)
 			}
 		}
@@ -147,7 +148,7 @@ func TestSizes(t *testing.T) {
 			t.Errorf("Alloc(0) = %v, %v; want nil, nil", p, err)
 		}
 		var ls []live
-		for i, n := range []int{1, 63, 64, 65, 128, 129, MaxBits, MaxBits - 63, 1} {
+		for i, n := range []int{1, 63, 64, 65, 128, 129, seed.MaxBits, seed.MaxBits - 63, 1} {
 			p, err := a.Alloc(n)
 			if err != nil {
 				t.Fatalf("Alloc(%d): %v", n, err)
@@ -158,27 +159,27 @@ func TestSizes(t *testing.T) {
 	})
 }
 
-// TestFullChunk checks the capacity: a chunk holds exactly MaxBits bits,
+// TestFullBlock checks the capacity: a block holds exactly MaxBits bits,
 // as the runtime's does (64 KiB less its 16-byte header).
-func TestFullChunk(t *testing.T) {
+func TestFullBlock(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
-		for range maxWords {
+		for range seed.MaxWords {
 			if _, err := a.Alloc(64); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if got := a.Arenas(); got != 1 {
-			t.Fatalf("after %d one-word bitmaps: %d chunks, want 1", maxWords, got)
+		if got := a.Blocks(); got != 1 {
+			t.Fatalf("after %d one-word bitmaps: %d blocks, want 1", seed.MaxWords, got)
 		}
 		p, err := a.Alloc(1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := a.Arenas(); got != 2 {
-			t.Fatalf("one word past capacity: %d chunks, want 2", got)
+		if got := a.Blocks(); got != 2 {
+			t.Fatalf("one word past capacity: %d blocks, want 2", got)
 		}
-		if i, off := a.offsetOf(p); i != 1 || off != 0 {
-			t.Fatalf("bitmap at chunk %d offset %d, want chunk 1 offset 0", i, off)
+		if i, off := a.OffsetOf(p); i != 1 || off != 0 {
+			t.Fatalf("bitmap at block %d offset %d, want block 1 offset 0", i, off)
 		}
 	})
 }
@@ -191,17 +192,17 @@ func TestClosed(t *testing.T) {
 		if err := a.Close(); err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range []int{1, 100, MaxBits} {
-			if p, err := a.Alloc(n); !errors.Is(err, ErrClosed) || p != nil {
+		for _, n := range []int{1, 100, seed.MaxBits} {
+			if p, err := a.Alloc(n); !errors.Is(err, seed.ErrClosed) || p != nil {
 				t.Errorf("Alloc(%d) after Close = %d words, %v; want ErrClosed", n, len(p), err)
 			}
 		}
-		if _, err := a.Alloc(-1); !errors.Is(err, ErrSize) {
+		if _, err := a.Alloc(-1); !errors.Is(err, seed.ErrSize) {
 			t.Errorf("Alloc(-1) after Close: %v, want ErrSize", err)
 		}
 		a.Advance()
-		if n := a.Arenas(); n != 0 {
-			t.Errorf("Arenas() after Close = %d, want 0", n)
+		if n := a.Blocks(); n != 0 {
+			t.Errorf("Blocks() after Close = %d, want 0", n)
 		}
 		if err := a.Close(); err != nil {
 			t.Errorf("second Close: %v", err)
@@ -209,22 +210,15 @@ func TestClosed(t *testing.T) {
 	})
 }
 
-// withMap replaces the chunk mapper for the duration of the test.
-func withMap(t *testing.T, f func() (mem.Region, error)) {
-	old := mapChunk
-	mapChunk = f
-	t.Cleanup(func() { mapChunk = old })
-}
-
 func TestMapError(t *testing.T) {
 	cause := errors.New("no memory today")
 	forEach(t, func(t *testing.T, a allocator) {
 		fail := true
-		withMap(t, func() (mem.Region, error) {
+		seed.SetMapBlock(t, func() (mem.Region, error) {
 			if fail {
 				return mem.Region{}, cause
 			}
-			return mem.Map(chunkBytes)
+			return mem.Map(seed.BlockBytes)
 		})
 		if p, err := a.Alloc(64); !errors.Is(err, cause) || p != nil {
 			t.Fatalf("Alloc with failing map = %v, %v; want error wrapping %v", p, err, cause)
@@ -239,13 +233,13 @@ func TestMapError(t *testing.T) {
 }
 
 // TestPublishedWhileMapping drives the path where the mutex is dropped to
-// map a chunk and another Alloc publishes one meanwhile: the first Alloc
-// must use the published chunk and keep its own on the free list.
+// map a block and another Alloc publishes one meanwhile: the first Alloc
+// must use the published block and keep its own on the free list.
 func TestPublishedWhileMapping(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
 		var inner []uint64
 		nested := true
-		withMap(t, func() (mem.Region, error) {
+		seed.SetMapBlock(t, func() (mem.Region, error) {
 			if nested {
 				nested = false
 				p, err := a.Alloc(64) // runs while the outer Alloc has the mutex dropped
@@ -254,36 +248,36 @@ func TestPublishedWhileMapping(t *testing.T) {
 				}
 				inner = p
 			}
-			return mem.Map(chunkBytes)
+			return mem.Map(seed.BlockBytes)
 		})
 		outer, err := a.Alloc(128)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := a.Arenas(); got != 2 {
-			t.Fatalf("Arenas() = %d, want 2", got)
+		if got := a.Blocks(); got != 2 {
+			t.Fatalf("Blocks() = %d, want 2", got)
 		}
-		ci, offi := a.offsetOf(inner)
-		co, offo := a.offsetOf(outer)
+		ci, offi := a.OffsetOf(inner)
+		co, offo := a.OffsetOf(outer)
 		if ci != co || offi != 0 || offo != 8 {
-			t.Fatalf("inner at chunk %d+%d, outer at chunk %d+%d; want both in one chunk at 0 and 8", ci, offi, co, offo)
+			t.Fatalf("inner at block %d+%d, outer at block %d+%d; want both in one block at 0 and 8", ci, offi, co, offo)
 		}
-		// Fill the published chunk; the next chunk must come from the
+		// Fill the published block; the next block must come from the
 		// free list, not from the OS.
 		for {
-			p, err := a.Alloc(MaxBits / 4)
+			p, err := a.Alloc(seed.MaxBits / 4)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if i, _ := a.offsetOf(p); i != ci {
+			if i, _ := a.OffsetOf(p); i != ci {
 				if i < 0 {
-					t.Fatal("bitmap outside every chunk")
+					t.Fatal("bitmap outside every block")
 				}
 				break
 			}
 		}
-		if got := a.Arenas(); got != 2 {
-			t.Fatalf("Arenas() = %d after filling a chunk, want 2 (the spare reused)", got)
+		if got := a.Blocks(); got != 2 {
+			t.Fatalf("Blocks() = %d after filling a block, want 2 (the spare reused)", got)
 		}
 	})
 }
@@ -293,33 +287,33 @@ func TestPublishedWhileMapping(t *testing.T) {
 // end in ErrClosed rather than a crash or a leak.
 func TestClosedWhileMapping(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
-		withMap(t, func() (mem.Region, error) {
+		seed.SetMapBlock(t, func() (mem.Region, error) {
 			if err := a.Close(); err != nil {
 				t.Error(err)
 			}
-			return mem.Map(chunkBytes)
+			return mem.Map(seed.BlockBytes)
 		})
-		if p, err := a.Alloc(64); !errors.Is(err, ErrClosed) || p != nil {
+		if p, err := a.Alloc(64); !errors.Is(err, seed.ErrClosed) || p != nil {
 			t.Fatalf("Alloc = %v, %v; want ErrClosed", p, err)
 		}
-		if got := a.Arenas(); got != 0 {
-			t.Fatalf("Arenas() = %d, want 0", got)
+		if got := a.Blocks(); got != 0 {
+			t.Fatalf("Blocks() = %d, want 0", got)
 		}
 	})
 }
 
 // TestLifetime checks the Retain 2 rule: bitmaps of epoch e keep their
-// canary through two Advances, and the third Advance hands their chunks
-// back out (zeroed), so the number of chunks mapped stays at three epochs'
+// canary through two Advances, and the third Advance hands their blocks
+// back out (zeroed), so the number of blocks mapped stays at three epochs'
 // worth however many epochs pass.
 func TestLifetime(t *testing.T) {
 	forEach(t, func(t *testing.T, a allocator) {
 		const epochs = 12
-		const perEpoch = 6000 // about three chunks of the spanBits mix
+		const perEpoch = 6000 // about three blocks of the spanBits mix
 		gens := make([][]live, epochs)
-		chunksOf := make([]map[int]bool, epochs)
+		blocksOf := make([]map[int]bool, epochs)
 		for e := range epochs {
-			chunksOf[e] = map[int]bool{}
+			blocksOf[e] = map[int]bool{}
 			for i := range perEpoch {
 				n := spanBits[i%len(spanBits)]
 				p, err := a.Alloc(n)
@@ -327,8 +321,8 @@ func TestLifetime(t *testing.T) {
 					t.Fatal(err)
 				}
 				gens[e] = append(gens[e], take(t, p, n, uint64(e)<<32|uint64(i)))
-				c, _ := a.offsetOf(p)
-				chunksOf[e][c] = true
+				c, _ := a.OffsetOf(p)
+				blocksOf[e][c] = true
 			}
 			// Epochs e-2, e-1 and e are all live and intact.
 			var alive []live
@@ -337,21 +331,21 @@ func TestLifetime(t *testing.T) {
 			}
 			verify(t, alive)
 			if e >= 3 {
-				// Epoch e reused exactly the chunks of epoch e-3.
-				if !mapsEqual(chunksOf[e], chunksOf[e-3]) {
-					t.Fatalf("epoch %d used chunks %v, want those of epoch %d: %v",
-						e, keys(chunksOf[e]), e-3, keys(chunksOf[e-3]))
+				// Epoch e reused exactly the blocks of epoch e-3.
+				if !mapsEqual(blocksOf[e], blocksOf[e-3]) {
+					t.Fatalf("epoch %d used blocks %v, want those of epoch %d: %v",
+						e, keys(blocksOf[e]), e-3, keys(blocksOf[e-3]))
 				}
 				gens[e-3] = nil
 			}
 			a.Advance()
 		}
-		k := len(chunksOf[0])
+		k := len(blocksOf[0])
 		if k < 2 {
-			t.Fatalf("an epoch used %d chunks; the test wants several", k)
+			t.Fatalf("an epoch used %d blocks; the test wants several", k)
 		}
-		if got := a.Arenas(); got != 3*k {
-			t.Fatalf("after %d epochs of %d chunks: %d mapped, want %d", epochs, k, got, 3*k)
+		if got := a.Blocks(); got != 3*k {
+			t.Fatalf("after %d epochs of %d blocks: %d mapped, want %d", epochs, k, got, 3*k)
 		}
 	})
 }
@@ -442,23 +436,23 @@ func TestConcurrent(t *testing.T) {
 			verify(t, slices.Concat(gens...))
 			a.Advance()
 		}
-		// A chunk is abandoned only when a request does not fit; with
+		// A block is abandoned only when a request does not fit; with
 		// requests of at most 128 bytes from 4 workers at most 4*128 bytes
-		// of each chunk go unused. Three live epochs plus the chunks that
+		// of each block go unused. Three live epochs plus the blocks that
 		// lost a publish race bound the total.
-		perChunk := uintptr(usableBytes - workers*128)
-		k := int((maxBytes + perChunk - 1) / perChunk)
-		if got, limit := a.Arenas(), 4*(k+workers); got > limit {
-			t.Fatalf("%d chunks mapped over %d epochs of at most %d chunks; want at most %d", got, epochs, k, limit)
+		perBlock := uintptr(seed.UsableBytes - workers*128)
+		k := int((maxBytes + perBlock - 1) / perBlock)
+		if got, limit := a.Blocks(), 4*(k+workers); got > limit {
+			t.Fatalf("%d blocks mapped over %d epochs of at most %d blocks; want at most %d", got, epochs, k, limit)
 		}
 	})
 }
 
 // TestSameLayout is a differential test: driven sequentially by the same
-// requests, Before and After place every bitmap at the same chunk and
+// requests, Before and After place every bitmap at the same block and
 // offset.
 func TestSameLayout(t *testing.T) {
-	b, a := NewBefore(), NewAfter()
+	b, a := seed.NewBefore(), seed.NewAfter()
 	defer b.Close()
 	defer a.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -466,22 +460,22 @@ func TestSameLayout(t *testing.T) {
 		for i := range 1000 + rng.IntN(6000) {
 			n := spanBits[rng.IntN(len(spanBits))]
 			if rng.IntN(500) == 0 {
-				n = rng.IntN(MaxBits + 1)
+				n = rng.IntN(seed.MaxBits + 1)
 			}
 			pb, errb := b.Alloc(n)
 			pa, erra := a.Alloc(n)
 			if errb != nil || erra != nil {
 				t.Fatal(errb, erra)
 			}
-			cb, ob := b.offsetOf(pb)
-			ca, oa := a.offsetOf(pa)
+			cb, ob := b.OffsetOf(pb)
+			ca, oa := a.OffsetOf(pa)
 			if cb != ca || ob != oa || len(pb) != len(pa) {
-				t.Fatalf("epoch %d alloc %d (%d bits): Before chunk %d+%d, After chunk %d+%d",
+				t.Fatalf("epoch %d alloc %d (%d bits): Before block %d+%d, After block %d+%d",
 					e, i, n, cb, ob, ca, oa)
 			}
 		}
-		if b.Arenas() != a.Arenas() {
-			t.Fatalf("epoch %d: Before mapped %d chunks, After %d", e, b.Arenas(), a.Arenas())
+		if b.Blocks() != a.Blocks() {
+			t.Fatalf("epoch %d: Before mapped %d blocks, After %d", e, b.Blocks(), a.Blocks())
 		}
 		b.Advance()
 		a.Advance()
@@ -489,12 +483,12 @@ func TestSameLayout(t *testing.T) {
 }
 
 func Example() {
-	a := NewAfter()
+	a := seed.NewAfter()
 	defer a.Close()
 	bits, err := a.Alloc(170) // a span of 170 objects
 	fmt.Println(len(bits), err)
 	_, err = a.Alloc(-1)
-	fmt.Println(errors.Is(err, ErrSize))
+	fmt.Println(errors.Is(err, seed.ErrSize))
 	// Output:
 	// 3 <nil>
 	// true

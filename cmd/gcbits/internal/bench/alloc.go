@@ -68,7 +68,7 @@ type Factory struct {
 var Factories = []Factory{
 	{
 		Name:    "seed-before",
-		Doc:     "the runtime's mark-bit arenas before the lock-free path: one mutex per Alloc",
+		Doc:     "the runtime's mark-bit allocator before its lock-free path: one mutex per Alloc",
 		New:     func() (Allocator, error) { return seedBefore{seed.NewBefore()}, nil },
 		Epochal: true, ConcurrentAdvance: true,
 	},
@@ -259,13 +259,18 @@ func (w poolWorker) Alloc(nbits int) ([]uint64, error) {
 // and its bitmaps are spread over as much memory as real ones would be, so
 // the sweep's reads of old bitmaps miss the caches as they would.
 //
-// Each worker's pos is written on every Alloc, so a noopWorker fills 128
-// bytes: two of them must not share a cache line, or the baseline pays for
+// Each worker's pos is written on every Alloc, so a noopWorker fills a
+// cache line: two of them must not share one, or the baseline pays for
 // the sharing that the allocators' alloc % is measured against.
 type noopWorker struct {
+	noopFields
+	_ [cacheLine - unsafe.Sizeof(noopFields{})%cacheLine]byte
+}
+
+// noopFields are the fields of a noopWorker.
+type noopFields struct {
 	buf []uint64
 	pos int
-	_   [128 - unsafe.Sizeof([]uint64(nil)) - unsafe.Sizeof(0)]byte
 }
 
 func (w *noopWorker) Alloc(nbits int) ([]uint64, error) {

@@ -22,7 +22,7 @@ const (
 	liveEpochs = 4
 
 	// blockBytes is what a worker may hold of a block it has not filled,
-	// per epoch: a 64 KiB block (a gcbits shard's head, a seed chunk).
+	// per epoch: a 64 KiB block (a gcbits shard's head, a seed block).
 	blockBytes = 64 << 10
 
 	// baseBytes is what the process holds besides the bitmaps: the Go

@@ -9,9 +9,18 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gcbits/gcbits/cmd/gcbits/internal/machine"
 )
+
+// cacheLine is the padding unit for values written by different cores,
+// as in the gcbits package: 128 bytes, for the adjacent-line prefetcher of
+// x86 and the 128-byte lines of some arm64 parts. A value v that must not
+// share a line with others of its kind is followed by
+// _ [cacheLine - unsafe.Sizeof(v)%cacheLine]byte (sync.Pool's formula), a
+// struct's fields going in an embedded struct for that.
+const cacheLine = 128
 
 // Scenario names.
 const (
@@ -38,8 +47,9 @@ const Reference = "seed-after"
 
 // Defaults of Config. Six runs are the fewest whose median has a 95%
 // confidence interval. The epoch lengths are chosen so that a gcbits epoch
-// holds a few MiB of bitmaps: the half-used chunk and slab ends that every
-// epoch leaves behind then stay well under 3% of what was handed out.
+// holds a few MiB of bitmaps: the half-used block and slab ends that every
+// epoch leaves behind are then a small share of what was handed out (the
+// waste column of the table).
 const (
 	DefaultRuns         = 6
 	DefaultDuration     = 100 * time.Millisecond
@@ -230,7 +240,12 @@ const (
 // every pollEvery operations, and when the timed part began. It sits on
 // its own cache lines.
 type clock struct {
-	_      [64]byte
+	clockFields
+	_ [cacheLine - unsafe.Sizeof(clockFields{})%cacheLine]byte
+}
+
+// clockFields are the fields of a clock.
+type clockFields struct {
 	phase  atomic.Int32               // warming, timing or stopped; read and written atomically
 	base   time.Time                  // read-only after newClock
 	start  atomic.Int64               // ns after base when timing began; atomic
@@ -240,11 +255,10 @@ type clock struct {
 	late   atomic.Bool                // the timer fired before the first timed Advance; atomic
 	dur    time.Duration              // length of the timed part; read-only
 	warm   int64                      // Advances before the timed part; read-only
-	_      [64]byte
 }
 
 func newClock(d time.Duration, warm int) *clock {
-	return &clock{base: time.Now(), dur: d, warm: int64(warm)}
+	return &clock{clockFields: clockFields{base: time.Now(), dur: d, warm: int64(warm)}}
 }
 
 // advanced counts one Advance and starts the timed part after the
@@ -364,16 +378,21 @@ type firstErr struct {
 func (f *firstErr) set(err error) { f.once.Do(func() { f.err = err }) }
 
 // workerState is one worker's counters, padded so that workers never
-// share a cache line. The counters count the timed part only: a worker
-// zeroes them when it sees the phase change.
+// share a cache line.
 type workerState struct {
+	workerFields
+	_ [cacheLine - unsafe.Sizeof(workerFields{})%cacheLine]byte
+}
+
+// workerFields are the fields of a workerState. The counters count the
+// timed part only: a worker zeroes them when it sees the phase change.
+type workerFields struct {
 	w      Worker
 	ops    uint64
 	words  uint64
 	dirty  uint64
 	sum    uint64
 	capped uint64 // concurrent: times the worker waited for Advance at ConcurrentEpochCap
-	_      [64]byte
 }
 
 // runAlloc runs one quiescent or concurrent run of a. Every worker cycles
@@ -612,12 +631,19 @@ func finish(a Allocator, ws []workerState, s sample) sample {
 	return s
 }
 
-// span is one entry of the sweep's list, padded to a cache line as the
-// runtime's mspans are separate objects.
+// span is one entry of the sweep's list, padded to a cache line: the
+// runtime's mspans are objects of their own, of some 160 bytes, and a
+// sweeper that writes one span's bits must not share its line with
+// another's.
 type span struct {
+	spanFields
+	_ [cacheLine - unsafe.Sizeof(spanFields{})%cacheLine]byte
+}
+
+// spanFields are the fields of a span.
+type spanFields struct {
 	bits  []uint64
 	nbits int
-	_     [64 - 32]byte
 }
 
 // newSpans returns the sweep's list: the size classes in turn.
@@ -650,7 +676,7 @@ func noopWorkers(spans []span, workers int) []Worker {
 	clear(buf)
 	ws := make([]Worker, workers)
 	for i := range ws {
-		ws[i] = &noopWorker{buf: buf[i*per : (i+1)*per : (i+1)*per]}
+		ws[i] = &noopWorker{noopFields: noopFields{buf: buf[i*per : (i+1)*per : (i+1)*per]}}
 	}
 	return ws
 }
@@ -688,10 +714,9 @@ func runSweep(a Allocator, spans []span, workers int, cfg Config) (sample, error
 		fe   firstErr
 		done sync.WaitGroup
 		bar  = newBarrier(workers)
-		next struct {
-			_ [64]byte
+		next struct { // the next span to claim, on lines of its own
 			atomic.Int64
-			_ [64]byte
+			_ [cacheLine - unsafe.Sizeof(atomic.Int64{})%cacheLine]byte
 		}
 	)
 	leader := func() int32 { // see runAlloc
