@@ -386,7 +386,7 @@ func report(w io.Writer, st sweep.Stats) {
 	}
 	fmt.Fprintf(w, "slots: peak %d in use (%.1f MiB, at collection starts) vs %d allocated in total (%.0fx); %d freed by sweeps\n",
 		st.PeakSlots, float64(st.PeakBytes)/(1<<20), st.Allocs, ratio, st.SlotsFreed)
-	fmt.Fprintf(w, "memory: %.1f MiB of spans mapped, %.1f MiB returned to the OS, %.1f MiB of bitmap arenas; arena epoch %d, %.1f MiB of bitmaps served\n",
+	fmt.Fprintf(w, "memory: %.1f MiB of spans mapped, %.1f MiB returned to the OS, %.1f MiB mapped by the bitmap arena; its epoch %d, %.1f MiB of bitmaps served\n",
 		float64(st.Mapped)/(1<<20), float64(st.ReleasedTotal)/(1<<20), float64(st.Arena.MappedBytes)/(1<<20), st.Arena.Epoch, float64(st.Arena.AllocatedBytes)/(1<<20))
 	p := st.Protocol
 	fmt.Fprintf(w, "checks: %d bad refs, %d bitmap lifetime violations, %d unswept spans taken, %d double-cached spans, %d lost claims, %d bitmap fallbacks\n",
