@@ -5,6 +5,7 @@
 //
 //	gcbits bench [flags]   compare the allocators on this machine
 //	gcbits demo NAME ...   run a demo
+//	gcbits runtime CMD     build, measure and test the patched Go runtime
 //	gcbits help            print this help
 //
 // Run "gcbits bench -h" for the benchmark's flags.
@@ -29,6 +30,8 @@ Usage:
 	gcbits bench [flags]   compare the allocators on this machine and print
 	                       a table (or JSON, or an SVG plot); see gcbits bench -h
 	gcbits demo NAME ...   run a demo
+	gcbits runtime CMD     build, measure and test the Go runtime patched
+	                       with gcbits' design; see gcbits runtime -h
 	gcbits help            print this help
 
 Exit status: 0 on success, 1 when a command fails, 2 for bad usage.
@@ -45,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runBench(args[1:], stdout, stderr)
 	case "demo":
 		return runDemoIO(args[1:], stdout, stderr)
+	case "runtime":
+		return runRuntime(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -95,23 +95,13 @@ func writePlot(rep *bench.Report, path string) error {
 			if len(xys) == 0 {
 				continue
 			}
-			line, points, err := plotter.NewLinePoints(xys)
-			if err != nil {
-				return err
-			}
-			line.Color = plotutil.Color(j)
-			line.Width = vg.Points(1.5)
-			if unsafe {
-				line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-			}
-			points.Color = plotutil.Color(j)
-			points.Shape = plotutil.Shape(j)
-			p.Add(line, points)
 			label := name
 			if unsafe {
 				label += " (unsafe)"
 			}
-			p.Legend.Add(label, line, points)
+			if err := addLine(p, label, j, unsafe, xys); err != nil {
+				return err
+			}
 		}
 		var ticks []plot.Tick
 		for _, w := range workerCounts(rep, sc) {
@@ -120,6 +110,12 @@ func writePlot(rep *bench.Report, path string) error {
 		p.X.Tick.Marker = plot.ConstantTicks(ticks)
 		plots[i] = p
 	}
+	return writePanels(plots, path)
+}
+
+// writePanels writes plots side by side, one square panel each, to an SVG
+// or PNG file at path.
+func writePanels(plots []*plot.Plot, path string) error {
 	format, err := plotFormat(path)
 	if err != nil {
 		return err
@@ -145,6 +141,25 @@ func writePlot(rep *bench.Report, path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// addLine adds a line with points to p, in the j'th color and shape,
+// dashed if asked, under label in the legend.
+func addLine(p *plot.Plot, label string, j int, dashed bool, xys plotter.XYs) error {
+	line, points, err := plotter.NewLinePoints(xys)
+	if err != nil {
+		return err
+	}
+	line.Color = plotutil.Color(j)
+	line.Width = vg.Points(1.5)
+	if dashed {
+		line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	}
+	points.Color = plotutil.Color(j)
+	points.Shape = plotutil.Shape(j)
+	p.Add(line, points)
+	p.Legend.Add(label, line, points)
+	return nil
 }
 
 // workerCounts returns the worker counts measured in scenario sc.

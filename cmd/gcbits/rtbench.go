@@ -1,0 +1,384 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"golang.org/x/perf/benchmath"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+
+	"github.com/gcbits/gcbits/goruntime"
+)
+
+// markBitsFunc is the function whose share of CPU and of lock wait
+// gcbits runtime bench reports: every mark-bit allocation passes through it.
+const markBitsFunc = "runtime.newMarkBits"
+
+// rtBench configures gcbits runtime bench.
+type rtBench struct {
+	stock, patched string        // GOROOTs of the two toolchains
+	procs          []int         // GOMAXPROCS values
+	runs           int           // interleaved runs per toolchain and procs
+	duration       time.Duration // length of one run
+	gogc           int           // the workload's GOGC
+	live           int           // the workload's live heap in bytes
+	progress       func(done, total int)
+}
+
+// rtSample is one run of the workload.
+type rtSample struct {
+	Toolchain string `json:"toolchain"` // "stock" or "patched"
+	Procs     int    `json:"procs"`
+	Run       int    `json:"run"`
+	// From the workload's output.
+	Allocs     uint64  `json:"allocs"`
+	Seconds    float64 `json:"seconds"`
+	GCCycles   uint64  `json:"gcCycles"`
+	AllocBytes uint64  `json:"allocBytes"`
+	// From its profiles.
+	MarkBitsCPU  float64 `json:"markBitsCPU"`  // share of CPU samples under newMarkBits, 0 to 1
+	MarkBitsWait float64 `json:"markBitsWait"` // runtime lock wait under newMarkBits, seconds per second of run
+}
+
+// allocRate is the workload's allocations per second.
+func (s rtSample) allocRate() float64 { return float64(s.Allocs) / s.Seconds }
+
+// gcPerGB is the number of GC cycles per GB allocated.
+func (s rtSample) gcPerGB() float64 { return float64(s.GCCycles) / (float64(s.AllocBytes) / 1e9) }
+
+// rtReport is what gcbits runtime bench measured.
+type rtReport struct {
+	Go       string     `json:"go"` // the stock release
+	CPUs     int        `json:"cpus"`
+	Duration string     `json:"duration"`
+	GOGC     int        `json:"gogc"`
+	Samples  []rtSample `json:"samples"`
+}
+
+// buildWorkload writes the workload's source into a module under dir and
+// builds it with the toolchain at goroot, as a static binary named name.
+func buildWorkload(ctx context.Context, goroot, dir, name string) (string, error) {
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o777); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module workload\n\ngo "+goruntime.Series[2:]+"\n"), 0o666); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(src, "main.go"), goruntime.Workload(), 0o666); err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, name)
+	cmd := exec.CommandContext(ctx, filepath.Join(goroot, "bin", "go"), "build", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building the workload with %s: %w\n%s", goroot, err, out)
+	}
+	return bin, nil
+}
+
+// run builds the workload with both toolchains and runs it: for each run,
+// each procs value, both toolchains back to back, in alternating order.
+func (rb *rtBench) run(ctx context.Context) (*rtReport, error) {
+	version, err := goVersion(rb.stock)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "gcbits-runtime-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bins := map[string]string{}
+	for _, tc := range []struct{ name, root string }{{"stock", rb.stock}, {"patched", rb.patched}} {
+		if bins[tc.name], err = buildWorkload(ctx, tc.root, filepath.Join(dir, tc.name), "workload"); err != nil {
+			return nil, err
+		}
+	}
+	rep := &rtReport{Go: version, CPUs: runtime.NumCPU(), Duration: rb.duration.String(), GOGC: rb.gogc}
+	total, done := rb.runs*len(rb.procs)*2, 0
+	for run := range rb.runs {
+		for _, procs := range rb.procs {
+			order := []string{"stock", "patched"}
+			if run%2 == 1 {
+				slices.Reverse(order)
+			}
+			for _, tc := range order {
+				s, err := rb.runOnce(ctx, bins[tc], filepath.Join(dir, tc), procs)
+				if err != nil {
+					return nil, fmt.Errorf("%s toolchain, GOMAXPROCS=%d: %w", tc, procs, err)
+				}
+				s.Toolchain, s.Procs, s.Run = tc, procs, run
+				rep.Samples = append(rep.Samples, s)
+				if done++; rb.progress != nil {
+					rb.progress(done, total)
+				}
+			}
+		}
+	}
+	return rep, nil
+}
+
+// runOnce runs the workload binary once with its profiles written to dir.
+func (rb *rtBench) runOnce(ctx context.Context, bin, dir string, procs int) (rtSample, error) {
+	cpu, mutex := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mutex.prof")
+	cmd := exec.CommandContext(ctx, bin, "-d", rb.duration.String(), "-gogc", fmt.Sprint(rb.gogc),
+		"-live", fmt.Sprint(rb.live), "-cpuprofile", cpu, "-mutexprofile", mutex)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", procs), "GODEBUG=runtimecontentionstacks=1", "GOGC=")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return rtSample{}, fmt.Errorf("workload: %w\n%s", err, stderr.Bytes())
+	}
+	var s rtSample
+	if err := json.Unmarshal(out, &s); err != nil {
+		return rtSample{}, fmt.Errorf("workload output %q: %w", out, err)
+	}
+	if s.Seconds <= 0 || s.AllocBytes == 0 {
+		return rtSample{}, fmt.Errorf("workload output %q: no allocations measured", out)
+	}
+	if s.MarkBitsCPU, err = profileShare(cpu, "cpu", markBitsFunc); err != nil {
+		return rtSample{}, err
+	}
+	wait, err := profileTotal(mutex, "delay", markBitsFunc)
+	if err != nil {
+		return rtSample{}, err
+	}
+	s.MarkBitsWait = wait / 1e9 / s.Seconds
+	return s, nil
+}
+
+// readProfile parses the profile at path and returns the index of its
+// sample type typ.
+func readProfile(path, typ string) (*profile.Profile, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", path, err)
+	}
+	for i, st := range p.SampleType {
+		if st.Type == typ {
+			return p, i, nil
+		}
+	}
+	return nil, 0, fmt.Errorf("%s: no %q samples", path, typ)
+}
+
+// onStack reports whether fn is a frame of s's stack, inlined or not.
+func onStack(s *profile.Sample, fn string) bool {
+	for _, loc := range s.Location {
+		for _, l := range loc.Line {
+			if l.Function != nil && l.Function.Name == fn {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// profileTotal sums the values of type typ of the samples with fn on
+// their stacks.
+func profileTotal(path, typ, fn string) (float64, error) {
+	p, i, err := readProfile(path, typ)
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, s := range p.Sample {
+		if onStack(s, fn) {
+			sum += s.Value[i]
+		}
+	}
+	return float64(sum), nil
+}
+
+// profileShare returns the share, from 0 to 1, of the values of type typ
+// that fall on samples with fn on their stacks: pprof's cum% for fn.
+func profileShare(path, typ, fn string) (float64, error) {
+	p, i, err := readProfile(path, typ)
+	if err != nil {
+		return 0, err
+	}
+	var in, all int64
+	for _, s := range p.Sample {
+		all += s.Value[i]
+		if onStack(s, fn) {
+			in += s.Value[i]
+		}
+	}
+	if all == 0 {
+		return 0, fmt.Errorf("%s: no samples", path)
+	}
+	return float64(in) / float64(all), nil
+}
+
+// rtMetric is one column of the table.
+type rtMetric struct {
+	name   string
+	value  func(rtSample) float64
+	format string  // of one value
+	scale  float64 // applied before formatting
+}
+
+var rtMetrics = []rtMetric{
+	{"Mallocs/s", rtSample.allocRate, "%.3f", 1e-6},
+	{"GC/GB", rtSample.gcPerGB, "%.1f", 1},
+	{"newMarkBits CPU", func(s rtSample) float64 { return s.MarkBitsCPU }, "%.2f%%", 100},
+	{"lock wait", func(s rtSample) float64 { return s.MarkBitsWait }, "%.3f ms/s", 1e3},
+}
+
+// values returns metric m of the samples of toolchain tc at procs.
+func (rep *rtReport) values(tc string, procs int, m rtMetric) []float64 {
+	var vs []float64
+	for _, s := range rep.Samples {
+		if s.Toolchain == tc && s.Procs == procs {
+			vs = append(vs, m.value(s))
+		}
+	}
+	return vs
+}
+
+// procsList returns the GOMAXPROCS values measured, in order.
+func (rep *rtReport) procsList() []int {
+	var ps []int
+	for _, s := range rep.Samples {
+		if !slices.Contains(ps, s.Procs) {
+			ps = append(ps, s.Procs)
+		}
+	}
+	slices.Sort(ps)
+	return ps
+}
+
+// writeTable prints, for each procs value, the median of each metric for
+// both toolchains and the patched/stock comparison: the ratio of medians
+// and benchstat's verdict (Mann-Whitney U test, alpha 0.05).
+func (rep *rtReport) writeTable(w io.Writer) error {
+	runs := 0
+	for _, s := range rep.Samples {
+		runs = max(runs, s.Run+1)
+	}
+	fmt.Fprintf(w, "%s stock and patched, %d CPUs; GC-heavy workload, GOGC=%d, %d interleaved runs of %s each; medians\n\n",
+		rep.Go, rep.CPUs, rep.GOGC, runs, rep.Duration)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprint(tw, "procs\ttoolchain\t")
+	for _, m := range rtMetrics {
+		fmt.Fprintf(tw, "%s\t", m.name)
+	}
+	fmt.Fprintln(tw)
+	thr := &benchmath.DefaultThresholds
+	for _, procs := range rep.procsList() {
+		for _, tc := range []string{"stock", "patched"} {
+			fmt.Fprintf(tw, "%d\t%s\t", procs, tc)
+			for _, m := range rtMetrics {
+				sum := benchmath.AssumeNothing.Summary(benchmath.NewSample(rep.values(tc, procs, m), thr), 0.95)
+				fmt.Fprintf(tw, m.format+"\t", sum.Center*m.scale)
+			}
+			fmt.Fprintln(tw)
+		}
+		fmt.Fprintf(tw, "%d\tpatched/stock\t", procs)
+		for _, m := range rtMetrics {
+			old := benchmath.NewSample(rep.values("stock", procs, m), thr)
+			nw := benchmath.NewSample(rep.values("patched", procs, m), thr)
+			c := benchmath.AssumeNothing.Compare(old, nw)
+			o := benchmath.AssumeNothing.Summary(old, 0.95).Center
+			n := benchmath.AssumeNothing.Summary(nw, 0.95).Center
+			fmt.Fprintf(tw, "%s\t", ratioString(o, n, c))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}
+
+// ratioString formats new/old with benchstat's verdict: "~" when the
+// samples do not differ significantly.
+func ratioString(old, new float64, c benchmath.Comparison) string {
+	verdict := fmt.Sprintf("p=%.3f", c.P)
+	if c.P >= c.Alpha {
+		verdict = "~ " + verdict
+	}
+	if old == 0 {
+		return verdict
+	}
+	return fmt.Sprintf("%.2f× (%s)", new/old, verdict)
+}
+
+// readRTReport reads a report that writeJSON wrote.
+func readRTReport(path string) (*rtReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var rep rtReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(rep.Samples) == 0 {
+		return nil, fmt.Errorf("%s: no samples", path)
+	}
+	for _, s := range rep.Samples {
+		if (s.Toolchain != "stock" && s.Toolchain != "patched") || s.Procs < 1 || s.Seconds <= 0 || s.AllocBytes == 0 {
+			return nil, fmt.Errorf("%s: a sample that gcbits runtime bench did not write: %+v", path, s)
+		}
+	}
+	return &rep, nil
+}
+
+// writeJSON writes rep as one JSON object.
+func (rep *rtReport) writeJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// writePlot writes two panels: allocations per second and newMarkBits's
+// share of CPU against GOMAXPROCS, one line per toolchain.
+func (rep *rtReport) writePlot(path string) error {
+	var plots []*plot.Plot
+	for _, m := range []rtMetric{rtMetrics[0], rtMetrics[2]} {
+		p := plot.New()
+		p.Title.Text = m.name
+		p.X.Label.Text = "GOMAXPROCS"
+		p.Y.Min = 0
+		p.Legend.Top = true
+		var ticks []plot.Tick
+		for _, procs := range rep.procsList() {
+			ticks = append(ticks, plot.Tick{Value: float64(procs), Label: fmt.Sprint(procs)})
+		}
+		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+		for j, tc := range []string{"stock", "patched"} {
+			var xys plotter.XYs
+			for _, procs := range rep.procsList() {
+				sum := benchmath.AssumeNothing.Summary(benchmath.NewSample(rep.values(tc, procs, m), &benchmath.DefaultThresholds), 0.95)
+				xys = append(xys, plotter.XY{X: float64(procs), Y: sum.Center * m.scale})
+			}
+			if err := addLine(p, tc, j, false, xys); err != nil {
+				return err
+			}
+		}
+		plots = append(plots, p)
+	}
+	if len(plots) == 0 || len(rep.Samples) == 0 {
+		return errors.New("no samples to plot")
+	}
+	return writePanels(plots, path)
+}

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/gcbits/gcbits/goruntime"
+)
+
+const runtimeUsage = `Usage: gcbits runtime build|bench|test [flags]
+
+The Go runtime with gcbits' design: the patch series in goruntime/ gives
+every P a slab of mark-bit memory, clears recycled mark-bit arenas outside
+their lock and turns their epochs in O(1).
+
+  build   copy the installed Go into the user's cache directory, apply the
+          patches and run make.bash; print the patched GOROOT as the last
+          line of stdout. A finished build is reused.
+  bench   build a GC-heavy workload with the stock and the patched Go, run
+          both interleaved at each -procs, and compare throughput, GC
+          cycles, newMarkBits's share of CPU and its wait on runtime locks
+  test    run go test -short runtime with the patched Go, then the
+          mark-bit tests in full (and under -race with -race)
+
+Run "gcbits runtime CMD -h" for a command's flags.
+`
+
+// runRuntime is gcbits runtime.
+func runRuntime(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return usageError(stderr, "gcbits runtime", errors.New("no command"))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	switch args[0] {
+	case "build":
+		return runtimeBuild(ctx, args[1:], stdout, stderr)
+	case "bench":
+		return runtimeBench(ctx, args[1:], stdout, stderr)
+	case "test":
+		return runtimeTest(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, runtimeUsage)
+		return 0
+	default:
+		return usageError(stderr, "gcbits runtime", fmt.Errorf("unknown command %q", args[0]))
+	}
+}
+
+// toolchainFlags are the flags every runtime command has.
+type toolchainFlags struct {
+	goroot string // stock GOROOT
+	cache  string // where patched toolchains are kept
+}
+
+func (tf *toolchainFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&tf.goroot, "goroot", "", "the stock Go installation to patch (default: go env GOROOT)")
+	fs.StringVar(&tf.cache, "cache", "", "`folder` for patched toolchains (default: gcbits/goroot in the user's cache directory)")
+}
+
+// builder resolves the flags' defaults and returns the builder they ask
+// for, reporting its steps on stderr.
+func (tf *toolchainFlags) builder(stderr io.Writer) (*builder, error) {
+	if tf.goroot == "" {
+		out, err := exec.Command("go", "env", "GOROOT").Output()
+		if err != nil {
+			return nil, fmt.Errorf("finding the installed Go (go env GOROOT): %w; pass -goroot", err)
+		}
+		tf.goroot = strings.TrimSpace(string(out))
+	}
+	if tf.cache == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("%w; pass -cache", err)
+		}
+		tf.cache = filepath.Join(dir, "gcbits", "goroot")
+	}
+	b := &builder{stock: tf.goroot, cacheDir: tf.cache, patches: goruntime.Patches(), series: goruntime.Series}
+	b.step = stepReporter(stderr, "gcbits runtime build", b.buildSteps())
+	return b, nil
+}
+
+// stepReporter returns a function that shows the steps of a task on w: a
+// progress bar on a terminal, one line per step otherwise.
+func stepReporter(w io.Writer, task string, steps int) func(string) {
+	if !isTerminal(w) {
+		return func(step string) { fmt.Fprintf(w, "%s: %s\n", task, step) }
+	}
+	bar := progressbar.NewOptions(steps,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(task),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(100*time.Millisecond))
+	n := 0
+	return func(step string) {
+		bar.Describe(task + ": " + step)
+		n++
+		bar.Set(min(n, steps))
+		if step == "install" {
+			bar.Finish()
+		}
+	}
+}
+
+// newFlagSet returns a flag set for gcbits runtime name that returns
+// its errors rather than printing them.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("gcbits runtime "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses args into fs and returns the exit status for a bad
+// command line, or -1 if it is good: 0 after -h, which prints usage and
+// the flags, and 2 after a usage error.
+func parseFlags(fs *flag.FlagSet, usage string, args []string, stderr io.Writer) int {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stderr, usage)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+		return 0
+	case err == nil && fs.NArg() > 0:
+		err = fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err != nil {
+		return usageError(stderr, fs.Name(), err)
+	}
+	return -1
+}
+
+func runtimeBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const usage = "Usage: gcbits runtime build [flags]\n\n" +
+		"Builds the patched Go (or finds it built) and prints its GOROOT last on stdout.\n\nFlags:\n"
+	fs := newFlagSet("build")
+	var tf toolchainFlags
+	tf.register(fs)
+	if rc := parseFlags(fs, usage, args, stderr); rc >= 0 {
+		return rc
+	}
+	root, err := buildToolchain(ctx, &tf, stderr)
+	if err != nil {
+		return 1
+	}
+	fmt.Fprintln(stdout, root)
+	return 0
+}
+
+// buildToolchain builds the patched toolchain, printing a failure on
+// stderr.
+func buildToolchain(ctx context.Context, tf *toolchainFlags, stderr io.Writer) (string, error) {
+	b, err := tf.builder(stderr)
+	if err == nil {
+		var root string
+		if root, err = b.build(ctx); err == nil {
+			return root, nil
+		}
+	}
+	fmt.Fprintf(stderr, "gcbits runtime build: %v\n", err)
+	return "", err
+}
+
+func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const usage = "Usage: gcbits runtime bench [flags]\n\n" +
+		"Runs a GC-heavy workload built by the stock and by the patched Go, interleaved,\n" +
+		"and prints medians and patched/stock ratios with benchstat's test (~: no\n" +
+		"significant difference). newMarkBits CPU is the share of CPU profile samples\n" +
+		"with runtime.newMarkBits on the stack; lock wait is the runtime lock wait under\n" +
+		"it in the mutex profile (GODEBUG=runtimecontentionstacks=1), per second of run.\n\nFlags:\n"
+	fs := newFlagSet("bench")
+	var tf toolchainFlags
+	tf.register(fs)
+	rb := &rtBench{}
+	procs := fs.String("procs", "1,2", "comma-separated GOMAXPROCS `values`")
+	fs.IntVar(&rb.runs, "runs", 5, "interleaved runs per toolchain and procs")
+	fs.DurationVar(&rb.duration, "duration", 2*time.Second, "length of one run")
+	fs.IntVar(&rb.gogc, "gogc", 25, "the workload's GOGC")
+	fs.IntVar(&rb.live, "live", 32<<20, "the workload's live heap in `bytes`")
+	asJSON := fs.Bool("json", false, "print the samples as one JSON object instead of the table")
+	plotPath := fs.String("plot", "", "also write an SVG (or .png) `file`: Mallocs/s and newMarkBits CPU against procs")
+	load := fs.String("load", "", "read the samples from a JSON `file` that -json wrote instead of running")
+	if rc := parseFlags(fs, usage, args, stderr); rc >= 0 {
+		return rc
+	}
+	usageErr := func(format string, a ...any) int {
+		return usageError(stderr, fs.Name(), fmt.Errorf(format, a...))
+	}
+	var err error
+	if rb.procs, err = parseInts(*procs); err != nil {
+		return usageErr("-procs: %v", err)
+	}
+	switch {
+	case rb.runs < 1 || rb.runs > 100:
+		return usageErr("-runs: %d is not from 1 to 100", rb.runs)
+	case rb.duration < 100*time.Millisecond || rb.duration > time.Hour:
+		return usageErr("-duration: %v is not from 100ms to 1h", rb.duration)
+	case rb.gogc < 1 || rb.gogc > 10000:
+		return usageErr("-gogc: %d is not from 1 to 10000", rb.gogc)
+	case rb.live < 1<<20 || rb.live > 1<<30:
+		return usageErr("-live: %d is not from 1 MiB to 1 GiB", rb.live)
+	}
+	if *plotPath != "" {
+		if err := checkPlotPath(*plotPath); err != nil {
+			return usageErr("-plot: %v", err)
+		}
+	}
+	var rep *rtReport
+	if *load != "" {
+		if rep, err = readRTReport(*load); err != nil {
+			fmt.Fprintf(stderr, "gcbits runtime bench: %v\n", err)
+			return 1
+		}
+	} else {
+		if rb.patched, err = buildToolchain(ctx, &tf, stderr); err != nil {
+			return 1
+		}
+		rb.stock = tf.goroot
+		if isTerminal(stderr) {
+			bar := progressbar.NewOptions(rb.runs*len(rb.procs)*2, progressbar.OptionSetWriter(stderr),
+				progressbar.OptionSetDescription("gcbits runtime bench"), progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
+			rb.progress = func(done, total int) { bar.Set(done) }
+		}
+		if rep, err = rb.run(ctx); err != nil {
+			fmt.Fprintf(stderr, "gcbits runtime bench: %v\n", err)
+			return 1
+		}
+	}
+	if *asJSON {
+		err = rep.writeJSON(stdout)
+	} else {
+		err = rep.writeTable(stdout)
+	}
+	if err == nil && *plotPath != "" {
+		err = rep.writePlot(*plotPath)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gcbits runtime bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// markBitsTests are the tests the patches add to package runtime.
+const markBitsTests = "^TestMarkBitsEpochs$"
+
+func runtimeTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const usage = "Usage: gcbits runtime test [flags]\n\n" +
+		"Runs go test -short runtime with the patched Go, then the mark-bit tests in full\n" +
+		"with -cpu 1,2,4, and under -race with -race.\n\nFlags:\n"
+	fs := newFlagSet("test")
+	var tf toolchainFlags
+	tf.register(fs)
+	race := fs.Bool("race", true, "also run the mark-bit tests under the race detector")
+	if rc := parseFlags(fs, usage, args, stderr); rc >= 0 {
+		return rc
+	}
+	root, err := buildToolchain(ctx, &tf, stderr)
+	if err != nil {
+		return 1
+	}
+	runs := [][]string{
+		{"test", "-short", "runtime"},
+		{"test", "-count=1", "-run", markBitsTests, "-cpu", "1,2,4", "-v", "runtime"},
+	}
+	if *race {
+		runs = append(runs, []string{"test", "-race", "-count=1", "-run", markBitsTests, "-cpu", "1,2,4", "-v", "runtime"})
+	}
+	for _, a := range runs {
+		fmt.Fprintf(stderr, "gcbits runtime test: go %s\n", strings.Join(a, " "))
+		cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "go"), a...)
+		cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOFLAGS=", "GOWORK=off")
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = stdout, stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(stderr, "gcbits runtime test: go %s: %v\n", strings.Join(a, " "), err)
+			return 1
+		}
+	}
+	return 0
+}
