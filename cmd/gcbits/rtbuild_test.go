@@ -173,8 +173,8 @@ func TestBuildPatchesAndCaches(t *testing.T) {
 	// A reworded commit message builds nothing; other diffs build elsewhere.
 	reworded := slices.Clone(b.patches)
 	reworded[0].Data = []byte(strings.Replace(string(reworded[0].Data), "runtime:", "runtime: reworded", 1))
-	if b.target(goruntime.BaseVersion) != b.target(goruntime.BaseVersion) || string(reworded[0].Data) == string(b.patches[0].Data) {
-		t.Fatal("test setup")
+	if string(reworded[0].Data) == string(b.patches[0].Data) {
+		t.Fatal("the message of the first patch was not reworded")
 	}
 	saved := b.patches
 	b.patches = reworded
