@@ -560,3 +560,18 @@ func TestClockAtLeastOneEpoch(t *testing.T) {
 		}
 	})
 }
+
+// TestCappedShare checks that a capped row gives the share of its
+// worker-epochs that waited at the cap, not just a flag.
+func TestCappedShare(t *testing.T) {
+	rep := &Report{CPUs: 2, Go: "go1.26.8", Results: []Result{
+		{Allocator: "gcbits", Workers: 2, Scenario: Concurrent, Mops: 100, Runs: make([]float64, 6), Epochs: 40, Capped: 12},
+	}}
+	var buf bytes.Buffer
+	if err := rep.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), " capped 2.5%") || !strings.Contains(buf.String(), "capped: the share of worker-epochs") {
+		t.Errorf("12 waits in 6 runs × 2 workers × 40 epochs should read capped 2.5%%:\n%s", buf.String())
+	}
+}

@@ -78,6 +78,13 @@ type Result struct {
 	allocPcts []float64 // sweep: the share of each run, NaN where unknown
 }
 
+// cappedPct is the share, in percent, of the row's worker-epochs in
+// which a worker waited at ConcurrentEpochCap.
+func (x Result) cappedPct() float64 {
+	n := len(x.Runs) * x.Workers * max(x.Epochs, 1)
+	return 100 * float64(x.Capped) / float64(max(n, 1))
+}
+
 // Report is the output of Run.
 type Report struct {
 	CPUs         int     `json:"cpus"`          // runtime.NumCPU()
@@ -400,7 +407,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			note += fmt.Sprintf(" %d dirty", x.Dirty)
 		}
 		if x.Capped > 0 {
-			note += " capped"
+			note += fmt.Sprintf(" capped %.1f%%", x.cappedPct())
 		}
 		tab = append(tab, []string{
 			x.Allocator, fmt.Sprint(x.Workers), x.Scenario, fmt.Sprintf("%.2f", x.Mops),
@@ -420,8 +427,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		b.WriteString("dirty: bitmaps whose first word was already set when handed out (every worker sets bit 0 of each).\n")
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Capped > 0 }) {
-		fmt.Fprintf(&b, "capped: workers reached %d×-epoch allocations in one concurrent epoch and waited for Advance; the row\n"+
-			"  measures that bound, not the allocator (a larger -epoch, or a shorter -advance-every, lifts it).\n", ConcurrentEpochCap)
+		fmt.Fprintf(&b, "capped: the share of worker-epochs in which a worker reached %d×-epoch allocations and waited for\n"+
+			"  Advance; the more there are, the more the row measures that bound rather than the allocator (a larger\n"+
+			"  -epoch, or a shorter -advance-every, lifts it).\n", ConcurrentEpochCap)
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.AllocPct != nil }) {
 		b.WriteString("sweep: Mop/s counts spans swept; alloc % = 1 - t_noop/t_alloc, the share of a span's sweep time that\n" +
