@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,7 +36,29 @@ type rtBench struct {
 	duration       time.Duration // length of one run
 	gogc           int           // the workload's GOGC
 	live           int           // the workload's live heap in bytes
+	bins           string        // folder for the workload binaries, kept; "" for a temporary one
 	progress       func(done, total int)
+}
+
+// workloadBins returns where the stock and the patched workload binaries
+// live under dir.
+func workloadBins(dir string) map[string]string {
+	return map[string]string{
+		"stock":   filepath.Join(dir, "stock", "workload"),
+		"patched": filepath.Join(dir, "patched", "workload"),
+	}
+}
+
+// haveWorkloads reports whether dir holds both workload binaries, so that
+// a run needs no toolchain: built here, they can be carried to another
+// machine.
+func haveWorkloads(dir string) bool {
+	for _, bin := range workloadBins(dir) {
+		if fi, err := os.Stat(bin); err != nil || !fi.Mode().IsRegular() {
+			return false
+		}
+	}
+	return true
 }
 
 // rtSample is one run of the workload.
@@ -93,20 +116,36 @@ func buildWorkload(ctx context.Context, goroot, dir, name string) (string, error
 
 // run builds the workload with both toolchains and runs it: for each run,
 // each procs value, both toolchains back to back, in alternating order.
+//
+// With rb.bins set, the binaries are kept there, and if both are there
+// already they are run as they are, without the toolchains.
 func (rb *rtBench) run(ctx context.Context) (*rtReport, error) {
-	version, err := goVersion(rb.stock)
-	if err != nil {
-		return nil, err
-	}
-	dir, err := os.MkdirTemp("", "gcbits-runtime-bench-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	bins := map[string]string{}
-	for _, tc := range []struct{ name, root string }{{"stock", rb.stock}, {"patched", rb.patched}} {
-		if bins[tc.name], err = buildWorkload(ctx, tc.root, filepath.Join(dir, tc.name), "workload"); err != nil {
+	dir := rb.bins
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "gcbits-runtime-bench-")
+		if err != nil {
 			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	bins := workloadBins(dir)
+	var version string
+	if haveWorkloads(dir) {
+		info, err := buildinfo.ReadFile(bins["stock"])
+		if err != nil {
+			return nil, err
+		}
+		version = info.GoVersion
+	} else {
+		var err error
+		if version, err = goVersion(rb.stock); err != nil {
+			return nil, err
+		}
+		for _, tc := range []struct{ name, root string }{{"stock", rb.stock}, {"patched", rb.patched}} {
+			if bins[tc.name], err = buildWorkload(ctx, tc.root, filepath.Dir(bins[tc.name]), "workload"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	rep := &rtReport{Go: version, CPUs: runtime.NumCPU(), Duration: rb.duration.String(), GOGC: rb.gogc}

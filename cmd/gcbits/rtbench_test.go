@@ -105,8 +105,9 @@ func TestRuntimeBenchHarness(t *testing.T) {
 	}
 	goroot := strings.TrimSpace(string(out))
 	var progress []int
+	bins := t.TempDir()
 	rb := &rtBench{stock: goroot, patched: goroot, procs: []int{1, 2}, runs: 2,
-		duration: 300 * time.Millisecond, gogc: 25, live: 4 << 20,
+		duration: 300 * time.Millisecond, gogc: 25, live: 4 << 20, bins: bins,
 		progress: func(done, total int) {
 			if total != 8 {
 				t.Errorf("progress total %d, want 8", total)
@@ -149,6 +150,18 @@ func TestRuntimeBenchHarness(t *testing.T) {
 	var back rtReport
 	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Samples) != 8 || back.GOGC != 25 {
 		t.Errorf("JSON round trip: %v, %+v", err, back)
+	}
+	// The binaries were kept, and run again without a toolchain.
+	if !haveWorkloads(bins) {
+		t.Fatalf("no workload binaries kept in %s", bins)
+	}
+	again := &rtBench{procs: []int{1}, runs: 1, duration: 300 * time.Millisecond, gogc: 25, live: 4 << 20, bins: bins}
+	rep2, err := again.run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep2.Samples) != 2 || !strings.HasPrefix(rep2.Go, "go1.") {
+		t.Errorf("run of the kept binaries: %d samples, Go %q", len(rep2.Samples), rep2.Go)
 	}
 	svg := filepath.Join(t.TempDir(), "r.svg")
 	if err := rep.writePlot(svg); err != nil {

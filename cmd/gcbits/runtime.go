@@ -193,6 +193,7 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	asJSON := fs.Bool("json", false, "print the samples as one JSON object instead of the table")
 	plotPath := fs.String("plot", "", "also write an SVG (or .png) `file`: Mallocs/s and newMarkBits CPU against procs")
 	load := fs.String("load", "", "read the samples from a JSON `file` that -json wrote instead of running")
+	fs.StringVar(&rb.bins, "bins", "", "keep the workload binaries in `folder`; if it holds both already, run them without building anything")
 	if rc := parseFlags(fs, usage, args, stderr); rc >= 0 {
 		return rc
 	}
@@ -225,10 +226,12 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return 1
 		}
 	} else {
-		if rb.patched, err = buildToolchain(ctx, &tf, stderr); err != nil {
-			return 1
+		if rb.bins == "" || !haveWorkloads(rb.bins) {
+			if rb.patched, err = buildToolchain(ctx, &tf, stderr); err != nil {
+				return 1
+			}
+			rb.stock = tf.goroot
 		}
-		rb.stock = tf.goroot
 		if isTerminal(stderr) {
 			bar := progressbar.NewOptions(rb.runs*len(rb.procs)*2, progressbar.OptionSetWriter(stderr),
 				progressbar.OptionSetDescription("gcbits runtime bench"), progressbar.OptionShowCount(),
