@@ -20,7 +20,7 @@ import (
 // [Bits.SetAll]: Set, Flip and SetAtomic take one index, [Bits.SetRange]
 // and [Bits.FlipRange] a range, and And, Or, AndNot and Xor of bitmaps
 // with clear tails leave the tail clear. So with SetRange(0, n) for SetAll
-// and FlipRange(0, n) for the complement, Count, Any, None, Equal, All and
+// and FlipRange(0, n) for the complement, Count, Any, None, Equal, EachSet and
 // String see exactly the n bits; only [Bits.NextClear] can return an index
 // in the tail (compare it with n).
 //
@@ -152,10 +152,11 @@ func (b Bits) Equal(c Bits) bool {
 	return b[len(c):].None()
 }
 
-// All returns an iterator over the indexes of the set bits, in increasing
-// order. It reads each word when it reaches it, so a change to b during
-// the iteration shows from the next word on.
-func (b Bits) All() iter.Seq[int] {
+// EachSet returns an iterator over the indexes of the set bits, in
+// increasing order, as bitset's EachSet does. It reads each word when it
+// reaches it, so a change to b during the iteration shows from the next
+// word on.
+func (b Bits) EachSet() iter.Seq[int] {
 	return func(yield func(int) bool) {
 		for i, w := range b {
 			for w != 0 {
@@ -287,7 +288,7 @@ func (b Bits) Xor(c Bits) {
 // commas: "{1,63,64,100}" (bitset's String does the same).
 func (b Bits) String() string {
 	buf := []byte{'{'}
-	for i := range b.All() {
+	for i := range b.EachSet() {
 		if len(buf) > 1 {
 			buf = append(buf, ',')
 		}

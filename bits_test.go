@@ -152,7 +152,7 @@ func TestBitsOutOfRange(t *testing.T) {
 		nilBits.String() != "{}" || !nilBits.Equal(make(gcbits.Bits, 3)) || nilBits.Equal(b) {
 		t.Error("nil Bits is not an empty bitmap")
 	}
-	for i := range nilBits.All() {
+	for i := range nilBits.EachSet() {
 		t.Errorf("nil Bits yields %d", i)
 	}
 }
@@ -389,7 +389,7 @@ func TestBitsOpsModel(t *testing.T) {
 			"": func(t *rapid.T) {
 				checkRef(t, "b", b, want)
 				set := want.set()
-				if got := slices.Collect(b.All()); !slices.Equal(got, set) {
+				if got := slices.Collect(b.EachSet()); !slices.Equal(got, set) {
 					t.Fatalf("All() = %v, want %v", got, set)
 				}
 				if b.Count() != len(set) || b.Any() != (len(set) > 0) || b.None() != (len(set) == 0) {
@@ -422,7 +422,7 @@ func TestBitsAllStops(t *testing.T) {
 	b.Set(70)
 	b.Set(130)
 	var got []int
-	for i := range b.All() {
+	for i := range b.EachSet() {
 		got = append(got, i)
 		if i == 5 {
 			b.Clear(70)
@@ -436,7 +436,7 @@ func TestBitsAllStops(t *testing.T) {
 		t.Errorf("iterated %v, want %v", got, want)
 	}
 	var nilBits gcbits.Bits
-	for i := range nilBits.All() {
+	for i := range nilBits.EachSet() {
 		t.Errorf("nil Bits yields %d", i)
 	}
 }
@@ -478,7 +478,7 @@ func TestBitsLengthRule(t *testing.T) {
 	}
 	b.FlipRange(0, n) // the complement
 	tailClear("FlipRange(0, n)", b)
-	if got, last := b.Count(), slices.Collect(b.All()); got == 0 || last[len(last)-1] >= n {
+	if got, last := b.Count(), slices.Collect(b.EachSet()); got == 0 || last[len(last)-1] >= n {
 		t.Errorf("after the complement: Count %d, bits %v", got, last)
 	}
 	b.SetAll()

@@ -25,7 +25,10 @@ import (
 // Epochs: a slab belongs to the epoch it was carved in, and the Cache uses
 // it only while Epoch() still equals that epoch. So every request it serves
 // began in the slab's epoch, and the arena recycles the slab no earlier
-// than Retain+1 epochs later. When Advance runs, the next request refills.
+// than Retain+1 epochs later. When Advance runs, the next request refills,
+// and what was left of the slab counts as waste (Stats.WastedBytes): with
+// epochs that turn after a handful of requests per Cache, most of every
+// slab is wasted, and [Arena.Alloc] serves better.
 type Cache struct {
 	cacheFields
 	// Caches of different workers must not share a line: pos is written

@@ -98,14 +98,14 @@ func ExampleBits_NextSet() {
 	// past the end: -1
 }
 
-func ExampleBits_All() {
+func ExampleBits_EachSet() {
 	b := make(gcbits.Bits, 2)
 	b.SetRange(60, 66)
 	sum := 0
-	for i := range b.All() {
+	for i := range b.EachSet() {
 		sum += i
 	}
-	fmt.Println(sum, slices.Collect(b.All()))
+	fmt.Println(sum, slices.Collect(b.EachSet()))
 	fmt.Println(b) // String
 	// Output:
 	// 375 [60 61 62 63 64 65]

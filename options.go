@@ -21,7 +21,7 @@ const (
 	MaxBits = math.MaxInt32
 )
 
-// Options configure an [Arena]; [New] takes them and [Arena.Options]
+// Options configures an [Arena]; [New] takes them and [Arena.Options]
 // reports them resolved. The zero value gives the runtime's setup: 64 KiB
 // blocks, bitmaps valid for two epochs after their own. A field outside
 // its range makes New fail with [ErrOption].

@@ -56,7 +56,7 @@ type benchFlags struct {
 // parseBench parses the flags of gcbits bench and checks the run they ask
 // for. For -h it writes the usage to stderr and returns flag.ErrHelp; a
 // bad flag gives a usage error, which it does not print.
-func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
+func parseBench(args []string, stdout io.Writer) (*benchFlags, error) {
 	fs := flag.NewFlagSet("gcbits bench", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned, and the usage is for -h only
 	fs.Usage = func() {}
@@ -76,7 +76,7 @@ func parseBench(args []string, stderr io.Writer) (*benchFlags, error) {
 	fs.BoolVar(&bf.progress, "progress", true, "show a progress bar on stderr when it is a terminal")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			writeBenchUsage(stderr, fs)
+			writeBenchUsage(stdout, fs)
 		}
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func writeBenchUsage(w io.Writer, fs *flag.FlagSet) {
 
 // runBench is gcbits bench.
 func runBench(args []string, stdout, stderr io.Writer) int {
-	bf, err := parseBench(args, stderr)
+	bf, err := parseBench(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}

@@ -273,12 +273,12 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%q: rc %d, out %q", args, rc, out)
 		}
 	}
-	rc, _, errs := runArgs(t, "bench", "-h")
-	if rc != 0 {
-		t.Errorf("bench -h: rc %d", rc)
+	rc, help, errs := runArgs(t, "bench", "-h")
+	if rc != 0 || errs != "" {
+		t.Errorf("bench -h: rc %d, stderr %q", rc, errs)
 	}
 	for _, s := range []string{"-workers", "-json", "-plot", "quiescent", "concurrent", "sweep", "seed-after", "sync.Pool"} {
-		if !strings.Contains(errs, s) {
+		if !strings.Contains(help, s) {
 			t.Errorf("bench -h lacks %q", s)
 		}
 	}

@@ -279,7 +279,7 @@ type rtMetric struct {
 }
 
 var rtMetrics = []rtMetric{
-	{"Mallocs/s", rtSample.allocRate, "%.3f", 1e-6},
+	{"M mallocs/s", rtSample.allocRate, "%.3f", 1e-6},
 	{"GC/GB", rtSample.gcPerGB, "%.1f", 1},
 	{"newMarkBits CPU", func(s rtSample) float64 { return s.MarkBitsCPU }, "%.2f%%", 100},
 	{"lock wait", func(s rtSample) float64 { return s.MarkBitsWait }, "%.3f ms/s", 1e3},

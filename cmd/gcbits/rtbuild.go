@@ -43,9 +43,10 @@ type builder struct {
 	makeEnv  func([]string) []string // adjusts make.bash's environment; may be nil
 }
 
-// buildSteps is the number of steps step reports for a full build: version,
-// copy, one per patch, make.bash and its phases (see makePhases), install.
-func (b *builder) buildSteps() int { return 4 + len(b.patches) + len(makePhases) }
+// buildSteps is the number of steps step reports for a full build: copy,
+// one per patch, make.bash and its phases (see makePhases), install. A
+// build that finds a finished toolchain reports none.
+func (b *builder) buildSteps() int { return 3 + len(b.patches) + len(makePhases) }
 
 // makePhases are the prefixes of the lines make.bash prints as it moves
 // from one phase to the next.
@@ -106,7 +107,6 @@ func (b *builder) build(ctx context.Context) (root string, err error) {
 			b.step(s)
 		}
 	}
-	report("version")
 	version, err := goVersion(b.stock)
 	if err != nil {
 		return "", &stepError{"version", err}

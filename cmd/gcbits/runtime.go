@@ -126,12 +126,12 @@ func newFlagSet(name string) *flag.FlagSet {
 // parseFlags parses args into fs and returns the exit status for a bad
 // command line, or -1 if it is good: 0 after -h, which prints usage and
 // the flags, and 2 after a usage error.
-func parseFlags(fs *flag.FlagSet, usage string, args []string, stderr io.Writer) int {
+func parseFlags(fs *flag.FlagSet, usage string, args []string, stdout, stderr io.Writer) int {
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stderr, usage)
-		fs.SetOutput(stderr)
+		fmt.Fprint(stdout, usage)
+		fs.SetOutput(stdout)
 		fs.PrintDefaults()
 		return 0
 	case err == nil && fs.NArg() > 0:
@@ -149,7 +149,7 @@ func runtimeBuild(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs := newFlagSet("build")
 	var tf toolchainFlags
 	tf.register(fs)
-	if rc := parseFlags(fs, usage, args, stderr); rc >= 0 {
+	if rc := parseFlags(fs, usage, args, stdout, stderr); rc >= 0 {
 		return rc
 	}
 	root, err := buildToolchain(ctx, &tf, stderr)
@@ -191,10 +191,10 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&rb.gogc, "gogc", 25, "the workload's GOGC")
 	fs.IntVar(&rb.live, "live", 32<<20, "the workload's live heap in `bytes`")
 	asJSON := fs.Bool("json", false, "print the samples as one JSON object instead of the table")
-	plotPath := fs.String("plot", "", "also write an SVG (or .png) `file`: Mallocs/s and newMarkBits CPU against procs")
+	plotPath := fs.String("plot", "", "also write an SVG (or .png) `file`: M mallocs/s and newMarkBits CPU against procs")
 	load := fs.String("load", "", "read the samples from a JSON `file` that -json wrote instead of running")
 	fs.StringVar(&rb.bins, "bins", "", "keep the workload binaries in `folder`; if it holds both already, run them without building anything")
-	if rc := parseFlags(fs, usage, args, stderr); rc >= 0 {
+	if rc := parseFlags(fs, usage, args, stdout, stderr); rc >= 0 {
 		return rc
 	}
 	usageErr := func(format string, a ...any) int {
@@ -269,7 +269,7 @@ func runtimeTest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	var tf toolchainFlags
 	tf.register(fs)
 	race := fs.Bool("race", true, "also run the mark-bit tests under the race detector")
-	if rc := parseFlags(fs, usage, args, stderr); rc >= 0 {
+	if rc := parseFlags(fs, usage, args, stdout, stderr); rc >= 0 {
 		return rc
 	}
 	root, err := buildToolchain(ctx, &tf, stderr)
