@@ -87,9 +87,9 @@
 // queued and released by the next collection while it holds the world
 // stopped, which it can only do once every running Mutator has parked: a
 // View lasts until its Mutator parks. (The scavenger may return the
-// queued pages to the OS meanwhile; they still read, as zeros.) There is
-// no write barrier: a collection relies on every goroutine that writes
-// objects holding a running Mutator, which it stops while it marks.
+// queued pages to the OS meanwhile; they still read, as zeros.) Every
+// store goes through a running Mutator, and so through the write barrier
+// that a concurrent mark relies on.
 //
 // A stale Ref is detected by the sequence number of its slot, which the
 // sweep that frees the slot advances. A Ref resolved just before a

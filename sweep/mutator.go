@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/gcbits/gcbits"
 )
@@ -24,15 +25,16 @@ const (
 // allocations take no lock.
 //
 // A Mutator is not safe for concurrent use: give each goroutine its own.
-// Objects are read and written only through a running Mutator: there is
-// no write barrier, so a collection relies on every writer being stopped
-// while it marks.
+// Objects are read and written only through a running Mutator, whose
+// stores carry the write barrier that lets a collection mark while
+// Mutators run.
 //
 // # Safepoints
 //
-// A collection stops the world: it waits until every running Mutator is
-// parked at a safepoint, which New, Alloc, GC and Safepoint are. A Mutator that
-// will not call them for a while (it blocks on a channel, waits for other
+// A collection stops the world twice, briefly, at the start and at the
+// end of its mark: it waits until every running Mutator is parked at a
+// safepoint, which New, Alloc, GC and Safepoint are. A Mutator that will
+// not call them for a while (it blocks on a channel, waits for other
 // goroutines, does long work outside the heap) must call Release first
 // and Acquire afterwards, or collections started meanwhile by other
 // goroutines wait for it, and if it waits for them, forever.
@@ -67,15 +69,27 @@ type Mutator struct {
 	// epoch counts the times the Mutator parked, collected, was released
 	// or closed: a View is valid while it holds. Owned by the Mutator.
 	epoch uint64
+	// gcw holds the objects the write barrier shaded and not yet handed
+	// to the mark workers, and its counts. Owned by the Mutator while it
+	// runs; the collector flushes and resets it while the Mutator is
+	// parked or released (a released Mutator flushed it first).
+	gcw *marker
+	// wbLast is the object traced by Options.Trace that the write barrier
+	// shaded last in this mark (barrier.go). Owned like gcw.
+	wbLast unsafe.Pointer
 	// state is written under world.mu by the Mutator's own goroutine and
 	// read by that goroutine without the lock (collect reads it, too, on
 	// the calling Mutator's goroutine). Collectors never read other
 	// Mutators' state: they count running and parked Mutators in the
 	// world's fields under its lock.
 	state mutatorState
+	// wb is true while a mark runs: stores go through the write barrier.
+	// Written by collectors while the Mutator is parked or released, and
+	// by its goroutine when it starts running (NewMutator, Acquire).
+	wb bool
 	// A Mutator writes allocs and roots all the time: keep other
 	// goroutines' Mutators off its cache lines (TestMutatorLayout).
-	_ [128 - 96]byte
+	_ [128 - 112]byte
 }
 
 // NewMutator returns a running Mutator of h. If a collection is in
@@ -84,11 +98,22 @@ func (h *Heap) NewMutator() (*Mutator, error) {
 	if h == nil || h.arena == nil {
 		return nil, errClosed
 	}
-	m := &Mutator{h: h, spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache()}
+	m := &Mutator{h: h, spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache(), gcw: newMarker(h)}
 	if err := h.world.add(m); err != nil {
 		return nil, err
 	}
+	m.startRunning()
 	return m, nil
+}
+
+// startRunning readies m, which has just become running, for the
+// collector's phase: no collection can start or end before m parks.
+func (m *Mutator) startRunning() {
+	m.wb = m.h.phase.Load() == phaseMark && !m.h.noBarrier
+	m.wbLast = nil
+	if m.wb {
+		m.gcw.reset()
+	}
 }
 
 // stateErr returns the error for a Mutator that is not running.
@@ -203,11 +228,8 @@ func (m *Mutator) refill(id int) (Ref, *span, error) {
 		m.spans[id] = nil
 		h.uncache(s)
 	}
-	if h.gcWanted() {
-		m.epoch++
-		if err := h.collect(m, false); err != nil {
-			return Nil, nil, err
-		}
+	if err := m.pace(); err != nil {
+		return Nil, nil, err
 	}
 	c := h.spanClassOf(id)
 	s, err := h.cacheSpan(c, m.bits)
@@ -241,11 +263,8 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	}
 	m.flushAllocs()
 	npages := (size + PageSize - 1) / PageSize
-	if h.gcWanted() {
-		m.epoch++
-		if err := h.collect(m, false); err != nil {
-			return Nil, nil, err
-		}
+	if err := m.pace(); err != nil {
+		return Nil, nil, err
 	}
 	large := h.spanClassOf(0)
 	s, err := h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
@@ -262,6 +281,7 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	h.heapLive.Add(int64(s.elemSize))
 	i, _ := s.nextFree()
 	r := s.take(i)
+	s.publishFree()
 	// The span goes on the swept full list at once, where the next sweep
 	// finds it; the Mutator does not cache it.
 	large.central.fullSwept(h.sweepgen.Load()).push(s)
@@ -292,15 +312,13 @@ func (m *Mutator) Safepoint() {
 	}
 }
 
-// GC runs a full collection (or waits for the one in progress) and
-// returns when its mark phase is over; sweeping goes on in the
-// background. It is a safepoint.
+// GC runs a full collection, as Heap.GC does, and returns when its mark
+// phase is over; sweeping goes on in the background. The Mutator is
+// released meanwhile. It is a safepoint.
 func (m *Mutator) GC() error {
 	if m.state != mutatorRunning {
 		return m.stateErr()
 	}
-	m.epoch++
-	m.flushAllocs()
 	return m.h.collect(m, false)
 }
 
@@ -309,21 +327,42 @@ func (m *Mutator) GC() error {
 // and its goroutine may still change it (Push, Pop, SetRoot). Its other
 // methods but Acquire and Close return ErrReleased, and its Views expire.
 func (m *Mutator) Release() {
-	if m.state != mutatorRunning {
-		return
+	if m.state == mutatorRunning {
+		m.release()
 	}
+}
+
+// release is Release of a running Mutator.
+func (m *Mutator) release() {
 	m.epoch++
 	m.flushAllocs()
+	m.flushBarrier()
 	m.h.world.release(m)
 }
 
 // Acquire makes a released Mutator running again, waiting for the end of
-// a collection in progress.
+// a stop of the world in progress.
 func (m *Mutator) Acquire() {
-	if m.state != mutatorReleased {
-		return
+	if m.state == mutatorReleased {
+		m.acquire()
 	}
+}
+
+// acquire is Acquire of a released Mutator.
+func (m *Mutator) acquire() {
 	m.h.world.acquire(m)
+	m.startRunning()
+}
+
+// uncacheAll gives the Mutator's cached spans back to their sets. Called
+// by the Mutator, or by a collector while it is parked or released.
+func (m *Mutator) uncacheAll() {
+	for c, s := range m.spans {
+		if s != nil {
+			m.spans[c] = nil
+			m.h.uncache(s)
+		}
+	}
 }
 
 // Close gives the Mutator's cached spans back to the heap and unregisters
@@ -335,18 +374,16 @@ func (m *Mutator) Close() error {
 	m.epoch++
 	m.flushAllocs()
 	h := m.h
+	if m.state == mutatorRunning {
+		m.flushBarrier()
+	}
 	h.world.removeMayWait(m, func(heapClosed bool) {
 		if heapClosed {
 			return
 		}
 		// No collection can start while the world's lock is held, so
 		// sweepgen holds.
-		for c, s := range m.spans {
-			if s != nil {
-				m.spans[c] = nil
-				h.uncache(s)
-			}
-		}
+		m.uncacheAll()
 	})
 	m.rootsMu.Lock()
 	m.roots = nil

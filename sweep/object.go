@@ -6,10 +6,9 @@ import (
 )
 
 // Object access. Loads and stores go through a Mutator: only a goroutine
-// holding a running Mutator may touch objects, because a collection
-// relies on every such goroutine being stopped while it marks (there is
-// no write barrier) and a sweep frees memory only once they have all
-// passed a safepoint.
+// holding a running Mutator may touch objects, because a mark relies on
+// every store going through the write barrier (barrier.go), and a sweep
+// frees memory only once every running Mutator has passed a safepoint.
 
 // resolve returns the span of r and checks that r names its slot's
 // current object (in checked mode) or at least an existing slot of this
@@ -234,6 +233,13 @@ func (v View) Store(i int, x Ref) error {
 	if x.tag() != v.m.h.tag && x != Nil {
 		return fmt.Errorf("storing %v into %v: %w", x, v.Ref(), badRef(x, "a Ref of another heap"))
 	}
+	if v.m.wb {
+		if v.s.layout.scan != scanMask {
+			v.m.wbWords(v.s, v.base, i, i+1)
+		} else if old := Ref(*p); old != Nil {
+			v.m.shade(old)
+		}
+	}
 	*p = uint64(x)
 	return nil
 }
@@ -253,6 +259,9 @@ func (v View) StoreWord(i int, w uint64) error {
 	p, err := v.word(i)
 	if err != nil {
 		return err
+	}
+	if v.m.wb {
+		v.m.wbWords(v.s, v.base, i, i+1)
 	}
 	*p = w
 	return nil
@@ -284,6 +293,9 @@ func (v View) WriteAt(p []byte, off int) error {
 	b, err := v.bytes(off, len(p))
 	if err != nil {
 		return err
+	}
+	if v.m.wb && len(p) > 0 {
+		v.m.wbWords(v.s, v.base, off/8, (off+len(p)+7)/8)
 	}
 	copy(b, p)
 	return nil

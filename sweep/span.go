@@ -24,10 +24,12 @@ type bitSource interface {
 //
 // A span has one holder at a time: the Mutator that allocates from it or
 // the goroutine that sweeps it. Handing a span to another holder
-// synchronizes (a spanSet's lock, or tryAcquire and setSwept). mark and
-// isMarked are atomic and run from any number of mark workers at once,
-// but never concurrently with a sweep, which replaces the mark bitmap: a
-// mark phase ends before the sweep phase begins.
+// synchronizes (a spanSet's lock, or tryAcquire and setSwept). Marking
+// sets bits of markBits atomically, from any number of mark workers and
+// write barriers at once, while the holder allocates; it reads only what
+// allocation leaves alone (markFrom, allocBits, pubFree). It never runs
+// concurrently with a sweep, which replaces the mark bitmap: a mark phase
+// ends before the sweep phase begins, and begins after it ends.
 //
 // # Sweep generations
 //
@@ -66,6 +68,19 @@ type span struct {
 	// allocCount is the number of allocated slots: the survivors of the
 	// last sweep plus the slots nextFree has handed out since. Holder.
 	allocCount int
+	// markFrom is freeindex when the current (or last) mark began: the
+	// slots below it, and those of allocBits, were allocated then; the
+	// others were free, and any of them allocated during the mark is
+	// black (blacken marks them before the sweep). Written with the world
+	// stopped at the start of a mark, or before the span is published;
+	// read-only while marking.
+	markFrom int
+	// pubFree is freeindex as the holder last published it (at least
+	// every 64 slots, and when it gives the span back): every slot below
+	// it is allocated. A marker reads it atomically, to tell a Ref to an
+	// object allocated during the mark from a stale one. Stored
+	// atomically by the holder.
+	pubFree atomic.Int32
 	// allocEpoch and markEpoch are the arena epochs in which the Alloc of
 	// allocBits and of markBits began: a heap checks with them that a
 	// bitmap is never used past its lifetime. Holder.
@@ -170,6 +185,7 @@ func (s *span) nextFree() (int, bool) {
 				return 0, false
 			}
 			s.freeindex = next
+			s.pubFree.Store(int32(next))
 			s.allocCache = ^s.allocBits[next>>6]
 			continue
 		}
@@ -184,6 +200,7 @@ func (s *span) nextFree() (int, bool) {
 		s.allocCache >>= uint(tz + 1)
 		s.freeindex = i + 1
 		if s.freeindex&63 == 0 && s.freeindex < s.nelems {
+			s.pubFree.Store(int32(s.freeindex))
 			s.allocCache = ^s.allocBits[s.freeindex>>6]
 		}
 		s.allocCount++
@@ -239,7 +256,8 @@ func (s *span) sweepWith(nb gcbits.Bits, e uint64) int {
 	s.allocBits, s.allocEpoch = s.markBits, s.markEpoch
 	s.markBits, s.markEpoch = nb, e
 	s.allocCount = live
-	s.freeindex = 0
+	s.freeindex, s.markFrom = 0, 0
+	s.pubFree.Store(0)
 	s.allocCache = ^s.allocBits[0]
 	if freed > 0 {
 		s.needzero = true
@@ -256,17 +274,37 @@ func (s *span) sweepWith(nb gcbits.Bits, e uint64) int {
 }
 
 // belowFreeindex returns the mask of the slots of word w below freeindex.
-func (s *span) belowFreeindex(w int) uint64 {
+func (s *span) belowFreeindex(w int) uint64 { return below(s.freeindex, w) }
+
+// below returns the mask of the slots of word w below slot i.
+func below(i, w int) uint64 {
 	lo := w << 6
 	switch {
-	case s.freeindex >= lo+64:
+	case i >= lo+64:
 		return ^uint64(0)
-	case s.freeindex <= lo:
+	case i <= lo:
 		return 0
 	default:
-		return 1<<uint(s.freeindex-lo) - 1
+		return 1<<uint(i-lo) - 1
 	}
 }
+
+// blacken marks the slots allocated since the mark began (from markFrom
+// up to freeindex, but for those of allocBits, which were allocated
+// before): objects allocated during a mark are black, as the runtime
+// allocates them. The sweep calls it first. For the holder only, once
+// the mark is over.
+func (s *span) blacken() {
+	if s.freeindex <= s.markFrom {
+		return
+	}
+	for w := s.markFrom >> 6; w<<6 < s.freeindex; w++ {
+		s.markBits[w] |= (below(s.freeindex, w) &^ below(s.markFrom, w)) &^ s.allocBits[w]
+	}
+}
+
+// publishFree publishes freeindex for markers (pubFree).
+func (s *span) publishFree() { s.pubFree.Store(int32(s.freeindex)) }
 
 // tryAcquire claims the span for sweeping in heap generation sg: it moves
 // the span's generation from sg-2 (needs sweeping) to sg-1 (being swept)

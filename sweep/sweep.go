@@ -97,6 +97,7 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 		h.st.lifetimeViolations.Add(1)
 	}
 	nb, e := h.newBits(src, s.nelems)
+	s.blacken()
 	freed := s.sweepWith(nb, e)
 	s.setSwept(sg)
 	h.st.spansSwept.Add(1)
