@@ -226,7 +226,11 @@ func (h *Heap) Close() error {
 	if h == nil || h.arena == nil {
 		return fmt.Errorf("%w: Close of a Heap not made by New", ErrClosed)
 	}
-	if !h.world.close(func(m *Mutator) { clear(m.spans) }) {
+	if !h.world.close(func(m *Mutator) {
+		clear(m.spans)
+		m.state = mutatorClosed
+		m.expire()
+	}) {
 		return fmt.Errorf("%w: Close", ErrClosed)
 	}
 	h.closed.Store(true)

@@ -67,7 +67,8 @@ type Mutator struct {
 	// by the Mutator; flushed by the collector while it is parked.
 	allocs uint64
 	// epoch counts the times the Mutator parked, collected, was released
-	// or closed: a View is valid while it holds. Owned by the Mutator.
+	// or closed, in steps of epochStep: a View is valid while it holds.
+	// Owned by the Mutator.
 	epoch uint64
 	// gcw holds the objects the write barrier shaded and not yet handed
 	// to the mark workers, and its counts. Owned by the Mutator while it
@@ -86,11 +87,15 @@ type Mutator struct {
 	// wb is true while a mark runs: stores go through the write barrier.
 	// Written by collectors while the Mutator is parked or released, and
 	// by its goroutine when it starts running (NewMutator, Acquire).
-	wb bool
+	wb  bool
+	tag uint8 // the heap's tag; read-only
 	// A Mutator writes allocs and roots all the time: keep other
 	// goroutines' Mutators off its cache lines (TestMutatorLayout).
 	_ [128 - 112]byte
 }
+
+// expire ends the Mutator's Views: it parks, collects, or stops running.
+func (m *Mutator) expire() { m.epoch += epochStep }
 
 // NewMutator returns a running Mutator of h. If a collection is in
 // progress, it waits for its end.
@@ -98,7 +103,7 @@ func (h *Heap) NewMutator() (*Mutator, error) {
 	if h == nil || h.arena == nil {
 		return nil, errClosed
 	}
-	m := &Mutator{h: h, spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache(), gcw: newMarker(h)}
+	m := &Mutator{h: h, tag: h.tag, spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache(), gcw: newMarker(h)}
 	if err := h.world.add(m); err != nil {
 		return nil, err
 	}
@@ -177,7 +182,7 @@ func (m *Mutator) NewView(t Type) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	return View{m: m, epoch: m.epoch, base: s.addr(r.slot()), s: s}, nil
+	return m.view(s, r.slot()), nil
 }
 
 // newObject is New, and returns the object's span too.
@@ -236,7 +241,7 @@ func (m *Mutator) refill(id int) (Ref, *span, error) {
 	if errors.Is(err, ErrLimit) {
 		// Out of memory: collect, sweep and release everything, and try
 		// once more.
-		m.epoch++
+		m.expire()
 		if err := h.collect(m, true); err != nil {
 			return Nil, nil, err
 		}
@@ -269,7 +274,7 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	large := h.spanClassOf(0)
 	s, err := h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	if errors.Is(err, ErrLimit) {
-		m.epoch++
+		m.expire()
 		if err := h.collect(m, true); err != nil {
 			return Nil, nil, err
 		}
@@ -299,7 +304,7 @@ func (m *Mutator) flushAllocs() {
 
 // park waits at a safepoint while a collection stops the world.
 func (m *Mutator) park() {
-	m.epoch++
+	m.expire()
 	m.flushAllocs()
 	m.h.world.park()
 }
@@ -334,7 +339,7 @@ func (m *Mutator) Release() {
 
 // release is Release of a running Mutator.
 func (m *Mutator) release() {
-	m.epoch++
+	m.expire()
 	m.flushAllocs()
 	m.flushBarrier()
 	m.h.world.release(m)
@@ -371,7 +376,7 @@ func (m *Mutator) Close() error {
 	if m.state == mutatorClosed || m.h == nil {
 		return fmt.Errorf("%w: mutator", ErrClosed)
 	}
-	m.epoch++
+	m.expire()
 	m.flushAllocs()
 	h := m.h
 	if m.state == mutatorRunning {

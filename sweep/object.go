@@ -66,9 +66,6 @@ func (m *Mutator) object(r Ref) (*span, unsafe.Pointer, error) {
 	if m.state != mutatorRunning {
 		return nil, nil, m.stateErr()
 	}
-	if m.h.closed.Load() {
-		return nil, nil, errClosed
-	}
 	s, err := m.h.resolve(r)
 	if err != nil {
 		return nil, nil, err
@@ -82,27 +79,34 @@ func (m *Mutator) object(r Ref) (*span, unsafe.Pointer, error) {
 // the Ref. Use one for several accesses to an object.
 func (m *Mutator) View(r Ref) (View, error) {
 	if s := m.lookup(r); s != nil {
-		return View{m: m, epoch: m.epoch, base: s.addr(r.slot()), s: s}, nil
+		return m.view(s, r.slot()), nil
 	}
 	_, _, err := m.object(r)
 	return View{}, err
 }
 
+// view returns m's View of slot j of s.
+func (m *Mutator) view(s *span, j int) View {
+	return View{m: m, s: s, base: unsafe.Add(s.base, uintptr(j)*s.elemSize), es: m.epoch | uint64(j)}
+}
+
 // lookup is the common case of object, without building an error: it
 // returns r's span if m runs and r names a live object, and nil when
-// object must say what is wrong.
+// object must say what is wrong. (A closed heap closed its Mutators.)
 func (m *Mutator) lookup(r Ref) *span {
-	h := m.h
-	if m.state != mutatorRunning || r.tag() != h.tag || h.closed.Load() {
+	if r.tag() != m.tag || m.state != mutatorRunning {
 		return nil
 	}
-	t := h.table.Load()
-	if i := r.spanIdx(); uint(i) < uint(len(t.spans)) {
-		if s := t.spans[i].Load(); s != nil && s.live(r) {
-			return s
-		}
+	t := m.h.table.Load()
+	i := r.spanIdx()
+	if uint(i) >= uint(len(t.spans)) {
+		return nil
 	}
-	return nil
+	s := t.spans[i].Load()
+	if s == nil || !s.live(r) {
+		return nil
+	}
+	return s
 }
 
 // Load returns word i of the object r as a Ref.
@@ -173,10 +177,28 @@ func (m *Mutator) WriteAt(r Ref, p []byte, off int) error {
 // Mutator's goroutine. The zero View is not valid.
 type View struct {
 	// Four fields, so that the compiler keeps a View in registers.
-	m     *Mutator
-	epoch uint64         // m.epoch when the View was made
-	base  unsafe.Pointer // the object's first byte
-	s     *span          // its span: size, layout, and the object's Ref
+	m    *Mutator
+	s    *span          // the object's span: size, layout, and its Ref
+	base unsafe.Pointer // the object's first byte
+	es   uint64         // m.epoch when the View was made, with the object's slot in the low 16 bits
+}
+
+// epochStep is what a Mutator's epoch advances by, leaving its low 16
+// bits to a View's slot.
+const epochStep = 1 << refSlotBits
+
+// ok reports whether v is valid and i a word of its object.
+func (v View) ok(i int) bool {
+	return v.m != nil && v.es&^(epochStep-1) == v.m.epoch && uint(i) < uint(v.s.elemSize/8)
+}
+
+// wordErr returns the error of an access to word i through v, which is
+// not valid or not that long.
+func (v View) wordErr(i int) error {
+	if v.m == nil || v.es&^(epochStep-1) != v.m.epoch {
+		return badRef(v.Ref(), "View used after a safepoint")
+	}
+	return badRef(v.Ref(), fmt.Sprintf("word %d outside a %d-byte object", i, v.s.elemSize))
 }
 
 // Ref returns the object's Ref.
@@ -184,12 +206,12 @@ func (v View) Ref() Ref {
 	if v.s == nil {
 		return Nil
 	}
-	i := int((uintptr(v.base) - uintptr(v.s.base)) / v.s.elemSize)
+	j := int(v.es & (epochStep - 1))
 	var seq uint16
 	if v.s.seqs != nil {
-		seq = v.s.seqs.get(i)
+		seq = v.s.seqs.get(j)
 	}
-	return makeRef(v.s.tag, v.s.idx, i, seq)
+	return makeRef(v.s.tag, v.s.idx, j, seq)
 }
 
 // Size returns the size of the object's slot in bytes.
@@ -200,39 +222,35 @@ func (v View) Size() int {
 	return int(v.s.elemSize)
 }
 
-// word returns the address of word i, after checking that v is valid and
-// i within the object.
-func (v View) word(i int) (*uint64, error) {
-	if v.m == nil || v.epoch != v.m.epoch {
-		return nil, badRef(v.Ref(), "View used after a safepoint")
-	}
-	if uint(i) >= uint(v.s.elemSize/8) {
-		return nil, badRef(v.Ref(), fmt.Sprintf("word %d outside a %d-byte object", i, v.s.elemSize))
-	}
-	return (*uint64)(unsafe.Add(v.base, uintptr(i)*8)), nil
-}
-
 // Load returns word i of the object as a Ref.
 func (v View) Load(i int) (Ref, error) {
-	p, err := v.word(i)
-	if err != nil {
-		return Nil, err
+	if v.ok(i) {
+		return Ref(*(*uint64)(unsafe.Add(v.base, uintptr(i)*8))), nil
 	}
-	return Ref(*p), nil
+	return Nil, v.wordErr(i)
 }
 
 // Store stores x into word i of the object, as Mutator.Store does.
 func (v View) Store(i int, x Ref) error {
-	p, err := v.word(i)
-	if err != nil {
-		return err
+	if v.ok(i) && !v.m.wb && v.s.layout.isRef(i) && (x.tag() == v.m.tag || x == Nil) {
+		*(*uint64)(unsafe.Add(v.base, uintptr(i)*8)) = uint64(x)
+		return nil
+	}
+	return v.storeSlow(i, x)
+}
+
+// storeSlow is Store with the write barrier on, or when it fails.
+func (v View) storeSlow(i int, x Ref) error {
+	if !v.ok(i) {
+		return v.wordErr(i)
 	}
 	if !v.s.layout.isRef(i) {
 		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.Ref())
 	}
-	if x.tag() != v.m.h.tag && x != Nil {
+	if x.tag() != v.m.tag && x != Nil {
 		return fmt.Errorf("storing %v into %v: %w", x, v.Ref(), badRef(x, "a Ref of another heap"))
 	}
+	p := (*uint64)(unsafe.Add(v.base, uintptr(i)*8))
 	if v.m.wb {
 		if v.s.layout.scan != scanMask {
 			v.m.wbWords(v.s, v.base, i, i+1)
@@ -246,30 +264,28 @@ func (v View) Store(i int, x Ref) error {
 
 // LoadWord returns word i (bytes 8i to 8i+7) of the object.
 func (v View) LoadWord(i int) (uint64, error) {
-	p, err := v.word(i)
-	if err != nil {
-		return 0, err
+	if v.ok(i) {
+		return *(*uint64)(unsafe.Add(v.base, uintptr(i)*8)), nil
 	}
-	return *p, nil
+	return 0, v.wordErr(i)
 }
 
 // StoreWord stores w into word i of the object, as Mutator.StoreWord
 // does.
 func (v View) StoreWord(i int, w uint64) error {
-	p, err := v.word(i)
-	if err != nil {
-		return err
+	if !v.ok(i) {
+		return v.wordErr(i)
 	}
 	if v.m.wb {
 		v.m.wbWords(v.s, v.base, i, i+1)
 	}
-	*p = w
+	*(*uint64)(unsafe.Add(v.base, uintptr(i)*8)) = w
 	return nil
 }
 
 // bytes returns the bytes [off, off+n) of the object.
 func (v View) bytes(off, n int) ([]byte, error) {
-	if v.m == nil || v.epoch != v.m.epoch {
+	if v.m == nil || v.es&^(epochStep-1) != v.m.epoch {
 		return nil, badRef(v.Ref(), "View used after a safepoint")
 	}
 	if off < 0 || n < 0 || uint64(off)+uint64(n) > uint64(v.s.elemSize) {
