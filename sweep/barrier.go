@@ -29,7 +29,7 @@ const wbFlush = 256
 func (m *Mutator) shade(r Ref) {
 	w := m.gcw
 	w.shade(r)
-	if len(w.stack) >= wbFlush {
+	if w.spans.len() >= wbFlush {
 		m.h.work.flush(w)
 	}
 }
@@ -64,7 +64,7 @@ func (m *Mutator) wbWords(s *span, base unsafe.Pointer, lo, hi int) {
 // mark workers: the Mutator stops running (Release, Close), so the
 // collector will not flush it.
 func (m *Mutator) flushBarrier() {
-	if w := m.gcw; len(w.stack) > 0 || w.slots > 0 || w.expired > 0 {
+	if w := m.gcw; w.spans.len() > 0 || w.slots > 0 || w.expired > 0 {
 		m.h.work.flush(w)
 	}
 }

@@ -341,7 +341,7 @@ func (h *Heap) markAndEnd() error {
 func (h *Heap) flushBarriers() bool {
 	grey := false
 	for m := range h.world.mutators {
-		if len(m.gcw.stack) > 0 {
+		if m.gcw.spans.len() > 0 {
 			grey = true
 		}
 		h.work.flush(m.gcw)

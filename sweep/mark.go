@@ -19,6 +19,15 @@ import (
 // allocated during the mark are black: the sweep counts them as marked
 // (span.blacken), and the markers never scan them; what they point to was
 // reachable when the mark began or is black itself.
+//
+// Grey objects are queued by span, as in Go's collector since 1.26:
+// marking an object queues its span unless the span is queued already,
+// and scanning a span scans every object of it that is marked and not yet
+// scanned (span.scans), in address order. Spans wait in a first-in,
+// first-out queue, so that marks accumulate in them meanwhile: the mark
+// reads memory span by span, at the speed of a sequential pass, rather
+// than object by object in the order of the graph, at the speed of a
+// cache miss. A queue holds each span at most once.
 
 // markQueue is the mark's shared state: batches of grey objects that
 // workers take when their own stack runs dry, the count of workers, and
@@ -34,12 +43,12 @@ import (
 // of running Mutators may still shade objects.
 type markQueue struct {
 	mu       sync.Mutex
-	cond     sync.Cond    // on mu; broadcast when a batch, an idle worker, a departure or the end comes
-	batches  [][]markItem // under mu
-	nworkers int          // workers marking in this cycle; under mu
-	idle     int          // workers waiting in get; under mu
-	over     bool         // the mark is over (or abandoned): workers leave; under mu
-	err      error        // the failure that stopped marking, or nil; under mu
+	cond     sync.Cond // on mu; broadcast when a batch, an idle worker, a departure or the end comes
+	batches  [][]*span // under mu
+	nworkers int       // workers marking in this cycle; under mu
+	idle     int       // workers waiting in get; under mu
+	over     bool      // the mark is over (or abandoned): workers leave; under mu
+	err      error     // the failure that stopped marking, or nil; under mu
 	// owned is set for a collection run in the foreground: its
 	// controller ends the mark. Otherwise a Mutator that takes a span,
 	// or a goroutine that helped, ends it once it is drained. Written
@@ -127,8 +136,8 @@ func (q *markQueue) updateLocked() {
 	q.drained.Store(q.idle == q.nworkers && len(q.batches) == 0)
 }
 
-// put adds a batch of grey objects.
-func (q *markQueue) put(b []markItem) {
+// put adds a batch of spans to scan.
+func (q *markQueue) put(b []*span) {
 	q.mu.Lock()
 	q.batches = append(q.batches, b)
 	q.updateLocked()
@@ -139,7 +148,7 @@ func (q *markQueue) put(b []markItem) {
 // get returns a batch for a worker whose stack is empty. It waits while
 // other workers are busy; it returns false when the mark is over or has
 // failed, and, if until is set, when the mark is drained.
-func (q *markQueue) get(untilDrained bool) ([]markItem, bool) {
+func (q *markQueue) get(untilDrained bool) ([]*span, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.idle++
@@ -227,14 +236,12 @@ func (q *markQueue) addLocked(w *marker) {
 	w.slots, w.bytes, w.bad, w.expired = 0, 0, 0, 0
 }
 
-// flush hands w's grey objects and totals to q: the write barrier's work
-// of a Mutator that parks, is released or closed.
+// flush hands w's queued spans and totals to q: the write barrier's work
+// of a Mutator that parks, is released or closed, or has queued enough.
 func (q *markQueue) flush(w *marker) {
 	q.mu.Lock()
-	if len(w.stack) > 0 {
-		q.batches = append(q.batches, append([]markItem(nil), w.stack...))
-		clear(w.stack)
-		w.stack = w.stack[:0]
+	if w.spans.len() > 0 {
+		q.batches = append(q.batches, w.spans.take(w.spans.len()))
 		q.updateLocked()
 		q.cond.Signal()
 	}
@@ -255,31 +262,73 @@ func (q *markQueue) finish(keep int) {
 	}
 }
 
-// markItem is a marked object still to scan.
-type markItem struct {
-	base unsafe.Pointer // its first byte
-	s    *span          // its span, for its layout
-	r    Ref            // its Ref, for a Tracer
+// spanRing is a first-in, first-out queue of spans, growing as needed.
+type spanRing struct {
+	buf        []*span // len is a power of two, or 0
+	head, size int     // the spans are buf[head], … buf[head+size-1], modulo len(buf)
 }
 
-// prefetchDepth is how many objects (a power of two) a mark worker holds between taking
-// them off its stack and scanning them: it prefetches each as it takes
-// it, so that its cache line is on its way while the ones before it are
-// scanned, and the misses of several objects overlap.
-const prefetchDepth = 16
+func (r *spanRing) len() int { return r.size }
+
+func (r *spanRing) push(s *span) {
+	if r.size == len(r.buf) {
+		nb := make([]*span, max(64, 2*len(r.buf)))
+		for i := range r.size {
+			nb[i] = r.buf[(r.head+i)&(len(r.buf)-1)]
+		}
+		r.buf, r.head = nb, 0
+	}
+	r.buf[(r.head+r.size)&(len(r.buf)-1)] = s
+	r.size++
+}
+
+// pop removes and returns the oldest span, or nil.
+func (r *spanRing) pop() *span {
+	if r.size == 0 {
+		return nil
+	}
+	s := r.buf[r.head]
+	r.buf[r.head] = nil
+	r.head = (r.head + 1) & (len(r.buf) - 1)
+	r.size--
+	return s
+}
+
+// peek returns the oldest span, or nil.
+func (r *spanRing) peek() *span {
+	if r.size == 0 {
+		return nil
+	}
+	return r.buf[r.head]
+}
+
+// take removes the n oldest spans and returns them in a new slice.
+func (r *spanRing) take(n int) []*span {
+	out := make([]*span, n)
+	for i := range out {
+		out[i] = r.pop()
+	}
+	return out
+}
+
+// clear empties r.
+func (r *spanRing) clear() {
+	for r.size > 0 {
+		r.pop()
+	}
+}
 
 // marker is one mark worker's state: the heap's workers (kept between
-// collections, so that their stacks are reused) and each Mutator's, which
+// collections, so that their queues are reused) and each Mutator's, which
 // its write barrier fills and which it marks with when it joins a mark.
 // A marker belongs to one goroutine at a time.
 type marker struct {
 	h       *Heap
 	q       *markQueue
-	tag     uint8      // the heap's tag
-	oldest  uint64     // q.oldest
-	stack   []markItem // marked objects still to scan
-	ring    [prefetchDepth]markItem
-	head, n uint        // the objects in ring: n of them from head on
+	tag     uint8       // the heap's tag
+	oldest  uint64      // q.oldest
+	spans   spanRing    // spans with grey objects, queued by this worker
+	ptrs    []Ref       // scanSpan's buffer of the Refs to visit
 	visitFn func(Ref)   // visit as a func value, made once
 	slots   int64       // objects this worker marked
 	bytes   int64       // their slot bytes
@@ -298,10 +347,7 @@ func newMarker(h *Heap) *marker {
 // reset readies w for the mark that q was reset for.
 func (w *marker) reset() {
 	w.oldest = w.q.oldest
-	clear(w.stack)
-	w.stack = w.stack[:0]
-	w.ring = [prefetchDepth]markItem{}
-	w.head, w.n = 0, 0
+	w.spans.clear()
 	w.slots, w.bytes, w.bad, w.expired = 0, 0, 0, 0
 	clear(w.unsure)
 	w.unsure = w.unsure[:0]
@@ -370,7 +416,7 @@ func (w *marker) visit(r Ref) {
 		}
 		return
 	}
-	w.greyen(s, j, r)
+	w.greyen(s, j)
 }
 
 // shade is the write barrier's visit: it marks r, an old value
@@ -382,71 +428,108 @@ func (w *marker) shade(r Ref) {
 	if s == nil || !(j < s.markFrom || s.allocBits.Test(j)) {
 		return
 	}
-	w.greyen(s, j, r)
+	w.greyen(s, j)
 }
 
-// greyen marks slot j of s, allocated when the mark began, and queues
-// it for scanning if this call marked it and it may hold Refs.
-func (w *marker) greyen(s *span, j int, r Ref) {
+// greyen marks slot j of s, allocated when the mark began, and queues s
+// for scanning if this call marked it, its objects may hold Refs and it
+// is not queued yet.
+func (w *marker) greyen(s *span, j int) {
 	if s.markBits.TestAtomic(j) || !s.markBits.SetAtomic(j) {
 		return
 	}
+	w.marked(s)
+}
+
+// marked counts an object of s that this worker has just marked, and
+// queues s if its objects may hold Refs and it is not queued yet.
+func (w *marker) marked(s *span) {
 	if s.markEpoch < w.oldest {
 		w.expired++
 	}
 	w.slots++
 	w.bytes += int64(s.elemSize)
-	if s.layout.scan != scanNone { // pointer-free objects are never scanned
-		w.stack = append(w.stack, markItem{base: s.addr(j), s: s, r: r})
+	// Pointer-free objects are never scanned.
+	if s.layout.scan != scanNone && !s.queued.Load() && s.queued.CompareAndSwap(false, true) {
+		w.spans.push(s)
 	}
 }
 
-// scan visits the Refs of the object it by its layout.
-func (w *marker) scan(it markItem) {
-	switch l := it.s.layout; l.scan {
-	case scanMask:
-		for k, m := range l.mask {
-			for ; m != 0; m &= m - 1 {
-				i := k<<6 + bits.TrailingZeros64(m)
-				w.visit(Ref(*(*uint64)(unsafe.Add(it.base, i*8))))
-			}
+// scanSpan scans the objects of s that are marked and not yet scanned,
+// in address order. It gives up s's place in the queues first, so that a
+// mark made meanwhile queues s again; a scan claims the objects it scans
+// in s.scans, so that two scans of s never scan one object.
+func (w *marker) scanSpan(s *span) {
+	s.queued.Store(false)
+	l := s.layout
+	// Objects with a pointer mask are scanned in two passes, as the
+	// runtime's scanObjectsSmall does: the first reads every Ref word of
+	// the objects to scan into a buffer, loads that do not depend on one
+	// another, so that their cache misses overlap; the second marks.
+	ptrs := w.ptrs[:0]
+	for k := range s.scans {
+		marks := atomic.LoadUint64(&s.markBits[k])
+		if marks&^atomic.LoadUint64(&s.scans[k]) == 0 {
+			continue
 		}
-	case scanTracer:
-		w.h.trace(Object{ref: it.r, base: it.base, size: it.s.elemSize}, w.visitFn)
+		todo := marks &^ atomic.OrUint64(&s.scans[k], marks)
+		for ; todo != 0; todo &= todo - 1 {
+			j := k<<6 + bits.TrailingZeros64(todo)
+			base := s.addr(j)
+			if l.scan == scanMask {
+				for k, m := range l.mask {
+					for ; m != 0; m &= m - 1 {
+						ptrs = append(ptrs, Ref(*(*uint64)(unsafe.Add(base, (k<<6+bits.TrailingZeros64(m))*8))))
+					}
+				}
+				continue
+			}
+			var seq uint16
+			if s.seqs != nil {
+				seq = s.seqs.get(j)
+			}
+			w.h.trace(Object{ref: makeRef(s.tag, s.idx, j, seq), base: base, size: s.elemSize}, w.visitFn)
+		}
 	}
+	// visit, inlined for Refs to objects allocated when the mark began.
+	tag, t := w.tag, w.h.table.Load()
+	for _, r := range ptrs {
+		if r == Nil {
+			continue
+		}
+		i, j := r.spanIdx(), r.slot()
+		var c *span
+		if r.tag() == tag && uint(i) < uint(len(t.spans)) {
+			c = t.spans[i].Load()
+		}
+		if c == nil || j >= c.nelems || !(j < c.markFrom || c.allocBits.Test(j)) {
+			w.visit(r) // bad, or allocated since the mark began
+			continue
+		}
+		word, bit := &c.markBits[j>>6], uint64(1)<<(j&63)
+		if atomic.LoadUint64(word)&bit != 0 || atomic.OrUint64(word, bit)&bit != 0 {
+			continue
+		}
+		w.marked(c)
+	}
+	w.ptrs = ptrs[:0]
 }
 
-// drain scans objects from w's stack until it is empty or the mark
-// fails. It shares half its stack when a worker is hungry.
+// drain scans the spans of w's queue until it is empty or the mark
+// fails. It shares half its queue when a worker is hungry.
 func (w *marker) drain() {
 	for {
-		// Fill the ring from the stack, prefetching each object.
-		for w.n < prefetchDepth && len(w.stack) > 0 {
-			last := len(w.stack) - 1
-			it := w.stack[last]
-			w.stack = w.stack[:last]
-			prefetch(it.base)
-			w.ring[(w.head+w.n)%prefetchDepth] = it
-			w.n++
-		}
-		if w.n == 0 {
+		s := w.spans.pop()
+		if s == nil || w.q.aborted.Load() {
 			return
 		}
-		if w.q.aborted.Load() {
-			return
+		if n := w.spans.len(); n >= 2 && w.q.hungry.Load() > 0 {
+			w.q.put(w.spans.take(n / 2))
 		}
-		if n := len(w.stack); n >= 2 && w.q.hungry.Load() > 0 {
-			// Give the oldest half away: near the roots, it is
-			// likely the larger share of the work.
-			half := n / 2
-			w.q.put(append([]markItem(nil), w.stack[:half]...))
-			w.stack = w.stack[:copy(w.stack, w.stack[half:])]
+		if next := w.spans.peek(); next != nil {
+			prefetch(unsafe.Pointer(next))
 		}
-		it := w.ring[w.head]
-		w.ring[w.head] = markItem{}
-		w.head = (w.head + 1) % prefetchDepth
-		w.n--
-		w.scan(it)
+		w.scanSpan(s)
 	}
 }
 
@@ -462,7 +545,9 @@ func (w *marker) work(untilDrained bool) {
 		if !ok {
 			return
 		}
-		w.stack = append(w.stack, b...)
+		for _, s := range b {
+			w.spans.push(s)
+		}
 	}
 }
 
@@ -489,13 +574,16 @@ func (h *Heap) markRoots(w *marker) (roots int64) {
 	return roots
 }
 
-// clearMarks clears the mark bitmap of every span, undoing an abandoned
-// mark. The world is stopped and no sweep is in progress.
+// clearMarks clears the mark and scan bitmaps of every span and takes
+// it off the queues, undoing an abandoned mark. The world is stopped, no
+// sweep is in progress, and the queues are dropped.
 func (h *Heap) clearMarks() {
 	t := h.table.Load()
 	for i := range t.spans {
 		if s := t.spans[i].Load(); s != nil {
 			s.markBits.ClearAll()
+			clear(s.scans)
+			s.queued.Store(false)
 		}
 	}
 }

@@ -75,6 +75,15 @@ type span struct {
 	// stopped at the start of a mark, or before the span is published;
 	// read-only while marking.
 	markFrom int
+	// scans has a bit set for each object a marker has scanned in the
+	// current mark: marks that are not in it are grey. Set by markers
+	// with atomic ORs, which claim the objects they scan; cleared by the
+	// sweep, which holds the span. Its length is fixed.
+	scans []uint64
+	// queued is set while the span is in a mark queue; set by
+	// compare-and-swap by the marker that queues it, cleared by the one
+	// that takes it to scan it.
+	queued atomic.Bool
 	// pubFree is freeindex as the holder last published it (at least
 	// every 64 slots, and when it gives the span back): every slot below
 	// it is allocated. A marker reads it atomically, to tell a Ref to an

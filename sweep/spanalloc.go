@@ -105,6 +105,7 @@ func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg u
 		tag:      h.tag,
 		needzero: !clean,
 		region:   ri,
+		scans:    make([]uint64, (nelems+63)/64),
 	}
 	if h.checked {
 		s.seqs = newSlotSeqs(nelems, fi.seq)

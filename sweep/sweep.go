@@ -98,6 +98,7 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 	}
 	nb, e := h.newBits(src, s.nelems)
 	s.blacken()
+	clear(s.scans)
 	freed := s.sweepWith(nb, e)
 	s.setSwept(sg)
 	h.st.spansSwept.Add(1)
