@@ -154,7 +154,7 @@ func (h *Heap) helpEndMark() error {
 			return err
 		}
 		h.cycMu.Lock()
-		for h.phase.Load() == phaseMark && (q.owned || q.ending.Load()) {
+		for h.phase.Load() == phaseMark && (q.owned.Load() || q.ending.Load()) {
 			h.cycCond.Wait()
 		}
 		h.cycMu.Unlock()
@@ -170,7 +170,7 @@ func (h *Heap) helpEndMark() error {
 // mark goes on. It returns the mark's error if it abandoned it.
 func (h *Heap) tryEndMark(self *Mutator) error {
 	q := &h.work
-	if h.phase.Load() != phaseMark || q.owned || !(q.drained.Load() || q.aborted.Load()) || !q.ending.CompareAndSwap(false, true) {
+	if h.phase.Load() != phaseMark || q.owned.Load() || !(q.drained.Load() || q.aborted.Load()) || !q.ending.CompareAndSwap(false, true) {
 		return nil
 	}
 	defer func() {
@@ -183,7 +183,7 @@ func (h *Heap) tryEndMark(self *Mutator) error {
 	if err != nil || !stopped {
 		return err
 	}
-	if h.phase.Load() != phaseMark || q.owned {
+	if h.phase.Load() != phaseMark || q.owned.Load() {
 		h.world.start() // ended meanwhile
 		return nil
 	}

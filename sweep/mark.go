@@ -51,10 +51,10 @@ type markQueue struct {
 	err      error     // the failure that stopped marking, or nil; under mu
 	// owned is set for a collection run in the foreground: its
 	// controller ends the mark. Otherwise a Mutator that takes a span,
-	// or a goroutine that helped, ends it once it is drained. Written
-	// with the world stopped at the start of the mark; read-only while it
-	// runs.
-	owned   bool
+	// or a goroutine that helped, ends it once it is drained. Stored with
+	// the world stopped at the start of the mark; read atomically, as
+	// goroutines that are not running Mutators read it at any time.
+	owned   atomic.Bool
 	hungry  atomic.Int32 // idle workers not yet served a batch; stored under mu, read atomically so busy workers know when to share
 	drained atomic.Bool  // every worker is idle and no batch is left; stored under mu, read atomically
 	aborted atomic.Bool  // a worker failed: the others stop; stored under mu, read atomically
@@ -98,7 +98,8 @@ func (q *markQueue) reset(nworkers int, owned bool, epoch, retain uint64) {
 	clear(q.batches)
 	q.batches = q.batches[:0]
 	q.nworkers, q.idle = nworkers, 0
-	q.over, q.err, q.owned = false, nil, owned
+	q.over, q.err = false, nil
+	q.owned.Store(owned)
 	q.hungry.Store(0)
 	q.drained.Store(false)
 	q.aborted.Store(false)
