@@ -179,6 +179,11 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 		switch fl.Name {
 		case "gc", "compare", "json", "cpuprofile":
 		default:
+			if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				// "-unchecked true" would end the flags at "true".
+				f.args = append(f.args, "-"+fl.Name+"="+fl.Value.String())
+				break
+			}
 			f.args = append(f.args, "-"+fl.Name, fl.Value.String())
 		}
 	})
