@@ -122,8 +122,11 @@ func (m *Mutator) startRunning() {
 }
 
 // stateErr returns the error for a Mutator that is not running.
-func (m *Mutator) stateErr() error {
-	if m.state == mutatorReleased {
+func (m *Mutator) stateErr() error { return stateErr(m.state) }
+
+// stateErr returns the error for a Mutator in state st, not running.
+func stateErr(st mutatorState) error {
+	if st == mutatorReleased {
 		return ErrReleased
 	}
 	return fmt.Errorf("%w: mutator", ErrClosed)

@@ -61,52 +61,50 @@ func (h *Heap) Size(r Ref) (int, error) {
 	return int(s.elemSize), nil
 }
 
-// object resolves r for an access by m, which must be running.
-func (m *Mutator) object(r Ref) (*span, unsafe.Pointer, error) {
-	if m.state != mutatorRunning {
-		return nil, nil, m.stateErr()
-	}
-	s, err := m.h.resolve(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, s.addr(r.slot()), nil
-}
-
 // View returns direct access to the object r, valid until the Mutator's
 // next safepoint that parks it, collects or releases it (Alloc and New
 // only when they do): accesses through a View check the field and not
 // the Ref. Use one for several accesses to an object.
 func (m *Mutator) View(r Ref) (View, error) {
-	if s := m.lookup(r); s != nil {
-		return m.view(s, r.slot()), nil
+	// The checks of resolve, without building an error.
+	if r.tag() == m.tag && m.state == mutatorRunning { // a closed heap closed its Mutators
+		t := m.h.table.Load()
+		if i := r.spanIdx(); uint(i) < uint(len(t.spans)) {
+			if s := t.spans[i].Load(); s != nil && s.live(r) {
+				return m.view(s, r.slot()), nil
+			}
+		}
 	}
-	_, _, err := m.object(r)
-	return View{}, err
+	return View{}, &refError{m: m, r: r, state: m.state}
 }
+
+// refError is the error of Mutator.View for a Ref that failed its checks,
+// or a Mutator that does not run. The sentinel it wraps and its text are
+// worked out when asked for, from what the access knew, so that View
+// stays small enough for the compiler to inline.
+type refError struct {
+	m     *Mutator
+	r     Ref
+	state mutatorState // the Mutator's state at the access
+}
+
+// err returns the error e stands for.
+func (e *refError) err() error {
+	if e.state != mutatorRunning {
+		return stateErr(e.state)
+	}
+	if _, err := e.m.h.resolve(e.r); err != nil {
+		return err
+	}
+	return badRef(e.r, "no live object")
+}
+
+func (e *refError) Error() string { return e.err().Error() }
+func (e *refError) Unwrap() error { return e.err() }
 
 // view returns m's View of slot j of s.
 func (m *Mutator) view(s *span, j int) View {
 	return View{m: m, s: s, base: unsafe.Add(s.base, uintptr(j)*s.elemSize), es: m.epoch | uint64(j)}
-}
-
-// lookup is the common case of object, without building an error: it
-// returns r's span if m runs and r names a live object, and nil when
-// object must say what is wrong. (A closed heap closed its Mutators.)
-func (m *Mutator) lookup(r Ref) *span {
-	if r.tag() != m.tag || m.state != mutatorRunning {
-		return nil
-	}
-	t := m.h.table.Load()
-	i := r.spanIdx()
-	if uint(i) >= uint(len(t.spans)) {
-		return nil
-	}
-	s := t.spans[i].Load()
-	if s == nil || !s.live(r) {
-		return nil
-	}
-	return s
 }
 
 // Load returns word i of the object r as a Ref.
@@ -194,12 +192,28 @@ func (v View) ok(i int) bool {
 
 // wordErr returns the error of an access to word i through v, which is
 // not valid or not that long.
-func (v View) wordErr(i int) error {
-	if v.m == nil || v.es&^(epochStep-1) != v.m.epoch {
-		return badRef(v.Ref(), "View used after a safepoint")
-	}
-	return badRef(v.Ref(), fmt.Sprintf("word %d outside a %d-byte object", i, v.s.elemSize))
+func (v View) wordErr(i int) error { return &viewError{v: v, i: i} }
+
+// viewError is the error of an access to word i through View v that
+// failed its checks: its text is made when asked for, so that the
+// accesses stay small enough for the compiler to inline. A word within
+// the object failed because the View expired.
+type viewError struct {
+	v View
+	i int
 }
+
+func (e *viewError) Error() string {
+	switch {
+	case e.v.s == nil:
+		return badRef(Nil, "the zero View").Error()
+	case uint(e.i) >= uint(e.v.s.elemSize/8):
+		return badRef(e.v.Ref(), fmt.Sprintf("word %d outside a %d-byte object", e.i, e.v.s.elemSize)).Error()
+	}
+	return badRef(e.v.Ref(), "View used after a safepoint").Error()
+}
+
+func (e *viewError) Unwrap() error { return ErrBadRef }
 
 // Ref returns the object's Ref.
 func (v View) Ref() Ref {
