@@ -493,16 +493,22 @@ func (w *marker) scanSpan(s *span) {
 		}
 	}
 	// visit, inlined for Refs to objects allocated when the mark began.
+	// Refs of one span tend to follow one another: the last span found
+	// is kept, with its index.
 	tag, t := w.tag, w.h.table.Load()
+	var c *span
+	ci := uint32(0) // c's index; 0 names no span
 	for _, r := range ptrs {
 		if r == Nil {
 			continue
 		}
-		i, j := r.spanIdx(), r.slot()
-		var c *span
-		if r.tag() == tag && uint(i) < uint(len(t.spans)) {
-			c = t.spans[i].Load()
+		if i := r.spanIdx(); i != ci || r.tag() != tag {
+			c, ci = nil, 0
+			if r.tag() == tag && uint(i) < uint(len(t.spans)) {
+				c, ci = t.spans[i].Load(), i
+			}
 		}
+		j := r.slot()
 		if c == nil || j >= c.nelems || !(j < c.markFrom || c.allocBits.Test(j)) {
 			w.visit(r) // bad, or allocated since the mark began
 			continue
@@ -511,7 +517,14 @@ func (w *marker) scanSpan(s *span) {
 		if atomic.LoadUint64(word)&bit != 0 || atomic.OrUint64(word, bit)&bit != 0 {
 			continue
 		}
-		w.marked(c)
+		if c.markEpoch < w.oldest {
+			w.expired++
+		}
+		w.slots++
+		w.bytes += int64(c.elemSize)
+		if c.layout.scan != scanNone && !c.queued.Load() && c.queued.CompareAndSwap(false, true) {
+			w.spans.push(c)
+		}
 	}
 	w.ptrs = ptrs[:0]
 }
