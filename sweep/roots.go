@@ -37,6 +37,12 @@ func (m *Mutator) Push(r Ref) error {
 		m.roots = append(m.roots, r)
 		return nil
 	}
+	return m.pushSlow(r)
+}
+
+// pushSlow is Push on a Mutator that is not running, or of a Ref of
+// another heap.
+func (m *Mutator) pushSlow(r Ref) error {
 	if err := m.rootsErr(r); err != nil {
 		return err
 	}
@@ -59,9 +65,19 @@ func (m *Mutator) Pop(n int) error {
 // current one leaves the stack alone. It works while the Mutator runs or
 // is released, and returns an error wrapping ErrClosed on a closed one.
 func (m *Mutator) PopTo(depth int) error {
+	if roots := m.roots; uint(depth) <= uint(len(roots)) && m.state == mutatorRunning {
+		m.roots = roots[:depth] // what lies past the length is never read
+		return nil
+	}
+	return m.popToSlow(depth)
+}
+
+// popToSlow is PopTo on a Mutator that is not running, or with a depth
+// outside the stack.
+func (m *Mutator) popToSlow(depth int) error {
 	depth = max(depth, 0)
-	if m.state == mutatorRunning && depth <= len(m.roots) {
-		m.roots = m.roots[:depth] // what lies past the length is never read
+	if m.state == mutatorRunning {
+		m.roots = m.roots[:min(depth, len(m.roots))]
 		return nil
 	}
 	if err := m.rootsErr(Nil); err != nil {
