@@ -246,23 +246,8 @@ func (v View) Load(i int) (Ref, error) {
 
 // Store stores x into word i of the object, as Mutator.Store does.
 func (v View) Store(i int, x Ref) error {
-	if v.ok(i) && !v.m.wb && v.s.layout.isRef(i) && (x.tag() == v.m.tag || x == Nil) {
-		*(*uint64)(unsafe.Add(v.base, uintptr(i)*8)) = uint64(x)
-		return nil
-	}
-	return v.storeSlow(i, x)
-}
-
-// storeSlow is Store with the write barrier on, or when it fails.
-func (v View) storeSlow(i int, x Ref) error {
-	if !v.ok(i) {
-		return v.wordErr(i)
-	}
-	if !v.s.layout.isRef(i) {
-		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.Ref())
-	}
-	if x.tag() != v.m.tag && x != Nil {
-		return fmt.Errorf("storing %v into %v: %w", x, v.Ref(), badRef(x, "a Ref of another heap"))
+	if !v.ok(i) || !v.s.layout.isRef(i) || (x.tag() != v.m.tag && x != Nil) {
+		return v.storeErr(i, x)
 	}
 	p := (*uint64)(unsafe.Add(v.base, uintptr(i)*8))
 	if v.m.wb {
@@ -274,6 +259,18 @@ func (v View) storeSlow(i int, x Ref) error {
 	}
 	*p = uint64(x)
 	return nil
+}
+
+// storeErr returns the error of Store(i, x) through v, which failed its
+// checks.
+func (v View) storeErr(i int, x Ref) error {
+	switch {
+	case !v.ok(i):
+		return v.wordErr(i)
+	case !v.s.layout.isRef(i):
+		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.Ref())
+	}
+	return fmt.Errorf("storing %v into %v: %w", x, v.Ref(), badRef(x, "a Ref of another heap"))
 }
 
 // LoadWord returns word i (bytes 8i to 8i+7) of the object.
