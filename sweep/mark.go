@@ -435,26 +435,7 @@ func (w *marker) shade(r Ref) {
 // greyen marks slot j of s, allocated when the mark began, and queues s
 // for scanning if this call marked it, its objects may hold Refs and it
 // is not queued yet.
-func (w *marker) greyen(s *span, j int) {
-	if s.markBits.TestAtomic(j) || !s.markBits.SetAtomic(j) {
-		return
-	}
-	w.marked(s)
-}
-
-// marked counts an object of s that this worker has just marked, and
-// queues s if its objects may hold Refs and it is not queued yet.
-func (w *marker) marked(s *span) {
-	if s.markEpoch < w.oldest {
-		w.expired++
-	}
-	w.slots++
-	w.bytes += int64(s.elemSize)
-	// Pointer-free objects are never scanned.
-	if s.layout.scan != scanNone && !s.queued.Load() && s.queued.CompareAndSwap(false, true) {
-		w.spans.push(s)
-	}
-}
+func (w *marker) greyen(s *span, j int) { w.setMarks(s, j>>6, 1<<(j&63)) }
 
 // scanSpan scans the objects of s that are marked and not yet scanned,
 // in address order. It gives up s's place in the queues first, so that a
@@ -493,16 +474,21 @@ func (w *marker) scanSpan(s *span) {
 		}
 	}
 	// visit, inlined for Refs to objects allocated when the mark began.
-	// Refs of one span tend to follow one another: the last span found
-	// is kept, with its index.
+	// Refs into one span, and into one word of its mark bitmap, tend to
+	// follow one another (a subtree's nodes share spans): the last span
+	// found is kept, and the marks of one word are gathered and set with
+	// one atomic OR.
 	tag, t := w.tag, w.h.table.Load()
 	var c *span
 	ci := uint32(0) // c's index; 0 names no span
+	cw, marks := -1, uint64(0)
 	for _, r := range ptrs {
 		if r == Nil {
 			continue
 		}
 		if i := r.spanIdx(); i != ci || r.tag() != tag {
+			w.setMarks(c, cw, marks)
+			cw, marks = -1, 0
 			c, ci = nil, 0
 			if r.tag() == tag && uint(i) < uint(len(t.spans)) {
 				c, ci = t.spans[i].Load(), i
@@ -513,20 +499,40 @@ func (w *marker) scanSpan(s *span) {
 			w.visit(r) // bad, or allocated since the mark began
 			continue
 		}
-		word, bit := &c.markBits[j>>6], uint64(1)<<(j&63)
-		if atomic.LoadUint64(word)&bit != 0 || atomic.OrUint64(word, bit)&bit != 0 {
-			continue
+		if j>>6 != cw {
+			w.setMarks(c, cw, marks)
+			cw, marks = j>>6, 0
 		}
-		if c.markEpoch < w.oldest {
-			w.expired++
-		}
-		w.slots++
-		w.bytes += int64(c.elemSize)
-		if c.layout.scan != scanNone && !c.queued.Load() && c.queued.CompareAndSwap(false, true) {
-			w.spans.push(c)
-		}
+		marks |= 1 << (j & 63)
 	}
+	w.setMarks(c, cw, marks)
 	w.ptrs = ptrs[:0]
+}
+
+// setMarks marks the objects of marks in word k of s's mark bitmap, all
+// allocated when the mark began, counts those it marked and queues s if
+// it marked some, their objects may hold Refs and s is not queued yet.
+// k < 0 marks nothing.
+func (w *marker) setMarks(s *span, k int, marks uint64) {
+	if k < 0 {
+		return
+	}
+	word := &s.markBits[k]
+	if marks &^= atomic.LoadUint64(word); marks == 0 {
+		return
+	}
+	if marks &^= atomic.OrUint64(word, marks); marks == 0 {
+		return
+	}
+	if s.markEpoch < w.oldest {
+		w.expired++
+	}
+	n := int64(bits.OnesCount64(marks))
+	w.slots += n
+	w.bytes += n * int64(s.elemSize)
+	if s.layout.scan != scanNone && !s.queued.Load() && s.queued.CompareAndSwap(false, true) {
+		w.spans.push(s)
+	}
 }
 
 // drain scans the spans of w's queue until it is empty or the mark
