@@ -92,6 +92,9 @@ type Heap struct {
 	freeIdx []freeSpanIdx // retired span indexes, oldest first; under mu
 	nextIdx uint32        // indexes below it have been handed out (from 1); under mu
 	inUse   int           // spans in the table; under mu
+	// oldTables are the span tables that larger ones replaced, whose
+	// slots freeSpan clears too (spanTable). Under mu.
+	oldTables []*spanTable
 	// retired holds the memory of spans freed by sweeps: a Mutator may
 	// have resolved a Ref into such a span just before it was freed and
 	// still be about to access it, so the pages are neither reused nor

@@ -78,6 +78,9 @@ type Mutator struct {
 	// wbLast is the object traced by Options.Trace that the write barrier
 	// shaded last in this mark (barrier.go). Owned like gcw.
 	wbLast unsafe.Pointer
+	// table is the span table as the Mutator read it last, read again
+	// when a Ref is not found in it (spanTable). Owned by the Mutator.
+	table *spanTable
 	// state is written under world.mu by the Mutator's own goroutine and
 	// read by that goroutine without the lock (collect reads it, too, on
 	// the calling Mutator's goroutine). Collectors never read other
@@ -91,7 +94,7 @@ type Mutator struct {
 	tag uint8 // the heap's tag; read-only
 	// A Mutator writes allocs and roots all the time: keep other
 	// goroutines' Mutators off its cache lines (TestMutatorLayout).
-	_ [128 - 112]byte
+	_ [128 - 120]byte
 }
 
 // expire ends the Mutator's Views: it parks, collects, or stops running.
@@ -103,7 +106,7 @@ func (h *Heap) NewMutator() (*Mutator, error) {
 	if h == nil || h.arena == nil {
 		return nil, errClosed
 	}
-	m := &Mutator{h: h, tag: h.tag, spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache(), gcw: newMarker(h)}
+	m := &Mutator{h: h, tag: h.tag, table: h.table.Load(), spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache(), gcw: newMarker(h)}
 	if err := h.world.add(m); err != nil {
 		return nil, err
 	}

@@ -66,13 +66,25 @@ func (h *Heap) Size(r Ref) (int, error) {
 // only when they do): accesses through a View check the field and not
 // the Ref. Use one for several accesses to an object.
 func (m *Mutator) View(r Ref) (View, error) {
-	// The checks of resolve, without building an error.
+	// The checks of resolve, without building an error, with the table
+	// the Mutator read last.
 	if r.tag() == m.tag && m.state == mutatorRunning { // a closed heap closed its Mutators
-		t := m.h.table.Load()
-		if i := r.spanIdx(); uint(i) < uint(len(t.spans)) {
-			if s := t.spans[i].Load(); s != nil && s.live(r) {
+		if i := r.spanIdx(); uint(i) < uint(len(m.table.spans)) {
+			if s := m.table.spans[i].Load(); s != nil && s.live(r) {
 				return m.view(s, r.slot()), nil
 			}
+		}
+	}
+	return m.viewSlow(r)
+}
+
+// viewSlow is View with the heap's current span table, and the error of
+// a Ref that fails its checks.
+func (m *Mutator) viewSlow(r Ref) (View, error) {
+	if m.state == mutatorRunning {
+		if t := m.h.table.Load(); t != m.table {
+			m.table = t
+			return m.View(r)
 		}
 	}
 	return View{}, &refError{m: m, r: r, state: m.state}

@@ -9,7 +9,11 @@ import (
 	"github.com/gcbits/gcbits"
 )
 
-// spanTable is an immutable-length array of span slots.
+// spanTable is an immutable-length array of span slots. A table that a
+// larger one replaced keeps the spans it held but for those freed since,
+// whose slots freeSpan clears in every table: an old table gives the
+// right span or nil, never another, so a Mutator may resolve Refs with a
+// table it read earlier and read the table again only on a miss.
 type spanTable struct {
 	spans []atomic.Pointer[span]
 }
@@ -86,6 +90,7 @@ func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg u
 			for i := range t.spans {
 				nt.spans[i].Store(t.spans[i].Load())
 			}
+			h.oldTables = append(h.oldTables, t)
 			h.table.Store(nt)
 		}
 		h.nextIdx++
@@ -162,6 +167,11 @@ func (h *Heap) freeSpanUnusedSince(s *span, t int64) {
 		return
 	}
 	h.table.Load().spans[s.idx].Store(nil)
+	for _, t := range h.oldTables {
+		if int(s.idx) < len(t.spans) {
+			t.spans[s.idx].Store(nil)
+		}
+	}
 	fi := freeSpanIdx{idx: s.idx}
 	if s.seqs != nil {
 		fi.seq = s.seqs.next()
