@@ -193,6 +193,20 @@ func (m *Mutator) NewView(t Type) (View, error) {
 
 // newObject is New, and returns the object's span too.
 func (m *Mutator) newObject(t Type) (Ref, *span, error) {
+	if m.state == mutatorRunning && t.h == m.h && m.h.world.stopReq.Load() == 0 && uint(t.id) < uint(len(m.spans)) {
+		if s := m.spans[t.id]; s != nil {
+			if i, ok := s.nextFreeFast(); ok {
+				m.allocs++
+				return s.take(i), s, nil
+			}
+		}
+	}
+	return m.newObjectSlow(t)
+}
+
+// newObjectSlow is newObject when the cached span's cache word has no
+// free slot, or the Mutator must park, or something is wrong.
+func (m *Mutator) newObjectSlow(t Type) (Ref, *span, error) {
 	if m.state != mutatorRunning {
 		return Nil, nil, m.stateErr()
 	}
@@ -203,12 +217,11 @@ func (m *Mutator) newObject(t Type) (Ref, *span, error) {
 	if h.world.stopReq.Load() != 0 {
 		m.park()
 	}
-	sc := t.l.sc
-	if sc == nil {
+	if t.id < 0 {
 		return m.allocLarge(t.l.size, t.l)
 	}
-	if sc.id < len(m.spans) {
-		if s := m.spans[sc.id]; s != nil {
+	if t.id < len(m.spans) {
+		if s := m.spans[t.id]; s != nil {
 			if i, ok := s.nextFreeFast(); ok {
 				m.allocs++
 				return s.take(i), s, nil
@@ -219,7 +232,7 @@ func (m *Mutator) newObject(t Type) (Ref, *span, error) {
 			}
 		}
 	}
-	return m.refill(sc.id)
+	return m.refill(t.id)
 }
 
 // refill replaces the Mutator's span of span class id, which is full or
