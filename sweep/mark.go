@@ -330,6 +330,7 @@ type marker struct {
 	oldest  uint64      // q.oldest
 	spans   spanRing    // spans with grey objects, queued by this worker
 	ptrs    []Ref       // scanSpan's buffer of the Refs to visit
+	todos   []uint64    // scanSpan\'s buffer: pairs of a bitmap word and the objects of it to scan
 	visitFn func(Ref)   // visit as a func value, made once
 	slots   int64       // objects this worker marked
 	bytes   int64       // their slot bytes
@@ -444,17 +445,26 @@ func (w *marker) greyen(s *span, j int) { w.setMarks(s, j>>6, 1<<(j&63)) }
 func (w *marker) scanSpan(s *span) {
 	s.queued.Store(false)
 	l := s.layout
-	// Objects with a pointer mask are scanned in two passes, as the
-	// runtime's scanObjectsSmall does: the first reads every Ref word of
-	// the objects to scan into a buffer, loads that do not depend on one
-	// another, so that their cache misses overlap; the second marks.
+	// The objects to scan are claimed and prefetched first, word by word
+	// of the bitmaps, so that their cache misses overlap. Objects with a
+	// pointer mask are then scanned in two passes, as the runtime's
+	// scanObjectsSmall does: the first reads every Ref word of the
+	// objects into a buffer, the second marks.
 	ptrs := w.ptrs[:0]
+	todos := w.todos[:0]
 	for k := range s.scans {
 		marks := atomic.LoadUint64(&s.markBits[k])
 		if marks&^atomic.LoadUint64(&s.scans[k]) == 0 {
 			continue
 		}
-		todo := marks &^ atomic.OrUint64(&s.scans[k], marks)
+		if todo := marks &^ atomic.OrUint64(&s.scans[k], marks); todo != 0 {
+			prefetchSlots(s.addr(k<<6), s.elemSize, todo)
+			todos = append(todos, uint64(k), todo)
+		}
+	}
+	w.todos = todos
+	for x := 0; x < len(todos); x += 2 {
+		k, todo := int(todos[x]), todos[x+1]
 		for ; todo != 0; todo &= todo - 1 {
 			j := k<<6 + bits.TrailingZeros64(todo)
 			base := s.addr(j)

@@ -10,3 +10,10 @@ import "unsafe"
 //
 //go:noescape
 func prefetch(p unsafe.Pointer)
+
+// prefetchSlots asks the processor to bring in the first cache line of
+// slot i of size bytes from base, for each bit i set in slots: the
+// objects a span scan reads next, prefetched in one call.
+//
+//go:noescape
+func prefetchSlots(base unsafe.Pointer, size uintptr, slots uint64)
