@@ -80,7 +80,8 @@ type Options struct {
 	// documentation.
 	Arena gcbits.Options
 	// Timing measures the time spent sweeping and allocating bitmaps, per
-	// span, for Stats. It costs two clock reads per span swept.
+	// span, for Stats. It costs three reads of the monotonic clock per span
+	// swept.
 	Timing bool
 }
 

@@ -3,7 +3,6 @@ package sweep
 import (
 	"fmt"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/gcbits/gcbits"
@@ -115,8 +114,15 @@ func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg u
 	if h.checked {
 		s.seqs = newSlotSeqs(nelems, fi.seq)
 	}
+	var t0 int64
+	if h.timing {
+		t0 = h.pages.now()
+	}
 	ab, ae := h.newBits(src, nelems)
 	mb, me := h.newBits(src, nelems)
+	if h.timing {
+		h.st.bitsNs.Add(h.pages.now() - t0)
+	}
 	s.reset(ab, ae, mb, me)
 	s.setSwept(sg)
 	h.mu.Lock()
@@ -134,15 +140,8 @@ const fallbackEpoch = ^uint64(0) >> 1
 // map) or returns a bitmap too short, the bitmap comes from the Go heap
 // instead, so that a sweep always completes; Stats counts these.
 func (h *Heap) newBits(src bitSource, n int) (gcbits.Bits, uint64) {
-	var t0 time.Time
-	if h.timing {
-		t0 = time.Now()
-	}
 	e := h.arena.Epoch()
 	b, err := src.Alloc(n)
-	if h.timing {
-		h.st.bitsNs.Add(int64(time.Since(t0)))
-	}
 	if err != nil || b.Len() < n {
 		h.st.bitsFallbacks.Add(1)
 		return make(gcbits.Bits, (n+63)/64), fallbackEpoch
