@@ -476,11 +476,7 @@ func (w *marker) scanSpan(s *span) {
 				}
 				continue
 			}
-			var seq uint16
-			if s.seqs != nil {
-				seq = s.seqs.get(j)
-			}
-			w.h.trace(Object{ref: makeRef(s.tag, s.idx, j, seq), base: base, size: s.elemSize}, w.visitFn)
+			w.h.trace(Object{ref: makeRef(s.tag, s.idx, j, s.seq(j)), base: base, size: s.elemSize}, w.visitFn)
 		}
 	}
 	// visit, inlined for Refs to objects allocated when the mark began.

@@ -233,11 +233,7 @@ func (v View) Ref() Ref {
 		return Nil
 	}
 	j := int(v.es & (epochStep - 1))
-	var seq uint16
-	if v.s.seqs != nil {
-		seq = v.s.seqs.get(j)
-	}
-	return makeRef(v.s.tag, v.s.idx, j, seq)
+	return makeRef(v.s.tag, v.s.idx, j, v.s.seq(j))
 }
 
 // Size returns the size of the object's slot in bytes.

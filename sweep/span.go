@@ -102,11 +102,15 @@ type span struct {
 	// The slice itself is replaced only by a sweep, never during marking.
 	// Holder.
 	markBits gcbits.Bits
-	// seqs holds the slots' sequence numbers (see slotSeqs); nil in
-	// unchecked mode. The slice is read-only; see slotSeqs for its words.
-	seqs slotSeqs
-	idx  uint32 // index in the heap's span table, from 1; read-only
-	tag  uint8  // the heap's tag, for the Refs of the span's objects; read-only
+	// seqs holds the slots' sequence numbers (see slotSeqs), less
+	// seqBase, which advances all of them at once (modulo 2^16) when a
+	// sweep frees every object; nil in unchecked mode. The slice is
+	// read-only; see slotSeqs for its words. seqBase is stored atomically
+	// by the holder and read atomically by any goroutine, as the words.
+	seqs    slotSeqs
+	seqBase atomic.Uint32
+	idx     uint32 // index in the heap's span table, from 1; read-only
+	tag     uint8  // the heap's tag, for the Refs of the span's objects; read-only
 	// needzero: freed slots may hold old data, so take clears a slot
 	// before handing it out. False for fresh memory from the OS. Holder.
 	needzero bool
@@ -249,19 +253,22 @@ func (s *span) countMarked() int { return s.markBits.Count() }
 // 0. It returns the number of slots freed: those allocated before the
 // sweep that were not marked. In checked mode it advances the sequence
 // number of every freed slot, so that Refs to the objects it frees become
-// stale at once. For the holder only; no mark may run concurrently. In checked mode it also
-// clears the sequence number of every freed slot, so that Refs to the
-// objects it frees become stale at once.
+// stale at once: all of them at once through seqBase when every object
+// died. For the holder only; no mark may run concurrently.
 func (s *span) sweepWith(nb gcbits.Bits, e uint64) int {
-	if s.seqs != nil {
-		for w := range s.markBits {
-			if dead := (s.allocBits[w] | s.belowFreeindex(w)) &^ s.markBits[w]; dead != 0 {
-				s.seqs.bump(w<<6, dead)
+	live := s.markBits.Count()
+	freed := s.allocCount - live
+	if s.seqs != nil && freed > 0 {
+		if live == 0 {
+			s.seqBase.Add(1) // free slots advance too: their next object takes the new number
+		} else {
+			for w := range s.markBits {
+				if dead := (s.allocBits[w] | s.belowFreeindex(w)) &^ s.markBits[w]; dead != 0 {
+					s.seqs.bump(w<<6, dead)
+				}
 			}
 		}
 	}
-	live := s.markBits.Count()
-	freed := s.allocCount - live
 	s.allocBits, s.allocEpoch = s.markBits, s.markEpoch
 	s.markBits, s.markEpoch = nb, e
 	s.allocCount = live
@@ -343,11 +350,15 @@ func (s *span) take(i int) Ref {
 			clear(unsafe.Slice((*byte)(p), s.elemSize))
 		}
 	}
-	var seq uint16
-	if s.seqs != nil {
-		seq = s.seqs.get(i)
+	return makeRef(s.tag, s.idx, i, s.seq(i))
+}
+
+// seq returns the sequence number of slot i: 0 in unchecked mode.
+func (s *span) seq(i int) uint16 {
+	if s.seqs == nil {
+		return 0
 	}
-	return makeRef(s.tag, s.idx, i, seq)
+	return s.seqs.get(i) + uint16(s.seqBase.Load())
 }
 
 // live reports whether r, naming slot r.slot() of s, may be the slot's
@@ -359,7 +370,7 @@ func (s *span) live(r Ref) bool {
 	if i >= s.nelems {
 		return false
 	}
-	return s.seqs == nil || s.seqs.get(i) == r.seq()
+	return s.seqs == nil || s.seqs.get(i)+uint16(s.seqBase.Load()) == r.seq()
 }
 
 // addr returns the address of slot i.

@@ -173,7 +173,7 @@ func (h *Heap) freeSpanUnusedSince(s *span, t int64) {
 	}
 	fi := freeSpanIdx{idx: s.idx}
 	if s.seqs != nil {
-		fi.seq = s.seqs.next()
+		fi.seq = s.seqs.next(uint16(s.seqBase.Load()))
 	}
 	h.freeIdx = append(h.freeIdx, fi)
 	h.inUse--
