@@ -429,7 +429,7 @@ func finalStats(h *sweep.Heap) (sweep.Stats, error) {
 
 // report writes the heap's own figures.
 func report(w io.Writer, st sweep.Stats) {
-	fmt.Fprintf(w, "collections: %d; world stopped %v in all, of which marking %v\n",
+	fmt.Fprintf(w, "collections: %d; world stopped %v in all; marking %v of wall time, concurrent with the program\n",
 		st.Cycles, st.PauseTime.Round(time.Microsecond), st.MarkTime.Round(time.Microsecond))
 	fmt.Fprintf(w, "sweeping: %v of span sweeps (summed over sweepers, %d spans), %v wall in sweep phases; bitmap allocation (sweeps and new spans) %v\n",
 		st.SweepTime.Round(time.Microsecond), st.SpansSwept, st.SweepWall.Round(time.Microsecond), st.BitsTime.Round(time.Microsecond))
