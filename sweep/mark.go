@@ -319,10 +319,11 @@ func (r *spanRing) clear() {
 	}
 }
 
-// marker is one mark worker's state: the heap's workers (kept between
-// collections, so that their queues are reused) and each Mutator's, which
-// its write barrier fills and which it marks with when it joins a mark.
-// A marker belongs to one goroutine at a time.
+// marker is one mark worker's state: the heap's mark goroutines' (kept
+// between collections, so that their queues are reused), the spare ones
+// of goroutines that help a mark (markQueue.help), and each Mutator's,
+// which its write barrier fills. A marker belongs to one goroutine at a
+// time.
 type marker struct {
 	h       *Heap
 	q       *markQueue

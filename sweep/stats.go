@@ -140,7 +140,7 @@ func (h *Heap) Stats() Stats {
 // counters are the heap's statistics, all updated atomically. peakSlots
 // and peakBytes are raised by a load and then a store, not a
 // compare-and-swap: that is correct only because one collector at a time
-// updates them (countAllocated, with the world stopped).
+// updates them (prepareSpans, with the world stopped).
 type counters struct {
 	started                                                           atomic.Uint64 // collections whose mark began
 	allocs, spansMade, spansSwept, slotsFreed, badRefs, bitsFallbacks atomic.Uint64
