@@ -23,8 +23,8 @@ import (
 const demoUsage = `Usage: gcbits demo NAME [flags]
 
 Programs that allocate on a sweep.Heap: objects in off-heap spans whose
-mark bitmaps come from a gcbits arena, collected by parallel marking and
-concurrent sweeping.
+mark bitmaps come from a gcbits arena, collected by marking and sweeping
+concurrently with the program.
 
 Demos:
   binarytrees  the Computer Language Benchmarks Game's binary-trees;
