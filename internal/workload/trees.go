@@ -22,9 +22,9 @@ func TreeNode(h *sweep.Heap) (sweep.Type, error) { return h.NewType(TreeNodeSize
 type Trees struct {
 	M    *sweep.Mutator
 	Node sweep.Type // TreeNode of M's heap
-	// Safepoints makes Check call M.Safepoint at each node, so that a
-	// collection that stops the world waits for a Check no longer than
-	// for one node; the tree checked must then be rooted.
+	// Safepoints makes Check call M.Safepoint at each inner node, so
+	// that a collection that stops the world waits for a Check no longer
+	// than for a few nodes; the tree checked must then be rooted.
 	Safepoints bool
 }
 
@@ -67,9 +67,6 @@ func (t Trees) Tree(depth int) (sweep.Ref, error) {
 // Check is binary-trees' node count of the tree at n. It allocates
 // nothing: it is no safepoint unless t.Safepoints is set.
 func (t Trees) Check(n sweep.Ref) (int, error) {
-	if t.Safepoints {
-		t.M.Safepoint()
-	}
 	v, err := t.M.View(n)
 	if err != nil {
 		return 0, err
@@ -84,6 +81,9 @@ func (t Trees) Check(n sweep.Ref) (int, error) {
 	r, err := v.Load(1)
 	if err != nil {
 		return 0, err
+	}
+	if t.Safepoints { // after the last use of v, which a safepoint may end
+		t.M.Safepoint()
 	}
 	a, err := t.Check(l)
 	if err != nil {
