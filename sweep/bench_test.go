@@ -1,6 +1,9 @@
 package sweep
 
-import "testing"
+import (
+	"runtime"
+	"testing"
+)
 
 // BenchmarkNew allocates pointer-free 16-byte objects, garbage at once.
 func BenchmarkNew(b *testing.B) {
@@ -95,4 +98,32 @@ func BenchmarkMark(b *testing.B) {
 		m.GC()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(1<<20), "ns/object")
+}
+
+// goNode is a binary-tree node on the Go heap, for BenchmarkMarkGo.
+type goNode struct{ l, r *goNode }
+
+// goTreeRoot keeps BenchmarkMarkGo's tree reachable.
+var goTreeRoot *goNode
+
+// BenchmarkMarkGo is BenchmarkMark for Go's collector: runtime.GC on a
+// binary tree of 2^20 nodes of Go pointers, built in the same order.
+func BenchmarkMarkGo(b *testing.B) {
+	var build func(d int) *goNode
+	build = func(d int) *goNode {
+		n := &goNode{}
+		if d > 0 {
+			n.l = build(d - 1)
+			n.r = build(d - 1)
+		}
+		return n
+	}
+	goTreeRoot = build(19)
+	runtime.GC()
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(1<<20), "ns/object")
+	goTreeRoot = nil
 }

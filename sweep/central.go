@@ -154,6 +154,7 @@ func (h *Heap) findSpan(c *spanClass, src bitSource, sg uint32) (*span, error) {
 // set.
 func (h *Heap) uncache(s *span) {
 	s.cached.Store(false)
+	s.publishFree()
 	h.heapLive.Add(-int64(s.nelems-s.allocCount) * int64(s.elemSize))
 	sg := h.sweepgen.Load()
 	c := &s.cls.central

@@ -39,17 +39,22 @@
 //
 // # Collection
 //
-// A collection starts when the heap has grown as GOGC says
-// (Options.GCPercent, Heap.SetGCPercent), or earlier to stay under
-// Options.MemoryLimit. It stops the world (every running Mutator parks at
-// its next safepoint), finishes the previous sweep, marks from the roots
-// with parallel workers sharing a work queue, and then starts a sweep
-// phase and lets the world go on. Sweeping runs concurrently with
-// allocation: background sweepers take unswept spans, and a Mutator that
-// needs a span sweeps one itself (lazy sweeping). When the last span of
-// the phase is swept, the arena advances to its next epoch. A Tracer or
-// Roots function that panics fails the collection with a *TraceError and
-// leaves the heap as it was.
+// A collection starts when the heap nears its goal, the growth GOGC
+// allows (Options.GCPercent, Heap.SetGCPercent), or earlier to stay under
+// Options.MemoryLimit, and marks concurrently with the Mutators, as Go's
+// collector does. It stops the world briefly (every running Mutator
+// parks at its next safepoint) to finish the previous sweep, mark the
+// roots and turn the write barrier on; mark goroutines then trace the
+// heap while the Mutators run, span by span, their stores shading the
+// Refs they overwrite (a deletion barrier) and their new objects black;
+// once the mark is drained, the world stops again to flush the barriers,
+// turn them off and start a sweep phase. Mutators that reach the goal
+// during a mark help it. Sweeping runs concurrently with allocation:
+// background sweepers take unswept spans, and a Mutator that needs a span
+// sweeps one itself (lazy sweeping). When the last span of the phase is
+// swept, the arena advances to its next epoch. A Tracer or Roots function
+// that panics fails the collection with a *TraceError and leaves the heap
+// as it was.
 //
 // # Memory
 //
@@ -87,9 +92,9 @@
 // queued and released by the next collection while it holds the world
 // stopped, which it can only do once every running Mutator has parked: a
 // View lasts until its Mutator parks. (The scavenger may return the
-// queued pages to the OS meanwhile; they still read, as zeros.) There is
-// no write barrier: a collection relies on every goroutine that writes
-// objects holding a running Mutator, which it stops while it marks.
+// queued pages to the OS meanwhile; they still read, as zeros.) Every
+// store goes through a running Mutator, and so through the write barrier
+// that a concurrent mark relies on.
 //
 // A stale Ref is detected by the sequence number of its slot, which the
 // sweep that frees the slot advances. A Ref resolved just before a

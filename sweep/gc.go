@@ -2,12 +2,57 @@ package sweep
 
 import "time"
 
+// A collection, as the runtime's, has three phases:
+//
+//  1. Mark start, with the world stopped (markStart): finish the last
+//     sweep, release the memory of the spans it freed, flush the
+//     Mutators' span caches, note where allocation stands in every span
+//     (span.markFrom), mark the roots, and turn the write barrier on.
+//  2. Mark, with the world running: mark workers scan grey objects,
+//     goroutines that wait for the mark to end help them, and the write
+//     barrier shades what Mutators overwrite.
+//  3. Mark end, once the workers have drained the mark, with the world
+//     stopped again (tryEndMark, markAndEnd): flush the write barriers;
+//     if they held grey objects, start the world and go back to 2;
+//     otherwise flip to the sweep (markEnd), turn the barrier off and
+//     start the world. The sweep runs concurrently, as before.
+//
+// A collection starts in the background when an allocation finds the
+// heap past its trigger: the Mutator runs phase 1 and goes on, and the
+// heap's mark goroutines run phase 2. Phase 3 is run by the first
+// Mutator that takes a span once the mark is drained, or by a goroutine
+// that waits for the mark to end. A collection runs in the foreground for
+// GC, Mutator.GC, FreeOSMemory and an allocation that hit MaxBytes: the
+// caller runs the three phases, marking with the heap's goroutines, and
+// waits. Either way the world is only ever stopped on behalf of an
+// allocation or of a call that collects, as when the whole collection
+// ran with the world stopped.
+
+// The collector's phase, Heap.phase.
+const (
+	phaseIdle uint32 = iota // no mark: Mutators allocate and the last sweep runs
+	phaseMark               // from mark start to mark end: the write barrier is on
+)
+
+// cycle is the record of the collection in progress. Written with the
+// world stopped, by the goroutines that start and end it.
+type cycle struct {
+	full      bool          // a full collection: sweep everything before the world starts
+	pause     time.Duration // the world stopped for it so far
+	start     time.Time     // when its mark started
+	heapLive0 int64         // heapLive at mark start, span caches flushed
+	allocs0   uint64        // objects allocated before mark start
+	allocated int64         // slot bytes allocated at mark start
+	roots     int64         // roots marked at mark start
+}
+
 // GC runs a full collection and returns when its mark phase is over;
-// sweeping goes on in the background. If another collection is in
-// progress, GC waits for it instead. If a Tracer or the Roots function
-// panics, the collection is abandoned and GC returns a *TraceError. The caller must not own a running
-// Mutator (use Mutator.GC): GC waits for every running Mutator to reach a
-// safepoint.
+// sweeping goes on in the background. A collection in progress is
+// finished first, so that the one GC runs starts after the call, as
+// runtime.GC does. If a Tracer or the Roots function panics, the
+// collection is abandoned and GC returns a *TraceError. The caller must
+// not own a running Mutator (use Mutator.GC): GC waits for every running
+// Mutator to reach a safepoint.
 func (h *Heap) GC() error {
 	if h == nil || h.arena == nil {
 		return errClosed
@@ -15,49 +60,151 @@ func (h *Heap) GC() error {
 	return h.collect(nil, false)
 }
 
-// collect stops the world, collects and restarts the world. self is the
-// calling Mutator, if any: it counts as stopped. If another collection
-// holds the world, collect waits for it to end (parked, for a running
-// self) and returns, unless full is set: it then runs a collection of its
-// own afterwards. A full collection also sweeps every span and releases
-// the memory of the empty ones before it restarts the world, so that an
-// allocation that hit MaxBytes can retry with everything freed.
+// collect runs a collection in the foreground and returns when its mark
+// is over. self is the calling Mutator, if it runs: it is released
+// meanwhile. A mark in progress is finished first; the caller helps it.
+// A full collection also sweeps every span and releases the memory of
+// the empty ones before it starts the world, so that an allocation that
+// hit MaxBytes can retry with everything freed.
 func (h *Heap) collect(self *Mutator, full bool) error {
-	if self != nil && self.state != mutatorRunning {
-		self = nil
+	if self != nil && self.state == mutatorRunning {
+		self.release()
+		defer self.acquire()
 	}
-	t0, stopped, err := h.world.stop(self, full)
+	for {
+		if err := h.helpEndMark(); err != nil {
+			return err
+		}
+		if h.closed.Load() {
+			return errClosed
+		}
+		// Sweep what is left before stopping the world, as gcStart does.
+		for h.phase.Load() == phaseIdle && h.sweepOne(h.arena) {
+		}
+		t0, _, err := h.world.stop(nil, true)
+		if err != nil {
+			return err
+		}
+		if h.phase.Load() != phaseIdle { // a collection started meanwhile
+			h.world.start()
+			continue
+		}
+		if err := h.markStart(full, true, t0); err != nil {
+			return err
+		}
+		return h.markAndEnd()
+	}
+}
+
+// startBackground starts a collection for self, a running Mutator that
+// found the heap past its trigger: it runs the mark start and hands the
+// mark to the heap's mark goroutines. It returns the error of the mark
+// start (a Roots function that panicked).
+func (h *Heap) startBackground(self *Mutator) error {
+	for h.phase.Load() == phaseIdle && h.heapLive.Load() >= h.trigger.Load() && h.sweepOne(self.bits) {
+	}
+	t0, stopped, err := h.world.stop(self, false)
 	if err != nil || !stopped {
 		return err
 	}
-	finished := false
-	defer func() {
-		if !finished {
-			// This goroutine is exiting in the middle of the mark (a
-			// runtime.Goexit in a Tracer): undo it and let the world go on.
-			h.clearMarks()
-			h.world.start()
-		}
-	}()
-	// The world is stopped: every running Mutator other than self is
-	// parked, released ones stay away until we start it, and no Mutator
-	// can be made or closed. Their fields are ours until then.
-	err = h.gcStopped(full)
-	finished = true
-	h.world.start()
-	pause := time.Since(t0)
-	h.st.pauseNs.Add(int64(pause))
-	h.pauses.record(pause)
-	return err
+	if h.phase.Load() != phaseIdle || h.heapLive.Load() < h.trigger.Load() {
+		// Another collection started, or ended, while this one swept.
+		h.world.start()
+		return nil
+	}
+	if err := h.markStart(false, false, t0); err != nil {
+		return err
+	}
+	h.startWorkers(h.markers)
+	return nil
 }
 
-// gcStopped is a collection with the world stopped: finish the previous
-// sweep, flush the Mutators' span caches, mark, and start the sweep; if
-// full, also finish that sweep, freeing every empty span, and release
-// the memory it freed. If the mark fails (a Tracer panicked), the
-// collection is abandoned before the flip, its marks undone, and the
-// mark's error returned.
-func (h *Heap) gcStopped(full bool) error {
+// startWorkers starts a mark goroutine for each of ws.
+func (h *Heap) startWorkers(ws []*marker) {
+	q := &h.work
+	for _, w := range ws {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			defer q.leave(w)
+			w.guard(func() { w.work(false) })
+		}()
+	}
+}
+
+// setPhase stores the collector's phase and wakes those waiting for a
+// mark to end.
+func (h *Heap) setPhase(p uint32) {
+	h.cycMu.Lock()
+	h.phase.Store(p)
+	h.cycCond.Broadcast()
+	h.cycMu.Unlock()
+}
+
+// helpEndMark is for a goroutine that is no running Mutator and waits for
+// the mark in progress, if any, to end: it helps the mark until it is
+// drained, then ends it if it runs in the background and nobody else is
+// ending it, and waits for its end otherwise. It returns the mark's
+// error if it abandoned it.
+func (h *Heap) helpEndMark() error {
+	q := &h.work
+	for h.phase.Load() == phaseMark {
+		q.help(h)
+		if err := h.tryEndMark(nil); err != nil {
+			return err
+		}
+		h.cycMu.Lock()
+		for h.phase.Load() == phaseMark && (q.owned.Load() || q.ending.Load()) {
+			h.cycCond.Wait()
+		}
+		h.cycMu.Unlock()
+	}
+	return nil
+}
+
+// tryEndMark ends the mark in progress if it runs in the background, is
+// drained (or has failed) and nobody else is ending it: it stops the
+// world (self, a running Mutator, counts as stopped; nil for a caller
+// that is none), flushes the write barriers and, if they held no grey
+// objects, ends the mark; otherwise it starts the world again and the
+// mark goes on. It returns the mark's error if it abandoned it.
+func (h *Heap) tryEndMark(self *Mutator) error {
+	q := &h.work
+	if h.phase.Load() != phaseMark || q.owned.Load() || !(q.drained.Load() || q.aborted.Load()) || !q.ending.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer func() {
+		h.cycMu.Lock()
+		q.ending.Store(false)
+		h.cycCond.Broadcast()
+		h.cycMu.Unlock()
+	}()
+	t0, stopped, err := h.world.stop(self, self == nil)
+	if err != nil || !stopped {
+		return err
+	}
+	if h.phase.Load() != phaseMark || q.owned.Load() {
+		h.world.start() // ended meanwhile
+		return nil
+	}
+	if q.aborted.Load() {
+		return h.abandon(t0, 0)
+	}
+	if h.flushBarriers() || q.busy(0) {
+		h.cyc.pause += time.Since(t0)
+		h.world.start()
+		return nil
+	}
+	q.finish(0)
+	h.markEnd(t0)
+	return nil
+}
+
+// markStart is phase 1 of a collection, with the world stopped since t0,
+// for a mark run in the foreground by its caller (owned) or in the
+// background. It starts the world again, and returns the error of a
+// Roots function that panicked (the collection is then abandoned).
+func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
 	// Finish the previous cycle's sweep (the runtime's finishsweep_m):
 	// help the background sweepers, then wait for the spans others are
 	// sweeping and for the arena's Advance.
@@ -65,80 +212,63 @@ func (h *Heap) gcStopped(full bool) error {
 	// No running Mutator is between resolving a Ref and using it: the
 	// memory of the spans that sweep freed can be reused.
 	h.releaseRetired()
-
 	// Every span is now swept, so it is either cached by a Mutator or on
-	// a swept list. Put the cached ones on the lists too: after the flip
-	// below they all need sweeping.
-	sg := h.sweepgen.Load()
+	// a swept list. Put the cached ones on the lists too, so that their
+	// allocation cursors hold still while markFrom is taken.
 	for m := range h.world.mutators {
-		for c, s := range m.spans {
-			if s != nil {
-				m.spans[c] = nil
-				h.uncache(s)
-			}
-		}
+		m.uncacheAll()
 		m.flushAllocs()
 	}
-	allocated := h.countAllocated()
+	allocated := h.prepareSpans()
 
-	tm := time.Now()
-	slots, bytes, roots, err := h.mark()
-	h.st.markNs.Add(int64(time.Since(tm)))
-	if err != nil {
+	q := &h.work
+	q.reset(len(h.markers), owned, h.arena.Epoch(), h.retain)
+	for _, w := range h.markers {
+		w.reset()
+	}
+	h.cyc = cycle{
+		full:      full,
+		heapLive0: h.heapLive.Load(),
+		allocs0:   h.st.allocs.Load(),
+		allocated: allocated,
+		start:     t0,
+	}
+	h.cyc.roots = h.markRoots(h.markers[0])
+	if err := q.failure(); err != nil {
 		h.clearMarks()
+		h.recordPause(time.Since(t0))
+		h.world.start()
 		return err
 	}
-	h.st.markedSlots.Store(slots)
-	h.st.markedBytes.Store(bytes)
-
-	// The flip: every swept list becomes an unswept list, every span in
-	// use needs sweeping.
-	h.sgLock.Lock()
-	h.mu.Lock()
-	n := h.inUse
-	h.mu.Unlock()
-	h.sweepgen.Store(sg + 2)
-	h.sweepCursor.Store(0)
-	h.st.sweepStart.Store(time.Now().UnixNano())
-	h.cycle.Add(1)
-	h.sweepLeft.Store(int64(n))
-	h.sweepFull.Store(full)
-	if h.onFlip != nil {
-		h.onFlip(sg+2, n)
+	h.setPhase(phaseMark)
+	h.st.started.Add(1)
+	for m := range h.world.mutators {
+		m.wb, m.wbLast = !h.noBarrier, nil
+		m.gcw.reset()
 	}
-	h.sgLock.Unlock()
-
-	h.heapLive.Store(bytes)
-	h.setGoal(bytes, roots, allocated)
-	if n == 0 {
-		h.finishSweep()
-		return nil
-	}
-	if full {
-		h.waitSweepStopped()
-		h.releaseRetired()
-		return nil
-	}
-	for range h.nsweep {
-		select {
-		case h.wake <- struct{}{}:
-		default:
-		}
-	}
+	h.cyc.pause = time.Since(t0)
+	h.world.start()
 	return nil
 }
 
-// countAllocated adds up the allocated slots of every span, with the
-// world stopped and no sweep in progress, records the peak and returns
-// their bytes. The peak's load-then-store is safe because only one
-// collection at a time runs this.
-func (h *Heap) countAllocated() int64 {
+// prepareSpans notes in every span where allocation stands (markFrom),
+// with the world stopped, every span swept and uncached; adds up the
+// allocated slots, records the peak and returns their bytes. The peak's
+// load-then-store is safe because only one collection at a time runs
+// this.
+func (h *Heap) prepareSpans() int64 {
 	var slots, bytes int64
 	t := h.table.Load()
 	for i := range t.spans {
-		if s := t.spans[i].Load(); s != nil {
-			slots += int64(s.allocCount)
-			bytes += int64(s.allocCount) * int64(s.elemSize)
+		s := t.spans[i].Load()
+		if s == nil {
+			continue
+		}
+		slots += int64(s.allocCount)
+		bytes += int64(s.allocCount) * int64(s.elemSize)
+		s.markFrom = s.freeindex
+		if int(s.pubFree.Load()) != s.freeindex {
+			s.publishFree()
 		}
 	}
 	if slots > h.st.peakSlots.Load() {
@@ -148,4 +278,178 @@ func (h *Heap) countAllocated() int64 {
 		h.st.peakBytes.Store(bytes)
 	}
 	return bytes
+}
+
+// markAndEnd is phases 2 and 3 of a collection run in the foreground, by
+// its caller, the controller, with the world running and the roots
+// marked on markers[0]. It returns the error that abandoned the
+// collection, if one did.
+func (h *Heap) markAndEnd() error {
+	q := &h.work
+	h.startWorkers(h.markers[1:])
+	w0 := h.markers[0]
+	ended := false
+	defer func() {
+		if ended {
+			return
+		}
+		// This goroutine is exiting in the middle of the mark (a
+		// runtime.Goexit in a Tracer): undo the mark and let the world
+		// go on.
+		if q.failure() == nil {
+			q.fail(&TraceError{Value: errGoexit})
+		}
+		if t0, _, err := h.world.stop(nil, true); err == nil {
+			h.abandon(t0, 1)
+		} else {
+			q.finish(1)
+			h.setPhase(phaseIdle)
+		}
+	}()
+	for {
+		w0.guard(func() { w0.work(true) })
+		t0, _, err := h.world.stop(nil, true)
+		if err != nil { // the heap is closing
+			q.fail(err)
+			q.finish(1)
+			h.setPhase(phaseIdle)
+			ended = true
+			return err
+		}
+		if q.aborted.Load() {
+			ended = true
+			return h.abandon(t0, 1)
+		}
+		if h.flushBarriers() || q.busy(1) {
+			h.cyc.pause += time.Since(t0)
+			h.world.start()
+			continue
+		}
+		q.finish(1)
+		q.mu.Lock()
+		q.addLocked(w0)
+		q.mu.Unlock()
+		h.markEnd(t0)
+		ended = true
+		return nil
+	}
+}
+
+// flushBarriers moves the grey objects and counts of every Mutator's
+// write barrier to the queue, with the world stopped, and reports whether
+// there were grey objects.
+func (h *Heap) flushBarriers() bool {
+	grey := false
+	for m := range h.world.mutators {
+		if m.gcw.spans.len() > 0 {
+			grey = true
+		}
+		h.work.flush(m.gcw)
+	}
+	return grey
+}
+
+// abandon ends a mark that failed, with the world stopped since t0: it
+// waits for the workers (but keep, the controller of a foreground
+// collection), undoes the marks and starts the world again. It returns
+// the mark's error.
+func (h *Heap) abandon(t0 time.Time, keep int) error {
+	q := &h.work
+	err := q.failure()
+	q.finish(keep)
+	h.clearMarks()
+	for m := range h.world.mutators {
+		m.wb, m.wbLast = false, nil
+		m.gcw.reset()
+	}
+	h.setPhase(phaseIdle)
+	h.recordPause(h.cyc.pause + time.Since(t0))
+	h.st.markNs.Add(int64(time.Since(h.cyc.start)))
+	h.world.start()
+	return err
+}
+
+// markEnd is the end of a mark, with the world stopped since t0 and every
+// worker gone: it counts what was marked, with the objects allocated
+// during the mark, flips to the sweep, sets the next goal and, for a full
+// collection, sweeps everything; then it starts the world.
+func (h *Heap) markEnd(t0 time.Time) {
+	q := &h.work
+	q.mu.Lock()
+	bad := q.bad
+	for _, u := range q.unsure {
+		if !(u.j < u.s.freeindex || u.s.allocBits.Test(u.j)) {
+			bad++
+		}
+	}
+	clear(q.unsure)
+	q.unsure = q.unsure[:0]
+	slots, bytes, expired := q.slots, q.bytes, q.expired
+	q.mu.Unlock()
+	if bad > 0 {
+		h.st.badRefs.Add(bad)
+	}
+	if expired > 0 {
+		h.st.lifetimeViolations.Add(expired)
+	}
+
+	// Every span goes back to a swept list: after the flip they all need
+	// sweeping. What Mutators allocated during the mark is black.
+	for m := range h.world.mutators {
+		m.uncacheAll()
+		m.flushAllocs()
+		m.wb, m.wbLast = false, nil
+	}
+	blackBytes := h.heapLive.Load() - h.cyc.heapLive0
+	slots += int64(h.st.allocs.Load() - h.cyc.allocs0)
+	bytes += blackBytes
+	h.st.markedSlots.Store(slots)
+	h.st.markedBytes.Store(bytes)
+
+	// The flip: every swept list becomes an unswept list, every span in
+	// use needs sweeping.
+	sg := h.sweepgen.Load()
+	h.sgLock.Lock()
+	h.mu.Lock()
+	n := h.inUse
+	h.mu.Unlock()
+	h.sweepgen.Store(sg + 2)
+	h.sweepCursor.Store(0)
+	h.st.sweepStart.Store(time.Now().UnixNano())
+	h.cycle.Add(1)
+	h.sweepLeft.Store(int64(n))
+	h.sweepFull.Store(h.cyc.full)
+	if h.onFlip != nil {
+		h.onFlip(sg+2, n)
+	}
+	h.sgLock.Unlock()
+
+	h.heapLive.Store(bytes)
+	h.setGoal(bytes, h.cyc.roots, h.cyc.allocated, blackBytes)
+	h.setPhase(phaseIdle)
+	full := h.cyc.full
+	switch {
+	case n == 0:
+		h.finishSweep()
+	case full:
+		h.waitSweepStopped()
+		h.releaseRetired()
+	}
+	h.recordPause(h.cyc.pause + time.Since(t0))
+	h.st.markNs.Add(int64(time.Since(h.cyc.start)))
+	h.world.start()
+	if n > 0 && !full {
+		for range h.nsweep {
+			select {
+			case h.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// recordPause records the world stopped for d in one collection.
+func (h *Heap) recordPause(d time.Duration) {
+	h.st.pauseNs.Add(int64(d))
+	h.pauses.record(d)
 }

@@ -69,15 +69,17 @@ type Heap struct {
 	// slots of the spans Mutators took since (counted as used when taken)
 	// and large objects. Atomic.
 	heapLive atomic.Int64
-	// goal is the heapLive at which the next collection starts. Atomic;
-	// stored by setGoal under pacerMu.
-	goal atomic.Int64
+	// goal is the heapLive a collection's mark should end at, GOGC's
+	// goal; past it, Mutators that take spans join the mark. trigger is
+	// the heapLive at which the next collection starts (pacer.go).
+	// Atomic; stored by setGoal under pacerMu.
+	goal, trigger atomic.Int64
 	// gcPercent is GOGC: Options.GCPercent, changed by SetGCPercent.
 	// Atomic.
 	gcPercent atomic.Int64
 	// pacerMu guards the results of the last mark that setGoal uses.
-	pacerMu                              sync.Mutex
-	lastMarked, lastRoots, lastAllocated int64 // under pacerMu
+	pacerMu                                             sync.Mutex
+	lastMarked, lastRoots, lastAllocated, lastMarkAlloc int64 // under pacerMu
 
 	// sweepFull is set for the sweep phase of a full collection (after
 	// ErrLimit): place then frees every empty span at once. Stored at the
@@ -90,6 +92,9 @@ type Heap struct {
 	freeIdx []freeSpanIdx // retired span indexes, oldest first; under mu
 	nextIdx uint32        // indexes below it have been handed out (from 1); under mu
 	inUse   int           // spans in the table; under mu
+	// oldTables are the span tables that larger ones replaced, whose
+	// slots freeSpan clears too (spanTable). Under mu.
+	oldTables []*spanTable
 	// retired holds the memory of spans freed by sweeps: a Mutator may
 	// have resolved a Ref into such a span just before it was freed and
 	// still be about to access it, so the pages are neither reused nor
@@ -115,12 +120,32 @@ type Heap struct {
 	quit   chan struct{}  // closed by Close
 	wg     sync.WaitGroup // background sweepers
 
-	// markers are the mark workers, made by the first collection and used
-	// only by the collector, with the world stopped.
+	// phase is the collector's phase (gc.go): phaseMark from the start
+	// of a mark to its end. Stored under cycMu with the world stopped;
+	// read atomically.
+	phase atomic.Uint32
+	// cycMu orders the changes of phase and of work.ending with the
+	// goroutines waiting on cycCond for them.
+	cycMu   sync.Mutex
+	cycCond sync.Cond // on cycMu
+	// cyc is the record of the collection in progress; written with the
+	// world stopped.
+	cyc cycle
+	// work is the mark's shared state: its queue of grey objects, its
+	// workers and their totals.
+	work markQueue
+	// markers are the mark workers' markers, one per mark goroutine:
+	// markers[0] marks the roots, and is the controller's in a
+	// foreground collection. Used by the collection in progress only.
 	markers []*marker
 
 	st     counters // statistics; atomic
 	pauses pauseLog // the stops of the world; under its own lock
+
+	// noBarrier keeps the write barrier off during marks, for the test
+	// that shows the barrier is needed; set by tests before any use,
+	// read-only afterwards.
+	noBarrier bool
 
 	// onSweep, if set, is called by sweepSpan before each sweep; set by
 	// tests before any use, read-only afterwards.
@@ -176,9 +201,15 @@ func newHeap(opts Options, anyRetain bool) (*Heap, error) {
 	h.initTypes(o.Trace != nil)
 	h.world.init()
 	h.scond.L = &h.smu
+	h.cycCond.L = &h.cycMu
+	h.work.cond.L = &h.work.mu
+	h.markers = make([]*marker, h.nmark)
+	for i := range h.markers {
+		h.markers[i] = newMarker(h)
+	}
 	h.table.Store(&spanTable{spans: make([]atomic.Pointer[span], 64)})
 	h.gcPercent.Store(int64(o.GCPercent))
-	h.setGoal(0, 0, 0)
+	h.setGoal(0, 0, 0, 0)
 	h.nextIdx = 1
 	h.wake = make(chan struct{}, h.nsweep)
 	h.wg.Add(h.nsweep + 1)
@@ -198,11 +229,16 @@ func (h *Heap) Close() error {
 	if h == nil || h.arena == nil {
 		return fmt.Errorf("%w: Close of a Heap not made by New", ErrClosed)
 	}
-	if !h.world.close(func(m *Mutator) { clear(m.spans) }) {
+	if !h.world.close(func(m *Mutator) {
+		clear(m.spans)
+		m.state = mutatorClosed
+		m.expire()
+	}) {
 		return fmt.Errorf("%w: Close", ErrClosed)
 	}
 	h.closed.Store(true)
 	close(h.quit)
+	h.work.fail(errClosed) // mark goroutines waiting for work leave
 	h.wg.Wait()
 	h.mu.Lock()
 	regions := h.pages.unmapAll()

@@ -110,3 +110,61 @@ func TestSlotSeqsBump(t *testing.T) {
 		}
 	}
 }
+
+// TestOldSpanTable resolves Refs with a Mutator that read the span table
+// before it grew, after spans were freed and their indexes given to new
+// spans: an old table must give nil, never the freed span (in unchecked
+// mode nothing else would tell them apart).
+func TestOldSpanTable(t *testing.T) {
+	h := NewTestHeap(t, Options{Unchecked: true, GCPercent: -1})
+	old := NewTestMutator(t, h) // reads the table now, 64 slots
+	defer old.Close()
+	m := NewTestMutator(t, h)
+	defer m.Close()
+	for range 200 { // large objects: a span each; the table grows
+		if _, err := m.Alloc(40 << 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(h.table.Load().spans); n <= 64 {
+		t.Fatalf("table of %d slots did not grow", n)
+	}
+	old.Release()                  // keeps its table
+	if err := m.GC(); err != nil { // all garbage: the sweep frees the spans
+		t.Fatal(err)
+	}
+	h.WaitSweep()
+	old.Acquire()
+	var fresh []Ref
+	for i := range 200 { // other sizes: other addresses for the same indexes
+		r, err := m.Alloc(24 << 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Push(r)
+		if err := m.StoreWord(r, 0, uint64(1000+i)); err != nil {
+			t.Fatal(err)
+		}
+		fresh = append(fresh, r)
+	}
+	// First the Refs whose index the old table has (a miss would make
+	// old read the table again).
+	reused := 0
+	for i, r := range fresh {
+		if r.spanIdx() >= 64 {
+			continue
+		}
+		reused++
+		if w, err := old.LoadWord(r, 0); err != nil || w != uint64(1000+i) {
+			t.Fatalf("object %d (span %d) through the old table: %d, %v", i, r.spanIdx(), w, err)
+		}
+	}
+	if reused == 0 {
+		t.Fatal("no span index below 64 was given again")
+	}
+	for i, r := range fresh {
+		if w, err := old.LoadWord(r, 0); err != nil || w != uint64(1000+i) {
+			t.Fatalf("object %d (span %d): %d, %v", i, r.spanIdx(), w, err)
+		}
+	}
+}

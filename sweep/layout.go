@@ -15,8 +15,18 @@ import (
 // words makes pointer-free objects, which are never traced. Types are
 // made by Heap.NewType and belong to their heap; the zero Type is none.
 type Type struct {
-	h *Heap
-	l *layout
+	h  *Heap
+	l  *layout
+	id int // the span class of its small objects, -1 for large ones: l.sc.id, at hand for allocation
+}
+
+// typeOf returns the Type of layout l of h.
+func typeOf(h *Heap, l *layout) Type {
+	id := -1
+	if l.sc != nil {
+		id = l.sc.id
+	}
+	return Type{h, l, id}
 }
 
 // Size returns the size of the Type's objects, as given to NewType.
@@ -143,7 +153,7 @@ func (h *Heap) NewType(size int, refWords ...int) (Type, error) {
 	h.types.mu.Lock()
 	defer h.types.mu.Unlock()
 	if l := h.types.layouts[key]; l != nil {
-		return Type{h, l}, nil
+		return typeOf(h, l), nil
 	}
 	l := &layout{size: size, class: class, scan: scanMask, mask: mask}
 	if nrefs == 0 {
@@ -167,5 +177,5 @@ func (h *Heap) NewType(size int, refWords ...int) (Type, error) {
 		}
 	}
 	h.types.layouts[key] = l
-	return Type{h, l}, nil
+	return typeOf(h, l), nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"github.com/gcbits/gcbits"
 )
@@ -24,15 +25,16 @@ const (
 // allocations take no lock.
 //
 // A Mutator is not safe for concurrent use: give each goroutine its own.
-// Objects are read and written only through a running Mutator: there is
-// no write barrier, so a collection relies on every writer being stopped
-// while it marks.
+// Objects are read and written only through a running Mutator, whose
+// stores carry the write barrier that lets a collection mark while
+// Mutators run.
 //
 // # Safepoints
 //
-// A collection stops the world: it waits until every running Mutator is
-// parked at a safepoint, which New, Alloc, GC and Safepoint are. A Mutator that
-// will not call them for a while (it blocks on a channel, waits for other
+// A collection stops the world twice, briefly, at the start and at the
+// end of its mark: it waits until every running Mutator is parked at a
+// safepoint, which New, Alloc, GC and Safepoint are. A Mutator that will
+// not call them for a while (it blocks on a channel, waits for other
 // goroutines, does long work outside the heap) must call Release first
 // and Acquire afterwards, or collections started meanwhile by other
 // goroutines wait for it, and if it waits for them, forever.
@@ -65,18 +67,38 @@ type Mutator struct {
 	// by the Mutator; flushed by the collector while it is parked.
 	allocs uint64
 	// epoch counts the times the Mutator parked, collected, was released
-	// or closed: a View is valid while it holds. Owned by the Mutator.
+	// or closed, in steps of epochStep: a View is valid while it holds.
+	// Owned by the Mutator.
 	epoch uint64
+	// gcw holds the objects the write barrier shaded and not yet handed
+	// to the mark workers, and its counts. Owned by the Mutator while it
+	// runs; the collector flushes and resets it while the Mutator is
+	// parked or released (a released Mutator flushed it first).
+	gcw *marker
+	// wbLast is the object traced by Options.Trace that the write barrier
+	// shaded last in this mark (barrier.go). Owned like gcw.
+	wbLast unsafe.Pointer
+	// table is the span table as the Mutator read it last, read again
+	// when a Ref is not found in it (spanTable). Owned by the Mutator.
+	table *spanTable
 	// state is written under world.mu by the Mutator's own goroutine and
 	// read by that goroutine without the lock (collect reads it, too, on
 	// the calling Mutator's goroutine). Collectors never read other
 	// Mutators' state: they count running and parked Mutators in the
 	// world's fields under its lock.
 	state mutatorState
+	// wb is true while a mark runs: stores go through the write barrier.
+	// Written by collectors while the Mutator is parked or released, and
+	// by its goroutine when it starts running (NewMutator, Acquire).
+	wb  bool
+	tag uint8 // the heap's tag; read-only
 	// A Mutator writes allocs and roots all the time: keep other
 	// goroutines' Mutators off its cache lines (TestMutatorLayout).
-	_ [128 - 96]byte
+	_ [128 - 120]byte
 }
+
+// expire ends the Mutator's Views: it parks, collects, or stops running.
+func (m *Mutator) expire() { m.epoch += epochStep }
 
 // NewMutator returns a running Mutator of h. If a collection is in
 // progress, it waits for its end.
@@ -84,16 +106,30 @@ func (h *Heap) NewMutator() (*Mutator, error) {
 	if h == nil || h.arena == nil {
 		return nil, errClosed
 	}
-	m := &Mutator{h: h, spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache()}
+	m := &Mutator{h: h, tag: h.tag, table: h.table.Load(), spans: make([]*span, len(*h.types.classes.Load())), bits: h.arena.NewCache(), gcw: newMarker(h)}
 	if err := h.world.add(m); err != nil {
 		return nil, err
 	}
+	m.startRunning()
 	return m, nil
 }
 
+// startRunning readies m, which has just become running, for the
+// collector's phase: no collection can start or end before m parks.
+func (m *Mutator) startRunning() {
+	m.wb = m.h.phase.Load() == phaseMark && !m.h.noBarrier
+	m.wbLast = nil
+	if m.wb {
+		m.gcw.reset()
+	}
+}
+
 // stateErr returns the error for a Mutator that is not running.
-func (m *Mutator) stateErr() error {
-	if m.state == mutatorReleased {
+func (m *Mutator) stateErr() error { return stateErr(m.state) }
+
+// stateErr returns the error for a Mutator in state st, not running.
+func stateErr(st mutatorState) error {
+	if st == mutatorReleased {
 		return ErrReleased
 	}
 	return fmt.Errorf("%w: mutator", ErrClosed)
@@ -152,11 +188,25 @@ func (m *Mutator) NewView(t Type) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	return View{m: m, epoch: m.epoch, base: s.addr(r.slot()), s: s}, nil
+	return m.view(s, r.slot()), nil
 }
 
 // newObject is New, and returns the object's span too.
 func (m *Mutator) newObject(t Type) (Ref, *span, error) {
+	if m.state == mutatorRunning && t.h == m.h && m.h.world.stopReq.Load() == 0 && uint(t.id) < uint(len(m.spans)) {
+		if s := m.spans[t.id]; s != nil {
+			if i, ok := s.nextFreeFast(); ok {
+				m.allocs++
+				return s.take(i), s, nil
+			}
+		}
+	}
+	return m.newObjectSlow(t)
+}
+
+// newObjectSlow is newObject when the cached span's cache word has no
+// free slot, or the Mutator must park, or something is wrong.
+func (m *Mutator) newObjectSlow(t Type) (Ref, *span, error) {
 	if m.state != mutatorRunning {
 		return Nil, nil, m.stateErr()
 	}
@@ -167,12 +217,11 @@ func (m *Mutator) newObject(t Type) (Ref, *span, error) {
 	if h.world.stopReq.Load() != 0 {
 		m.park()
 	}
-	sc := t.l.sc
-	if sc == nil {
+	if t.id < 0 {
 		return m.allocLarge(t.l.size, t.l)
 	}
-	if sc.id < len(m.spans) {
-		if s := m.spans[sc.id]; s != nil {
+	if t.id < len(m.spans) {
+		if s := m.spans[t.id]; s != nil {
 			if i, ok := s.nextFreeFast(); ok {
 				m.allocs++
 				return s.take(i), s, nil
@@ -183,7 +232,7 @@ func (m *Mutator) newObject(t Type) (Ref, *span, error) {
 			}
 		}
 	}
-	return m.refill(sc.id)
+	return m.refill(t.id)
 }
 
 // refill replaces the Mutator's span of span class id, which is full or
@@ -203,18 +252,15 @@ func (m *Mutator) refill(id int) (Ref, *span, error) {
 		m.spans[id] = nil
 		h.uncache(s)
 	}
-	if h.gcWanted() {
-		m.epoch++
-		if err := h.collect(m, false); err != nil {
-			return Nil, nil, err
-		}
+	if err := m.pace(); err != nil {
+		return Nil, nil, err
 	}
 	c := h.spanClassOf(id)
 	s, err := h.cacheSpan(c, m.bits)
 	if errors.Is(err, ErrLimit) {
 		// Out of memory: collect, sweep and release everything, and try
 		// once more.
-		m.epoch++
+		m.expire()
 		if err := h.collect(m, true); err != nil {
 			return Nil, nil, err
 		}
@@ -241,16 +287,13 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	}
 	m.flushAllocs()
 	npages := (size + PageSize - 1) / PageSize
-	if h.gcWanted() {
-		m.epoch++
-		if err := h.collect(m, false); err != nil {
-			return Nil, nil, err
-		}
+	if err := m.pace(); err != nil {
+		return Nil, nil, err
 	}
 	large := h.spanClassOf(0)
 	s, err := h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	if errors.Is(err, ErrLimit) {
-		m.epoch++
+		m.expire()
 		if err := h.collect(m, true); err != nil {
 			return Nil, nil, err
 		}
@@ -262,6 +305,7 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	h.heapLive.Add(int64(s.elemSize))
 	i, _ := s.nextFree()
 	r := s.take(i)
+	s.publishFree()
 	// The span goes on the swept full list at once, where the next sweep
 	// finds it; the Mutator does not cache it.
 	large.central.fullSwept(h.sweepgen.Load()).push(s)
@@ -279,7 +323,7 @@ func (m *Mutator) flushAllocs() {
 
 // park waits at a safepoint while a collection stops the world.
 func (m *Mutator) park() {
-	m.epoch++
+	m.expire()
 	m.flushAllocs()
 	m.h.world.park()
 }
@@ -292,15 +336,13 @@ func (m *Mutator) Safepoint() {
 	}
 }
 
-// GC runs a full collection (or waits for the one in progress) and
-// returns when its mark phase is over; sweeping goes on in the
-// background. It is a safepoint.
+// GC runs a full collection, as Heap.GC does, and returns when its mark
+// phase is over; sweeping goes on in the background. The Mutator is
+// released meanwhile. It is a safepoint.
 func (m *Mutator) GC() error {
 	if m.state != mutatorRunning {
 		return m.stateErr()
 	}
-	m.epoch++
-	m.flushAllocs()
 	return m.h.collect(m, false)
 }
 
@@ -309,21 +351,42 @@ func (m *Mutator) GC() error {
 // and its goroutine may still change it (Push, Pop, SetRoot). Its other
 // methods but Acquire and Close return ErrReleased, and its Views expire.
 func (m *Mutator) Release() {
-	if m.state != mutatorRunning {
-		return
+	if m.state == mutatorRunning {
+		m.release()
 	}
-	m.epoch++
+}
+
+// release is Release of a running Mutator.
+func (m *Mutator) release() {
+	m.expire()
 	m.flushAllocs()
+	m.flushBarrier()
 	m.h.world.release(m)
 }
 
 // Acquire makes a released Mutator running again, waiting for the end of
-// a collection in progress.
+// a stop of the world in progress.
 func (m *Mutator) Acquire() {
-	if m.state != mutatorReleased {
-		return
+	if m.state == mutatorReleased {
+		m.acquire()
 	}
+}
+
+// acquire is Acquire of a released Mutator.
+func (m *Mutator) acquire() {
 	m.h.world.acquire(m)
+	m.startRunning()
+}
+
+// uncacheAll gives the Mutator's cached spans back to their sets. Called
+// by the Mutator, or by a collector while it is parked or released.
+func (m *Mutator) uncacheAll() {
+	for c, s := range m.spans {
+		if s != nil {
+			m.spans[c] = nil
+			m.h.uncache(s)
+		}
+	}
 }
 
 // Close gives the Mutator's cached spans back to the heap and unregisters
@@ -332,21 +395,19 @@ func (m *Mutator) Close() error {
 	if m.state == mutatorClosed || m.h == nil {
 		return fmt.Errorf("%w: mutator", ErrClosed)
 	}
-	m.epoch++
+	m.expire()
 	m.flushAllocs()
 	h := m.h
+	if m.state == mutatorRunning {
+		m.flushBarrier()
+	}
 	h.world.removeMayWait(m, func(heapClosed bool) {
 		if heapClosed {
 			return
 		}
 		// No collection can start while the world's lock is held, so
 		// sweepgen holds.
-		for c, s := range m.spans {
-			if s != nil {
-				m.spans[c] = nil
-				h.uncache(s)
-			}
-		}
+		m.uncacheAll()
 	})
 	m.rootsMu.Lock()
 	m.roots = nil

@@ -6,10 +6,9 @@ import (
 )
 
 // Object access. Loads and stores go through a Mutator: only a goroutine
-// holding a running Mutator may touch objects, because a collection
-// relies on every such goroutine being stopped while it marks (there is
-// no write barrier) and a sweep frees memory only once they have all
-// passed a safepoint.
+// holding a running Mutator may touch objects, because a mark relies on
+// every store going through the write barrier (barrier.go), and a sweep
+// frees memory only once every running Mutator has passed a safepoint.
 
 // resolve returns the span of r and checks that r names its slot's
 // current object (in checked mode) or at least an existing slot of this
@@ -62,48 +61,62 @@ func (h *Heap) Size(r Ref) (int, error) {
 	return int(s.elemSize), nil
 }
 
-// object resolves r for an access by m, which must be running.
-func (m *Mutator) object(r Ref) (*span, unsafe.Pointer, error) {
-	if m.state != mutatorRunning {
-		return nil, nil, m.stateErr()
-	}
-	if m.h.closed.Load() {
-		return nil, nil, errClosed
-	}
-	s, err := m.h.resolve(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, s.addr(r.slot()), nil
-}
-
 // View returns direct access to the object r, valid until the Mutator's
 // next safepoint that parks it, collects or releases it (Alloc and New
 // only when they do): accesses through a View check the field and not
 // the Ref. Use one for several accesses to an object.
 func (m *Mutator) View(r Ref) (View, error) {
-	if s := m.lookup(r); s != nil {
-		return View{m: m, epoch: m.epoch, base: s.addr(r.slot()), s: s}, nil
-	}
-	_, _, err := m.object(r)
-	return View{}, err
-}
-
-// lookup is the common case of object, without building an error: it
-// returns r's span if m runs and r names a live object, and nil when
-// object must say what is wrong.
-func (m *Mutator) lookup(r Ref) *span {
-	h := m.h
-	if m.state != mutatorRunning || r.tag() != h.tag || h.closed.Load() {
-		return nil
-	}
-	t := h.table.Load()
-	if i := r.spanIdx(); uint(i) < uint(len(t.spans)) {
-		if s := t.spans[i].Load(); s != nil && s.live(r) {
-			return s
+	// The checks of resolve, without building an error, with the table
+	// the Mutator read last.
+	if r.tag() == m.tag && m.state == mutatorRunning { // a closed heap closed its Mutators
+		if i := r.spanIdx(); uint(i) < uint(len(m.table.spans)) {
+			if s := m.table.spans[i].Load(); s != nil && s.live(r) {
+				return m.view(s, r.slot()), nil
+			}
 		}
 	}
-	return nil
+	return m.viewSlow(r)
+}
+
+// viewSlow is View with the heap's current span table, and the error of
+// a Ref that fails its checks.
+func (m *Mutator) viewSlow(r Ref) (View, error) {
+	if m.state == mutatorRunning {
+		if t := m.h.table.Load(); t != m.table {
+			m.table = t
+			return m.View(r)
+		}
+	}
+	return View{}, &refError{m: m, r: r, state: m.state}
+}
+
+// refError is the error of Mutator.View for a Ref that failed its checks,
+// or a Mutator that does not run. The sentinel it wraps and its text are
+// worked out when asked for, from what the access knew, so that View
+// stays small enough for the compiler to inline.
+type refError struct {
+	m     *Mutator
+	r     Ref
+	state mutatorState // the Mutator's state at the access
+}
+
+// err returns the error e stands for.
+func (e *refError) err() error {
+	if e.state != mutatorRunning {
+		return stateErr(e.state)
+	}
+	if _, err := e.m.h.resolve(e.r); err != nil {
+		return err
+	}
+	return badRef(e.r, "no live object")
+}
+
+func (e *refError) Error() string { return e.err().Error() }
+func (e *refError) Unwrap() error { return e.err() }
+
+// view returns m's View of slot j of s.
+func (m *Mutator) view(s *span, j int) View {
+	return View{m: m, s: s, base: unsafe.Add(s.base, uintptr(j)*s.elemSize), es: m.epoch | uint64(j)}
 }
 
 // Load returns word i of the object r as a Ref.
@@ -174,23 +187,53 @@ func (m *Mutator) WriteAt(r Ref, p []byte, off int) error {
 // Mutator's goroutine. The zero View is not valid.
 type View struct {
 	// Four fields, so that the compiler keeps a View in registers.
-	m     *Mutator
-	epoch uint64         // m.epoch when the View was made
-	base  unsafe.Pointer // the object's first byte
-	s     *span          // its span: size, layout, and the object's Ref
+	m    *Mutator
+	s    *span          // the object's span: size, layout, and its Ref
+	base unsafe.Pointer // the object's first byte
+	es   uint64         // m.epoch when the View was made, with the object's slot in the low 16 bits
 }
+
+// epochStep is what a Mutator's epoch advances by, leaving its low 16
+// bits to a View's slot.
+const epochStep = 1 << refSlotBits
+
+// ok reports whether v is valid and i a word of its object.
+func (v View) ok(i int) bool {
+	return v.m != nil && v.es&^(epochStep-1) == v.m.epoch && uint(i) < uint(v.s.elemSize/8)
+}
+
+// wordErr returns the error of an access to word i through v, which is
+// not valid or not that long.
+func (v View) wordErr(i int) error { return &viewError{v: v, i: i} }
+
+// viewError is the error of an access to word i through View v that
+// failed its checks: its text is made when asked for, so that the
+// accesses stay small enough for the compiler to inline. A word within
+// the object failed because the View expired.
+type viewError struct {
+	v View
+	i int
+}
+
+func (e *viewError) Error() string {
+	switch {
+	case e.v.s == nil:
+		return badRef(Nil, "the zero View").Error()
+	case uint(e.i) >= uint(e.v.s.elemSize/8):
+		return badRef(e.v.Ref(), fmt.Sprintf("word %d outside a %d-byte object", e.i, e.v.s.elemSize)).Error()
+	}
+	return badRef(e.v.Ref(), "View used after a safepoint").Error()
+}
+
+func (e *viewError) Unwrap() error { return ErrBadRef }
 
 // Ref returns the object's Ref.
 func (v View) Ref() Ref {
 	if v.s == nil {
 		return Nil
 	}
-	i := int((uintptr(v.base) - uintptr(v.s.base)) / v.s.elemSize)
-	var seq uint16
-	if v.s.seqs != nil {
-		seq = v.s.seqs.get(i)
-	}
-	return makeRef(v.s.tag, v.s.idx, i, seq)
+	j := int(v.es & (epochStep - 1))
+	return makeRef(v.s.tag, v.s.idx, j, v.s.seq(j))
 }
 
 // Size returns the size of the object's slot in bytes.
@@ -201,66 +244,67 @@ func (v View) Size() int {
 	return int(v.s.elemSize)
 }
 
-// word returns the address of word i, after checking that v is valid and
-// i within the object.
-func (v View) word(i int) (*uint64, error) {
-	if v.m == nil || v.epoch != v.m.epoch {
-		return nil, badRef(v.Ref(), "View used after a safepoint")
-	}
-	if uint(i) >= uint(v.s.elemSize/8) {
-		return nil, badRef(v.Ref(), fmt.Sprintf("word %d outside a %d-byte object", i, v.s.elemSize))
-	}
-	return (*uint64)(unsafe.Add(v.base, uintptr(i)*8)), nil
-}
-
 // Load returns word i of the object as a Ref.
 func (v View) Load(i int) (Ref, error) {
-	p, err := v.word(i)
-	if err != nil {
-		return Nil, err
+	if v.ok(i) {
+		return Ref(*(*uint64)(unsafe.Add(v.base, uintptr(i)*8))), nil
 	}
-	return Ref(*p), nil
+	return Nil, v.wordErr(i)
 }
 
 // Store stores x into word i of the object, as Mutator.Store does.
 func (v View) Store(i int, x Ref) error {
-	p, err := v.word(i)
-	if err != nil {
-		return err
+	if !v.ok(i) || !v.s.layout.isRef(i) || (x.tag() != v.m.tag && x != Nil) {
+		return v.storeErr(i, x)
 	}
-	if !v.s.layout.isRef(i) {
-		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.Ref())
-	}
-	if x.tag() != v.m.h.tag && x != Nil {
-		return fmt.Errorf("storing %v into %v: %w", x, v.Ref(), badRef(x, "a Ref of another heap"))
+	p := (*uint64)(unsafe.Add(v.base, uintptr(i)*8))
+	if v.m.wb {
+		if v.s.layout.scan != scanMask {
+			v.m.wbWords(v.s, v.base, i, i+1)
+		} else if old := Ref(*p); old != Nil {
+			v.m.shade(old)
+		}
 	}
 	*p = uint64(x)
 	return nil
 }
 
+// storeErr returns the error of Store(i, x) through v, which failed its
+// checks.
+func (v View) storeErr(i int, x Ref) error {
+	switch {
+	case !v.ok(i):
+		return v.wordErr(i)
+	case !v.s.layout.isRef(i):
+		return fmt.Errorf("%w: storing a Ref into word %d of %v, a word for data", ErrType, i, v.Ref())
+	}
+	return fmt.Errorf("storing %v into %v: %w", x, v.Ref(), badRef(x, "a Ref of another heap"))
+}
+
 // LoadWord returns word i (bytes 8i to 8i+7) of the object.
 func (v View) LoadWord(i int) (uint64, error) {
-	p, err := v.word(i)
-	if err != nil {
-		return 0, err
+	if v.ok(i) {
+		return *(*uint64)(unsafe.Add(v.base, uintptr(i)*8)), nil
 	}
-	return *p, nil
+	return 0, v.wordErr(i)
 }
 
 // StoreWord stores w into word i of the object, as Mutator.StoreWord
 // does.
 func (v View) StoreWord(i int, w uint64) error {
-	p, err := v.word(i)
-	if err != nil {
-		return err
+	if !v.ok(i) {
+		return v.wordErr(i)
 	}
-	*p = w
+	if v.m.wb {
+		v.m.wbWords(v.s, v.base, i, i+1)
+	}
+	*(*uint64)(unsafe.Add(v.base, uintptr(i)*8)) = w
 	return nil
 }
 
 // bytes returns the bytes [off, off+n) of the object.
 func (v View) bytes(off, n int) ([]byte, error) {
-	if v.m == nil || v.epoch != v.m.epoch {
+	if v.m == nil || v.es&^(epochStep-1) != v.m.epoch {
 		return nil, badRef(v.Ref(), "View used after a safepoint")
 	}
 	if off < 0 || n < 0 || uint64(off)+uint64(n) > uint64(v.s.elemSize) {
@@ -284,6 +328,9 @@ func (v View) WriteAt(p []byte, off int) error {
 	b, err := v.bytes(off, len(p))
 	if err != nil {
 		return err
+	}
+	if v.m.wb && len(p) > 0 {
+		v.m.wbWords(v.s, v.base, off/8, (off+len(p)+7)/8)
 	}
 	copy(b, p)
 	return nil

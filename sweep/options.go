@@ -11,8 +11,11 @@ import (
 // Tracer reports the references held by obj: it calls visit once for each
 // Ref field (Nil fields may be skipped or passed; both are fine). The heap
 // calls it once for every object it marks, from several goroutines at
-// once, while the world is stopped. It must not call methods of the Heap
-// or of a Mutator; it may only read obj.
+// once, while Mutators run: a word a Mutator stores meanwhile reads as
+// its old or its new value. It must not call methods of the Heap or of a
+// Mutator; it may only read obj. A panic in it fails the collection: the
+// caller that started or ended the mark (Alloc, New, GC) gets the
+// *TraceError.
 type Tracer func(obj Object, visit func(Ref))
 
 // Options configure a Heap. Every zero field gives a default.
@@ -23,7 +26,9 @@ type Options struct {
 	Trace Tracer
 	// Roots, if set, reports global roots at the start of every
 	// collection, in addition to the root stacks of the Mutators. It runs
-	// while the world is stopped, on the collecting goroutine.
+	// while the world is stopped, on the goroutine that starts the
+	// collection. A Ref it reports keeps its object for this collection
+	// even if it is dropped meanwhile.
 	Roots func(visit func(Ref))
 	// Classes is the table of small size classes, sizes increasing;
 	// nil means GoClasses(). Larger objects get a span of their own.
@@ -38,8 +43,9 @@ type Options struct {
 	// MinHeapBytes is the heap size below which no automatic collection
 	// starts at GCPercent 100, as the runtime's 4 MiB; 0 means 4 MiB.
 	MinHeapBytes int64
-	// MarkWorkers is the number of goroutines that mark; 0 means
-	// GOMAXPROCS.
+	// MarkWorkers is the number of goroutines that mark a collection
+	// (the caller of GC is one of them); 0 means GOMAXPROCS. Mutators
+	// that wait for a mark to end help it too.
 	MarkWorkers int
 	// Sweepers is the number of background sweeper goroutines; 0 means
 	// GOMAXPROCS/2 (at least 1), negative means none: spans are then swept
@@ -74,7 +80,8 @@ type Options struct {
 	// documentation.
 	Arena gcbits.Options
 	// Timing measures the time spent sweeping and allocating bitmaps, per
-	// span, for Stats. It costs two clock reads per span swept.
+	// span, for Stats. It costs three reads of the monotonic clock per span
+	// swept.
 	Timing bool
 }
 

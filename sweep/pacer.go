@@ -2,12 +2,63 @@ package sweep
 
 import "math"
 
-// The pacer decides when the next collection starts: when heapLive, the
-// bytes of slots in use or handed to Mutators, reaches goal.
+// The pacer decides when a collection starts and when Mutators must help
+// it, from heapLive: the bytes marked by the last collection (with the
+// objects allocated during its mark, which it counts as marked, as the
+// runtime does) plus the free slots of the spans Mutators took since
+// (counted as used when taken) and large objects.
+//
+//   - goal is GOGC's: heapLive may grow to the marked bytes plus
+//     GCPercent percent of them and of the roots.
+//   - trigger is where the next collection starts, ahead of the goal by
+//     what the last mark saw allocated while it ran, so that a mark
+//     ends near the goal: between 70% and 95% of the way from the
+//     marked bytes to the goal, as the runtime bounds its trigger.
+//   - A Mutator that takes a span with heapLive past the goal while a
+//     mark runs joins the mark until it ends.
 
-// gcWanted reports whether the heap has reached its collection goal.
-func (h *Heap) gcWanted() bool {
-	return h.heapLive.Load() >= h.goal.Load()
+// Trigger bounds, as fractions of the runway from the marked bytes to the
+// goal (the runtime's are 0.7 and 0.95).
+const (
+	minTriggerPercent = 70
+	maxTriggerPercent = 95
+)
+
+// pace is called by a Mutator that takes a new span: it starts a
+// collection at the trigger, ends a mark that is drained, and joins the
+// mark at the goal until it ends. It returns the error of a collection it
+// started or ended that failed.
+func (m *Mutator) pace() error {
+	h := m.h
+	for {
+		switch h.phase.Load() {
+		case phaseIdle:
+			if h.heapLive.Load() < h.trigger.Load() {
+				return nil
+			}
+			m.expire()
+			return h.startBackground(m)
+		case phaseMark:
+			if q := &h.work; q.drained.Load() || q.aborted.Load() {
+				m.expire()
+				if err := h.tryEndMark(m); err != nil {
+					return err
+				}
+				if h.phase.Load() != phaseMark {
+					continue
+				}
+			}
+			if h.heapLive.Load() < h.goal.Load() {
+				return nil
+			}
+			m.release()
+			err := h.helpEndMark()
+			m.acquire()
+			if err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // limitRunway is the least growth the memory limit leaves the heap after
@@ -15,17 +66,19 @@ func (h *Heap) gcWanted() bool {
 // a live heap above the limit is not collected at every allocation.
 const limitRunway = 16
 
-// setGoal sets the goal of the next collection, after a mark that found
-// marked bytes live and roots roots, with allocated bytes of slots
-// allocated before it (live or dead). As GOGC sets the Go heap's goal:
-// the marked bytes plus GCPercent percent of the marked bytes and the
-// roots (8 bytes each), but at least MinHeapBytes×GCPercent/100; none if
-// GCPercent is negative. Then lowered to what keeps the heap's memory
-// under MemoryLimit, but at least the marked bytes plus a sixteenth.
-func (h *Heap) setGoal(marked, roots, allocated int64) {
+// setGoal sets the goal and trigger of the next collection, after a mark
+// that found marked bytes live (those allocated during it included) and
+// roots roots, with allocated bytes of slots allocated when it began
+// (live or dead), and markAlloc bytes allocated while it ran. The goal is
+// GOGC's: the marked bytes plus GCPercent percent of the marked bytes
+// and the roots (8 bytes each), but at least MinHeapBytes×GCPercent/100;
+// none if GCPercent is negative. Then lowered to what keeps the heap's
+// memory under MemoryLimit, but at least the marked bytes plus a
+// sixteenth.
+func (h *Heap) setGoal(marked, roots, allocated, markAlloc int64) {
 	h.pacerMu.Lock()
 	defer h.pacerMu.Unlock()
-	h.lastMarked, h.lastRoots, h.lastAllocated = marked, roots, allocated
+	h.lastMarked, h.lastRoots, h.lastAllocated, h.lastMarkAlloc = marked, roots, allocated, markAlloc
 	goal := int64(math.MaxInt64)
 	if p := int64(h.gcPercent.Load()); p >= 0 {
 		goal = max(h.minHeap/100*p, marked+(marked+8*roots)/100*p)
@@ -39,6 +92,14 @@ func (h *Heap) setGoal(marked, roots, allocated int64) {
 		limitGoal := h.memoryLimit - h.arena.Stats().MappedBytes - frag
 		goal = min(goal, max(limitGoal, marked+marked/limitRunway+PageSize))
 	}
+	trigger := goal
+	if goal != math.MaxInt64 {
+		runway := goal - marked
+		lo := marked + runway/100*minTriggerPercent
+		hi := marked + runway/100*maxTriggerPercent
+		trigger = min(max(goal-markAlloc-markAlloc/8, lo), hi)
+	}
+	h.trigger.Store(trigger)
 	h.goal.Store(goal)
 }
 
@@ -53,8 +114,8 @@ func (h *Heap) SetGCPercent(percent int) int {
 	}
 	old := int(h.gcPercent.Swap(int64(percent)))
 	h.pacerMu.Lock()
-	marked, roots, allocated := h.lastMarked, h.lastRoots, h.lastAllocated
+	marked, roots, allocated, markAlloc := h.lastMarked, h.lastRoots, h.lastAllocated, h.lastMarkAlloc
 	h.pacerMu.Unlock()
-	h.setGoal(marked, roots, allocated)
+	h.setGoal(marked, roots, allocated, markAlloc)
 	return old
 }

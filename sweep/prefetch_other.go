@@ -6,3 +6,6 @@ import "unsafe"
 
 // prefetch does nothing on this architecture.
 func prefetch(unsafe.Pointer) {}
+
+// prefetchSlots does nothing on this architecture.
+func prefetchSlots(unsafe.Pointer, uintptr, uint64) {}

@@ -402,3 +402,11 @@ func TestZeroValues(t *testing.T) {
 		t.Error("zero Object has words")
 	}
 }
+
+// TestZeroMutatorView checks that a zero Mutator's View fails cleanly.
+func TestZeroMutatorView(t *testing.T) {
+	var m Mutator
+	if _, err := m.View(makeRef(1, 1, 0, 1)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("View on a zero Mutator: %v", err)
+	}
+}

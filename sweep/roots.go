@@ -33,10 +33,16 @@ func (m *Mutator) rootsErr(r Ref) error {
 // released. It returns an error wrapping ErrClosed on a closed Mutator,
 // and ErrBadRef for a Ref of another heap.
 func (m *Mutator) Push(r Ref) error {
-	if m.state == mutatorRunning && (r == Nil || r.tag() == m.h.tag) {
+	if m.state == mutatorRunning && (r.tag() == m.tag || r == Nil) {
 		m.roots = append(m.roots, r)
 		return nil
 	}
+	return m.pushSlow(r)
+}
+
+// pushSlow is Push on a Mutator that is not running, or of a Ref of
+// another heap.
+func (m *Mutator) pushSlow(r Ref) error {
 	if err := m.rootsErr(r); err != nil {
 		return err
 	}
@@ -49,16 +55,7 @@ func (m *Mutator) Push(r Ref) error {
 // the Mutator runs or is released. It returns an error wrapping ErrClosed
 // on a closed Mutator.
 func (m *Mutator) Pop(n int) error {
-	if m.state != mutatorRunning {
-		if err := m.rootsErr(Nil); err != nil {
-			return err
-		}
-		defer m.lockRoots()()
-	}
-	n = min(max(n, 0), len(m.roots))
-	clear(m.roots[len(m.roots)-n:])
-	m.roots = m.roots[:len(m.roots)-n]
-	return nil
+	return m.PopTo(len(m.roots) - max(n, 0))
 }
 
 // PopTo pops roots until the stack is depth deep, as a handle scope
@@ -68,7 +65,27 @@ func (m *Mutator) Pop(n int) error {
 // current one leaves the stack alone. It works while the Mutator runs or
 // is released, and returns an error wrapping ErrClosed on a closed one.
 func (m *Mutator) PopTo(depth int) error {
-	return m.Pop(len(m.roots) - max(depth, 0))
+	if roots := m.roots; uint(depth) <= uint(len(roots)) && m.state == mutatorRunning {
+		m.roots = roots[:depth] // what lies past the length is never read
+		return nil
+	}
+	return m.popToSlow(depth)
+}
+
+// popToSlow is PopTo on a Mutator that is not running, or with a depth
+// outside the stack.
+func (m *Mutator) popToSlow(depth int) error {
+	depth = max(depth, 0)
+	if m.state == mutatorRunning {
+		m.roots = m.roots[:min(depth, len(m.roots))]
+		return nil
+	}
+	if err := m.rootsErr(Nil); err != nil {
+		return err
+	}
+	defer m.lockRoots()()
+	m.roots = m.roots[:min(depth, len(m.roots))]
+	return nil
 }
 
 // NumRoots returns the depth of the root stack.

@@ -52,14 +52,14 @@ func (q slotSeqs) bump(first int, dead uint64) {
 	}
 }
 
-// next returns 1 more than the highest number of the slots (in 16-bit
-// arithmetic), where a new span on the same index starts its slots, so
-// that Refs to this span's objects stay stale.
-func (q slotSeqs) next() uint16 {
+// next returns 1 more than the highest number of the slots, each plus
+// base (in 16-bit arithmetic), where a new span on the same index starts
+// its slots, so that Refs to this span's objects stay stale.
+func (q slotSeqs) next(base uint16) uint16 {
 	var m uint16
 	for _, w := range q {
-		for ; w != 0; w >>= 16 {
-			m = max(m, uint16(w))
+		for k := range 4 {
+			m = max(m, uint16(w>>(16*k))+base)
 		}
 	}
 	return m + 1

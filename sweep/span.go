@@ -24,10 +24,12 @@ type bitSource interface {
 //
 // A span has one holder at a time: the Mutator that allocates from it or
 // the goroutine that sweeps it. Handing a span to another holder
-// synchronizes (a spanSet's lock, or tryAcquire and setSwept). mark and
-// isMarked are atomic and run from any number of mark workers at once,
-// but never concurrently with a sweep, which replaces the mark bitmap: a
-// mark phase ends before the sweep phase begins.
+// synchronizes (a spanSet's lock, or tryAcquire and setSwept). Marking
+// sets bits of markBits atomically, from any number of mark workers and
+// write barriers at once, while the holder allocates; it reads only what
+// allocation leaves alone (markFrom, allocBits, pubFree). It never runs
+// concurrently with a sweep, which replaces the mark bitmap: a mark phase
+// ends before the sweep phase begins, and begins after it ends.
 //
 // # Sweep generations
 //
@@ -66,6 +68,28 @@ type span struct {
 	// allocCount is the number of allocated slots: the survivors of the
 	// last sweep plus the slots nextFree has handed out since. Holder.
 	allocCount int
+	// markFrom is freeindex when the current (or last) mark began: the
+	// slots below it, and those of allocBits, were allocated then; the
+	// others were free, and any of them allocated during the mark is
+	// black (blacken marks them before the sweep). Written with the world
+	// stopped at the start of a mark, or before the span is published;
+	// read-only while marking.
+	markFrom int
+	// scans has a bit set for each object a marker has scanned in the
+	// current mark: marks that are not in it are grey. Set by markers
+	// with atomic ORs, which claim the objects they scan; cleared by the
+	// sweep, which holds the span. Its length is fixed.
+	scans []uint64
+	// queued is set while the span is in a mark queue; set by
+	// compare-and-swap by the marker that queues it, cleared by the one
+	// that takes it to scan it.
+	queued atomic.Bool
+	// pubFree is freeindex as the holder last published it (at least
+	// every 64 slots, and when it gives the span back): every slot below
+	// it is allocated. A marker reads it atomically, to tell a Ref to an
+	// object allocated during the mark from a stale one. Stored
+	// atomically by the holder.
+	pubFree atomic.Int32
 	// allocEpoch and markEpoch are the arena epochs in which the Alloc of
 	// allocBits and of markBits began: a heap checks with them that a
 	// bitmap is never used past its lifetime. Holder.
@@ -78,11 +102,15 @@ type span struct {
 	// The slice itself is replaced only by a sweep, never during marking.
 	// Holder.
 	markBits gcbits.Bits
-	// seqs holds the slots' sequence numbers (see slotSeqs); nil in
-	// unchecked mode. The slice is read-only; see slotSeqs for its words.
-	seqs slotSeqs
-	idx  uint32 // index in the heap's span table, from 1; read-only
-	tag  uint8  // the heap's tag, for the Refs of the span's objects; read-only
+	// seqs holds the slots' sequence numbers (see slotSeqs), less
+	// seqBase, which advances all of them at once (modulo 2^16) when a
+	// sweep frees every object; nil in unchecked mode. The slice is
+	// read-only; see slotSeqs for its words. seqBase is stored atomically
+	// by the holder and read atomically by any goroutine, as the words.
+	seqs    slotSeqs
+	seqBase atomic.Uint32
+	idx     uint32 // index in the heap's span table, from 1; read-only
+	tag     uint8  // the heap's tag, for the Refs of the span's objects; read-only
 	// needzero: freed slots may hold old data, so take clears a slot
 	// before handing it out. False for fresh memory from the OS. Holder.
 	needzero bool
@@ -170,6 +198,7 @@ func (s *span) nextFree() (int, bool) {
 				return 0, false
 			}
 			s.freeindex = next
+			s.pubFree.Store(int32(next))
 			s.allocCache = ^s.allocBits[next>>6]
 			continue
 		}
@@ -184,6 +213,7 @@ func (s *span) nextFree() (int, bool) {
 		s.allocCache >>= uint(tz + 1)
 		s.freeindex = i + 1
 		if s.freeindex&63 == 0 && s.freeindex < s.nelems {
+			s.pubFree.Store(int32(s.freeindex))
 			s.allocCache = ^s.allocBits[s.freeindex>>6]
 		}
 		s.allocCount++
@@ -223,23 +253,27 @@ func (s *span) countMarked() int { return s.markBits.Count() }
 // 0. It returns the number of slots freed: those allocated before the
 // sweep that were not marked. In checked mode it advances the sequence
 // number of every freed slot, so that Refs to the objects it frees become
-// stale at once. For the holder only; no mark may run concurrently. In checked mode it also
-// clears the sequence number of every freed slot, so that Refs to the
-// objects it frees become stale at once.
+// stale at once: all of them at once through seqBase when every object
+// died. For the holder only; no mark may run concurrently.
 func (s *span) sweepWith(nb gcbits.Bits, e uint64) int {
-	if s.seqs != nil {
-		for w := range s.markBits {
-			if dead := (s.allocBits[w] | s.belowFreeindex(w)) &^ s.markBits[w]; dead != 0 {
-				s.seqs.bump(w<<6, dead)
+	live := s.markBits.Count()
+	freed := s.allocCount - live
+	if s.seqs != nil && freed > 0 {
+		if live == 0 {
+			s.seqBase.Add(1) // free slots advance too: their next object takes the new number
+		} else {
+			for w := range s.markBits {
+				if dead := (s.allocBits[w] | s.belowFreeindex(w)) &^ s.markBits[w]; dead != 0 {
+					s.seqs.bump(w<<6, dead)
+				}
 			}
 		}
 	}
-	live := s.markBits.Count()
-	freed := s.allocCount - live
 	s.allocBits, s.allocEpoch = s.markBits, s.markEpoch
 	s.markBits, s.markEpoch = nb, e
 	s.allocCount = live
-	s.freeindex = 0
+	s.freeindex, s.markFrom = 0, 0
+	s.pubFree.Store(0)
 	s.allocCache = ^s.allocBits[0]
 	if freed > 0 {
 		s.needzero = true
@@ -256,17 +290,37 @@ func (s *span) sweepWith(nb gcbits.Bits, e uint64) int {
 }
 
 // belowFreeindex returns the mask of the slots of word w below freeindex.
-func (s *span) belowFreeindex(w int) uint64 {
+func (s *span) belowFreeindex(w int) uint64 { return below(s.freeindex, w) }
+
+// below returns the mask of the slots of word w below slot i.
+func below(i, w int) uint64 {
 	lo := w << 6
 	switch {
-	case s.freeindex >= lo+64:
+	case i >= lo+64:
 		return ^uint64(0)
-	case s.freeindex <= lo:
+	case i <= lo:
 		return 0
 	default:
-		return 1<<uint(s.freeindex-lo) - 1
+		return 1<<uint(i-lo) - 1
 	}
 }
+
+// blacken marks the slots allocated since the mark began (from markFrom
+// up to freeindex, but for those of allocBits, which were allocated
+// before): objects allocated during a mark are black, as the runtime
+// allocates them. The sweep calls it first. For the holder only, once
+// the mark is over.
+func (s *span) blacken() {
+	if s.freeindex <= s.markFrom {
+		return
+	}
+	for w := s.markFrom >> 6; w<<6 < s.freeindex; w++ {
+		s.markBits[w] |= (below(s.freeindex, w) &^ below(s.markFrom, w)) &^ s.allocBits[w]
+	}
+}
+
+// publishFree publishes freeindex for markers (pubFree).
+func (s *span) publishFree() { s.pubFree.Store(int32(s.freeindex)) }
 
 // tryAcquire claims the span for sweeping in heap generation sg: it moves
 // the span's generation from sg-2 (needs sweeping) to sg-1 (being swept)
@@ -296,11 +350,15 @@ func (s *span) take(i int) Ref {
 			clear(unsafe.Slice((*byte)(p), s.elemSize))
 		}
 	}
-	var seq uint16
-	if s.seqs != nil {
-		seq = s.seqs.get(i)
+	return makeRef(s.tag, s.idx, i, s.seq(i))
+}
+
+// seq returns the sequence number of slot i: 0 in unchecked mode.
+func (s *span) seq(i int) uint16 {
+	if s.seqs == nil {
+		return 0
 	}
-	return makeRef(s.tag, s.idx, i, seq)
+	return s.seqs.get(i) + uint16(s.seqBase.Load())
 }
 
 // live reports whether r, naming slot r.slot() of s, may be the slot's
@@ -312,7 +370,7 @@ func (s *span) live(r Ref) bool {
 	if i >= s.nelems {
 		return false
 	}
-	return s.seqs == nil || s.seqs.get(i) == r.seq()
+	return s.seqs == nil || s.seqs.get(i)+uint16(s.seqBase.Load()) == r.seq()
 }
 
 // addr returns the address of slot i.

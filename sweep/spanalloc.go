@@ -3,13 +3,16 @@ package sweep
 import (
 	"fmt"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/gcbits/gcbits"
 )
 
-// spanTable is an immutable-length array of span slots.
+// spanTable is an immutable-length array of span slots. A table that a
+// larger one replaced keeps the spans it held but for those freed since,
+// whose slots freeSpan clears in every table: an old table gives the
+// right span or nil, never another, so a Mutator may resolve Refs with a
+// table it read earlier and read the table again only on a miss.
 type spanTable struct {
 	spans []atomic.Pointer[span]
 }
@@ -86,6 +89,7 @@ func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg u
 			for i := range t.spans {
 				nt.spans[i].Store(t.spans[i].Load())
 			}
+			h.oldTables = append(h.oldTables, t)
 			h.table.Store(nt)
 		}
 		h.nextIdx++
@@ -105,12 +109,20 @@ func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg u
 		tag:      h.tag,
 		needzero: !clean,
 		region:   ri,
+		scans:    make([]uint64, (nelems+63)/64),
 	}
 	if h.checked {
 		s.seqs = newSlotSeqs(nelems, fi.seq)
 	}
+	var t0 int64
+	if h.timing {
+		t0 = h.pages.now()
+	}
 	ab, ae := h.newBits(src, nelems)
 	mb, me := h.newBits(src, nelems)
+	if h.timing {
+		h.st.bitsNs.Add(h.pages.now() - t0)
+	}
 	s.reset(ab, ae, mb, me)
 	s.setSwept(sg)
 	h.mu.Lock()
@@ -128,15 +140,8 @@ const fallbackEpoch = ^uint64(0) >> 1
 // map) or returns a bitmap too short, the bitmap comes from the Go heap
 // instead, so that a sweep always completes; Stats counts these.
 func (h *Heap) newBits(src bitSource, n int) (gcbits.Bits, uint64) {
-	var t0 time.Time
-	if h.timing {
-		t0 = time.Now()
-	}
 	e := h.arena.Epoch()
 	b, err := src.Alloc(n)
-	if h.timing {
-		h.st.bitsNs.Add(int64(time.Since(t0)))
-	}
 	if err != nil || b.Len() < n {
 		h.st.bitsFallbacks.Add(1)
 		return make(gcbits.Bits, (n+63)/64), fallbackEpoch
@@ -161,9 +166,14 @@ func (h *Heap) freeSpanUnusedSince(s *span, t int64) {
 		return
 	}
 	h.table.Load().spans[s.idx].Store(nil)
+	for _, t := range h.oldTables {
+		if int(s.idx) < len(t.spans) {
+			t.spans[s.idx].Store(nil)
+		}
+	}
 	fi := freeSpanIdx{idx: s.idx}
 	if s.seqs != nil {
-		fi.seq = s.seqs.next()
+		fi.seq = s.seqs.next(uint16(s.seqBase.Load()))
 	}
 	h.freeIdx = append(h.freeIdx, fi)
 	h.inUse--

@@ -11,7 +11,7 @@ import (
 // Stats is a snapshot of a Heap's books. Durations and counts are totals
 // since New.
 type Stats struct {
-	Cycles    uint64 // collections whose sweep phase has started
+	Cycles    uint64 // collections started (their mark began; the last may still run, and a failed one counts)
 	Allocs    uint64 // objects allocated (Mutators report theirs at span refills and safepoints)
 	LiveSlots int64  // objects marked by the last collection
 	LiveBytes int64  // their slot bytes
@@ -31,14 +31,16 @@ type Stats struct {
 	SpansSwept    uint64 // span sweeps
 	SlotsFreed    uint64 // slots freed by sweeps
 
-	// MarkTime is the time spent marking, from the world stopped to the
-	// last object traced, and PauseTime the whole time the world was
-	// stopped (marking, finishing the previous sweep, flushing caches),
-	// from the collection's request to stop it to its start again.
+	// MarkTime is the wall time of the mark phases, from the world
+	// stopped for a mark's start to the world started after its end, with
+	// Mutators running in between; PauseTime the time the world was
+	// stopped, from each request to stop it to its start again.
 	MarkTime, PauseTime time.Duration
-	// PauseMax is the longest stop of the world, and Pauses the last
-	// stops (at most 256, as runtime.MemStats.PauseNs keeps), oldest
-	// first.
+	// PauseMax is the longest time a collection stopped the world, and
+	// Pauses those of the last collections (at most 256), oldest first.
+	// As in runtime.MemStats.PauseNs, a collection's pause is the sum of
+	// its stops: at its mark's start and end (and at ends that found more
+	// work).
 	PauseMax time.Duration
 	Pauses   []time.Duration
 	// SweepWall is the time from the start of each sweep phase to its
@@ -96,7 +98,7 @@ func (h *Heap) Stats() Stats {
 		return Stats{}
 	}
 	s := Stats{
-		Cycles:        h.cycle.Load(),
+		Cycles:        h.st.started.Load(),
 		HeapGoal:      h.goal.Load(),
 		Allocs:        h.st.allocs.Load(),
 		LiveSlots:     h.st.markedSlots.Load(),
@@ -138,8 +140,9 @@ func (h *Heap) Stats() Stats {
 // counters are the heap's statistics, all updated atomically. peakSlots
 // and peakBytes are raised by a load and then a store, not a
 // compare-and-swap: that is correct only because one collector at a time
-// updates them (countAllocated, with the world stopped).
+// updates them (prepareSpans, with the world stopped).
 type counters struct {
+	started                                                           atomic.Uint64 // collections whose mark began
 	allocs, spansMade, spansSwept, slotsFreed, badRefs, bitsFallbacks atomic.Uint64
 	lifetimeViolations, unsweptTaken, doubleCached, acquireLost       atomic.Uint64
 	markNs, pauseNs, sweepWallNs, sweepNs, bitsNs                     atomic.Int64

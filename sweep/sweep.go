@@ -85,10 +85,6 @@ func (h *Heap) spanSwept() {
 // a new mark bitmap from src, and marks it swept. It returns the number
 // of slots freed.
 func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
-	var t0 time.Time
-	if h.timing {
-		t0 = time.Now()
-	}
 	if h.onSweep != nil {
 		h.onSweep(s, sg)
 	}
@@ -96,7 +92,16 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 	if now := h.arena.Epoch(); now >= s.allocEpoch+h.retain+1 || now >= s.markEpoch+h.retain+1 {
 		h.st.lifetimeViolations.Add(1)
 	}
+	var t0 int64
+	if h.timing {
+		t0 = h.pages.now()
+	}
 	nb, e := h.newBits(src, s.nelems)
+	if h.timing {
+		h.st.bitsNs.Add(h.pages.now() - t0)
+	}
+	s.blacken()
+	clear(s.scans)
 	freed := s.sweepWith(nb, e)
 	s.setSwept(sg)
 	h.st.spansSwept.Add(1)
@@ -104,7 +109,7 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 		h.st.slotsFreed.Add(uint64(freed))
 	}
 	if h.timing {
-		h.st.sweepNs.Add(int64(time.Since(t0)))
+		h.st.sweepNs.Add(h.pages.now() - t0)
 	}
 	return freed
 }

@@ -71,8 +71,16 @@ func (w *world) stop(self *Mutator, always bool) (t0 time.Time, stopped bool, er
 	if self != nil {
 		me = 1
 	}
-	for w.parked < w.running-me {
+	for w.parked < w.running-me && !w.closed {
 		w.cond.Wait()
+	}
+	if w.closed {
+		// The Heap's Close has begun: let parked Mutators go.
+		w.stopping = false
+		w.stopReq.Store(0)
+		w.gen++
+		w.cond.Broadcast()
+		return t0, false, errClosed
 	}
 	return t0, true, nil
 }

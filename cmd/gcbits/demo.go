@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,8 +24,8 @@ import (
 const demoUsage = `Usage: gcbits demo NAME [flags]
 
 Programs that allocate on a sweep.Heap: objects in off-heap spans whose
-mark bitmaps come from a gcbits arena, collected by parallel marking and
-concurrent sweeping.
+mark bitmaps come from a gcbits arena, collected by marking and sweeping
+concurrently with the program.
 
 Demos:
   binarytrees  the Computer Language Benchmarks Game's binary-trees;
@@ -63,7 +64,8 @@ type demoFlags struct {
 	gcPercent int      // sweep.Options.GCPercent
 	minHeap   int64    // sweep.Options.MinHeapBytes
 	jsonPath  string   // write the comparison as JSON here
-	args      []string // the flags set, but -gc, -compare and -json: those of a run like this one
+	cpuprof   string   // write a CPU profile of this process's run here
+	args      []string // the flags set, but -gc, -compare, -json and -cpuprofile: those of a run like this one
 	depth     int      // binarytrees: maximum depth
 	bench     workload.GCBench
 }
@@ -131,6 +133,7 @@ func (d *demo) newFlagSet(f *demoFlags) *flag.FlagSet {
 	fs.IntVar(&f.gcPercent, "gcpercent", 100, "GOGC of the heap: its growth between collections, in percent")
 	fs.Int64Var(&f.minHeap, "minheap", 0, "heap bytes below which no collection starts (0: sweep's default, 4 MiB)")
 	fs.StringVar(&f.jsonPath, "json", "", "write the comparison as JSON to this file")
+	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run in this process (the heap's, or Go's with -gc go) to `file`")
 	return fs
 }
 
@@ -175,8 +178,13 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
-		case "gc", "compare", "json":
+		case "gc", "compare", "json", "cpuprofile":
 		default:
+			if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+				// "-unchecked true" would end the flags at "true".
+				f.args = append(f.args, "-"+fl.Name+"="+fl.Value.String())
+				break
+			}
 			f.args = append(f.args, "-"+fl.Name, fl.Value.String())
 		}
 	})
@@ -201,10 +209,34 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 			return usageErr(fmt.Errorf("-json: %w", err))
 		}
 	}
+	if f.cpuprof != "" {
+		stop, err := startCPUProfile(f.cpuprof)
+		if err != nil {
+			return usageErr(fmt.Errorf("-cpuprofile: %w", err))
+		}
+		defer stop()
+	}
 	if f.gc == "go" {
 		return runDemoGo(d, f, stdout, stderr)
 	}
 	return runDemoHeap(d, f, stdout, stderr)
+}
+
+// startCPUProfile starts a CPU profile written to path and returns the
+// function that stops it.
+func startCPUProfile(path string) (stop func(), err error) {
+	pf, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		pf.Close()
+	}, nil
 }
 
 // machineMemory returns the memory the machine has available for a new
@@ -376,7 +408,7 @@ func finalStats(h *sweep.Heap) (sweep.Stats, error) {
 
 // report writes the heap's own figures.
 func report(w io.Writer, st sweep.Stats) {
-	fmt.Fprintf(w, "collections: %d; world stopped %v in all, of which marking %v\n",
+	fmt.Fprintf(w, "collections: %d; world stopped %v in all; marking %v of wall time, concurrent with the program\n",
 		st.Cycles, st.PauseTime.Round(time.Microsecond), st.MarkTime.Round(time.Microsecond))
 	fmt.Fprintf(w, "sweeping: %v of span sweeps (summed over sweepers, %d spans), %v wall in sweep phases; bitmap allocation (sweeps and new spans) %v\n",
 		st.SweepTime.Round(time.Microsecond), st.SpansSwept, st.SweepWall.Round(time.Microsecond), st.BitsTime.Round(time.Microsecond))

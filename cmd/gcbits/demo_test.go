@@ -122,6 +122,16 @@ func TestDemoCompare(t *testing.T) {
 	}
 }
 
+// TestDemoCompareBoolFlag passes a boolean flag on to the child that runs
+// Go's collector, which must take it as a flag, not as "-unchecked true".
+func TestDemoCompareBoolFlag(t *testing.T) {
+	withChild(t)
+	code, _, errb := runDemoArgs("binarytrees", "-depth", "6", "-unchecked")
+	if code != 0 || !strings.Contains(errb, "binarytrees on Go's GC:") || strings.Contains(errb, "failed") {
+		t.Fatalf("exit %d\n%s", code, errb)
+	}
+}
+
 // TestDemoHelperProcess is the child of TestDemoCompare.
 func TestDemoHelperProcess(t *testing.T) {
 	if os.Getenv("GCBITS_DEMO_HELPER") != "1" {

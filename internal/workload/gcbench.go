@@ -240,11 +240,13 @@ func (g *heapBench) makeTree(depth int) (sweep.Ref, error) {
 	return v.Ref(), v.Store(gbRight, r)
 }
 
-// count returns the number of nodes of the tree n.
+// count returns the number of nodes of the tree n, which must be rooted.
+// It calls Safepoint at each node, as it allocates nothing.
 func (g *heapBench) count(n sweep.Ref) (int, error) {
 	if n == sweep.Nil {
 		return 0, nil
 	}
+	g.m.Safepoint()
 	v, err := g.m.View(n)
 	if err != nil {
 		return 0, err
@@ -286,6 +288,9 @@ func (g *heapBench) bottomUp(depth int, count bool) (int, error) {
 	if err != nil || !count {
 		return 0, err
 	}
+	scope := g.m.NumRoots()
+	defer g.m.PopTo(scope)
+	g.m.Push(t)
 	return g.count(t)
 }
 

@@ -22,6 +22,10 @@ func TreeNode(h *sweep.Heap) (sweep.Type, error) { return h.NewType(TreeNodeSize
 type Trees struct {
 	M    *sweep.Mutator
 	Node sweep.Type // TreeNode of M's heap
+	// Safepoints makes Check call M.Safepoint at each inner node, so
+	// that a collection that stops the world waits for a Check no longer
+	// than for a few nodes; the tree checked must then be rooted.
+	Safepoints bool
 }
 
 // NewTrees returns Trees on m, a Mutator of h.
@@ -60,7 +64,8 @@ func (t Trees) Tree(depth int) (sweep.Ref, error) {
 	return v.Ref(), v.Store(1, r)
 }
 
-// Check is binary-trees' node count of the tree at n.
+// Check is binary-trees' node count of the tree at n. It allocates
+// nothing: it is no safepoint unless t.Safepoints is set.
 func (t Trees) Check(n sweep.Ref) (int, error) {
 	v, err := t.M.View(n)
 	if err != nil {
@@ -76,6 +81,9 @@ func (t Trees) Check(n sweep.Ref) (int, error) {
 	r, err := v.Load(1)
 	if err != nil {
 		return 0, err
+	}
+	if t.Safepoints { // after the last use of v, which a safepoint may end
+		t.M.Safepoint()
 	}
 	a, err := t.Check(l)
 	if err != nil {
@@ -110,14 +118,17 @@ func BinaryTrees(h *sweep.Heap, n int, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	main.Safepoints = true
 	stretch, err := main.Tree(maxD + 1)
 	if err != nil {
 		return err
 	}
+	m.Push(stretch)
 	c, err := main.Check(stretch)
 	if err != nil {
 		return err
 	}
+	m.Pop(1)
 	fmt.Fprintf(out, "stretch tree of depth %d\t check: %d\n", maxD+1, c)
 	long, err := main.Tree(maxD)
 	if err != nil {
@@ -160,16 +171,19 @@ func depthLine(h *sweep.Heap, n, d int) (_ string, err error) {
 	if err != nil {
 		return "", err
 	}
+	w.Safepoints = true
 	it, sum := iterations(n, d), 0
 	for range it {
 		t, err := w.Tree(d)
 		if err != nil {
 			return "", err
 		}
+		m.Push(t)
 		c, err := w.Check(t)
 		if err != nil {
 			return "", err
 		}
+		m.Pop(1)
 		sum += c
 	}
 	return fmt.Sprintf("%d\t trees of depth %d\t check: %d\n", it, d, sum), nil

@@ -60,3 +60,29 @@ func Available() uint64 {
 	}
 	return 0
 }
+
+// ownPeakRSS returns VmHWM from /proc/self/status, in bytes.
+func ownPeakRSS() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, false
+	}
+	return vmHWM(string(b))
+}
+
+// vmHWM returns the VmHWM line of a /proc/PID/status file in bytes.
+func vmHWM(status string) (uint64, bool) {
+	for line := range strings.Lines(status) {
+		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, false
+		}
+		kb, err := strconv.ParseUint(f[0], 10, 64)
+		return kb << 10, err == nil && kb > 0
+	}
+	return 0, false
+}

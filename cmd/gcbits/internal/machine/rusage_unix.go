@@ -18,8 +18,15 @@ func CPUTime() time.Duration {
 }
 
 // PeakRSS returns the most physical memory the process has held at once,
-// in bytes, or 0 where it cannot tell.
+// in bytes, or 0 where it cannot tell. On Linux it is VmHWM, the
+// high-water mark of the process's own memory: getrusage's maxrss also
+// counts what the process held before its exec (its parent's memory,
+// copied by fork), so a program started by go run, or a child of a large
+// process, would report its parent's peak.
 func PeakRSS() uint64 {
+	if n, ok := ownPeakRSS(); ok {
+		return n
+	}
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil || ru.Maxrss <= 0 {
 		return 0
