@@ -41,12 +41,13 @@ var (
 // was before the collection. It wraps ErrTrace and, when the panic's
 // value is an error, that error.
 type TraceError struct {
-	Value any    // the value passed to panic, or errGoexit
+	Value any    // the value passed to panic, or ErrGoexit
 	Stack []byte // the stack of the goroutine that panicked
 }
 
-// errGoexit is the Value of a TraceError for runtime.Goexit.
-var errGoexit = errors.New("runtime.Goexit called")
+// ErrGoexit is the Value of a TraceError when the function called
+// runtime.Goexit instead of returning.
+var ErrGoexit = errors.New("runtime.Goexit called")
 
 func (e *TraceError) Error() string {
 	return fmt.Sprintf("%v: %v\n%s", ErrTrace, e.Value, e.Stack)

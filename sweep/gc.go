@@ -297,7 +297,7 @@ func (h *Heap) markAndEnd() error {
 		// runtime.Goexit in a Tracer): undo the mark and let the world
 		// go on.
 		if q.failure() == nil {
-			q.fail(&TraceError{Value: errGoexit})
+			q.fail(&TraceError{Value: ErrGoexit})
 		}
 		if t0, _, err := h.world.stop(nil, true); err == nil {
 			h.abandon(t0, 1)

@@ -367,7 +367,7 @@ func (w *marker) guard(f func()) {
 		}
 		v := recover()
 		if v == nil { // panic(nil) recovers a *runtime.PanicNilError
-			v = errGoexit
+			v = ErrGoexit
 		}
 		w.q.fail(&TraceError{Value: v, Stack: debug.Stack()})
 	}()

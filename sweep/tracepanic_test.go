@@ -99,7 +99,7 @@ func TestTracerPanic(t *testing.T) {
 					t.Fatalf("GC returned %v, its goroutine exited", <-done)
 				}
 			case c.goexit:
-				if err := <-done; !errors.Is(err, ErrTrace) || !errors.Is(err, errGoexit) {
+				if err := <-done; !errors.Is(err, ErrTrace) || !errors.Is(err, ErrGoexit) {
 					t.Fatalf("GC with a Tracer calling Goexit: %v", err)
 				}
 			default:

@@ -66,6 +66,7 @@ type demoFlags struct {
 	jsonPath  string   // write the comparison as JSON here
 	cpuprof   string   // write a CPU profile of this process's run here
 	args      []string // the flags set, but -gc, -compare, -json and -cpuprofile: those of a run like this one
+	settings  []string // every flag as -name=value, default or not: what the JSON report records
 	depth     int      // binarytrees: maximum depth
 	bench     workload.GCBench
 }
@@ -149,8 +150,7 @@ func (d *demo) usage(w io.Writer, fs *flag.FlagSet) {
 // flags that follow and returns the exit status.
 func runDemoIO(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, demoUsage)
-		return 2
+		return usageError(stderr, "gcbits demo", errors.New("no demo named"))
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -159,16 +159,12 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 	}
 	i := slices.IndexFunc(demos, func(d demo) bool { return d.name == args[0] })
 	if i < 0 {
-		fmt.Fprintf(stderr, "gcbits demo: unknown demo %q\nRun \"gcbits demo -h\" for the demos.\n", args[0])
-		return 2
+		return usageError(stderr, "gcbits demo", fmt.Errorf("unknown demo %q", args[0]))
 	}
 	d := &demos[i]
 	f := &demoFlags{}
 	fs := d.newFlagSet(f)
-	usageErr := func(err error) int {
-		fmt.Fprintf(stderr, "gcbits demo %s: %v\nRun \"gcbits demo %s -h\" for its flags.\n", d.name, err, d.name)
-		return 2
-	}
+	usageErr := func(err error) int { return usageError(stderr, "gcbits demo "+d.name, err) }
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			d.usage(stdout, fs)
@@ -176,6 +172,9 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 		}
 		return usageErr(err)
 	}
+	fs.VisitAll(func(fl *flag.Flag) {
+		f.settings = append(f.settings, "-"+fl.Name+"="+fl.Value.String())
+	})
 	fs.Visit(func(fl *flag.Flag) {
 		switch fl.Name {
 		case "gc", "compare", "json", "cpuprofile":
@@ -387,7 +386,7 @@ func writeJSON(d *demo, f *demoFlags, heap, goRun *runFigures, same *bool, stder
 		Heap            *runFigures `json:"heap,omitempty"`
 		GoGC            *runFigures `json:"go_gc,omitempty"`
 		OutputIdentical *bool       `json:"output_identical,omitempty"`
-	}{d.name, f.args, runtime.NumCPU(), runtime.Version(), heap, goRun, same}
+	}{d.name, f.settings, runtime.NumCPU(), runtime.Version(), heap, goRun, same}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	if err := os.WriteFile(f.jsonPath, append(b, '\n'), 0o666); err != nil {
 		fmt.Fprintf(stderr, "gcbits demo %s: %v\n", d.name, err)

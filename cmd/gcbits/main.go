@@ -4,7 +4,7 @@
 // Usage:
 //
 //	gcbits bench [flags]   compare the allocators on this machine
-//	gcbits demo NAME ...   run a demo
+//	gcbits demo NAME ...   run a program on the sweep heap and on Go's GC
 //	gcbits runtime CMD     build, measure and test the patched Go runtime
 //	gcbits help            print this help
 //
@@ -29,7 +29,8 @@ Usage:
 
 	gcbits bench [flags]   compare the allocators on this machine and print
 	                       a table (or JSON, or an SVG plot); see gcbits bench -h
-	gcbits demo NAME ...   run a demo
+	gcbits demo NAME ...   run a program on the sweep heap and on Go's GC;
+	                       see gcbits demo -h
 	gcbits runtime CMD     build, measure and test the Go runtime patched
 	                       with gcbits' design; see gcbits runtime -h
 	gcbits help            print this help
