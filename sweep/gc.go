@@ -123,12 +123,10 @@ func (h *Heap) startBackground(self *Mutator) error {
 func (h *Heap) startWorkers(ws []*marker) {
 	q := &h.work
 	for _, w := range ws {
-		h.wg.Add(1)
-		go func() {
-			defer h.wg.Done()
+		h.wg.Go(func() {
 			defer q.leave(w)
 			w.guard(func() { w.work(false) })
-		}()
+		})
 	}
 }
 
