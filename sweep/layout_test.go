@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gcbits/gcbits/internal/arenatest"
 )
 
 func TestNewType(t *testing.T) {
@@ -13,7 +15,7 @@ func TestNewType(t *testing.T) {
 		size int
 		refs []int
 	}{{0, nil}, {-1, nil}, {16, []int{2}}, {16, []int{-1}}, {100000, []int{12500}}}
-	for _, n := range aboveInt64(maxObjectBytes) {
+	for _, n := range arenatest.AboveInt64(maxObjectBytes) {
 		cases = append(cases, struct {
 			size int
 			refs []int

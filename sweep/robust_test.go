@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 	"github.com/gcbits/gcbits/internal/mem"
 )
 
@@ -105,7 +106,7 @@ func TestStaleRefs(t *testing.T) {
 			t.Errorf("Valid(%v) = %v", r, err)
 		}
 	}
-	for _, i := range append([]int{-1, 2}, aboveInt64(1<<40-1)...) {
+	for _, i := range append([]int{-1, 2}, arenatest.AboveInt64(1<<40-1)...) {
 		if _, err := m.Load(live, i); !errors.Is(err, ErrBadRef) {
 			t.Errorf("Field(%d) = %v", i, err)
 		}
@@ -180,7 +181,7 @@ func TestPayloadAndLarge(t *testing.T) {
 			t.Fatal("reused slot not zeroed")
 		}
 	}
-	for _, size := range append([]int{0, -1}, aboveInt64(maxObjectBytes)...) {
+	for _, size := range append([]int{0, -1}, arenatest.AboveInt64(maxObjectBytes)...) {
 		if _, err := m.Alloc(size); !errors.Is(err, ErrSize) {
 			t.Errorf("Alloc(%d) = %v, want ErrSize", size, err)
 		}

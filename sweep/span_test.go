@@ -2,40 +2,21 @@ package sweep
 
 import (
 	"errors"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 )
-
-// aboveInt64 returns x+1 and math.MaxInt where an int holds them (on
-// 32-bit systems it may hold neither): bad inputs above a limit.
-func aboveInt64(x int64) []int {
-	if x >= math.MaxInt {
-		return nil
-	}
-	return []int{int(x + 1), math.MaxInt}
-}
-
-func newArena(t testing.TB, o gcbits.Options) *gcbits.Arena {
-	t.Helper()
-	a, err := gcbits.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
-	return a
-}
 
 // TestSpanModel drives standalone spans of several sizes through random
 // allocations, marks and sweeps against a model: a slot is never handed
 // out while allocated or marked, Alloc finds every free slot, and a sweep
 // frees exactly allocated − marked.
 func TestSpanModel(t *testing.T) {
-	a := newArena(t, gcbits.Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	for _, n := range []int{1, 2, 63, 64, 65, 127, 128, 341, 512, 1000, 1024, 65535} {
 		rng := rand.New(rand.NewPCG(uint64(n), 7))
 		s := newBareSpan(a, n, 16)
@@ -118,7 +99,7 @@ func TestSpanModel(t *testing.T) {
 // TestSpanFillsCompletely checks that Alloc hands out every free slot,
 // in increasing order, whatever survived the sweep.
 func TestSpanFillsCompletely(t *testing.T) {
-	a := newArena(t, gcbits.Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	for _, n := range []int{1, 64, 100, 1024} {
 		s := newBareSpan(a, n, 8)
 		for i := range n {
@@ -156,7 +137,7 @@ func TestSpanFillsCompletely(t *testing.T) {
 // TestSpanConcurrentMark marks overlapping sets of slots from many
 // goroutines: every slot is reported first exactly once, no mark is lost.
 func TestSpanConcurrentMark(t *testing.T) {
-	a := newArena(t, gcbits.Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	const n, g = 1024, 8
 	s := newBareSpan(a, n, 8)
 	for range n {
@@ -207,7 +188,7 @@ func TestSpanConcurrentMark(t *testing.T) {
 // TestSpanAcquireOnce races sweepers for spans in several generations:
 // exactly one wins each span each generation.
 func TestSpanAcquireOnce(t *testing.T) {
-	a := newArena(t, gcbits.Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	spans := make([]*span, 64)
 	for i := range spans {
 		spans[i] = newBareSpan(a, 64, 8)
@@ -243,9 +224,9 @@ func TestSpanAcquireOnce(t *testing.T) {
 }
 
 func TestSpanOutOfRange(t *testing.T) {
-	a := newArena(t, gcbits.Options{})
+	a := arenatest.New(t, gcbits.Options{})
 	s := newBareSpan(a, 10, 8)
-	for _, i := range append([]int{-1, 10, 63, 64}, aboveInt64(1<<40-1)...) {
+	for _, i := range append([]int{-1, 10, 63, 64}, arenatest.AboveInt64(1<<40-1)...) {
 		if s.mark(i) || s.isMarked(i) || s.isAllocated(i) {
 			t.Errorf("slot %d out of range reads as set", i)
 		}
