@@ -58,15 +58,7 @@ func TestGuard(t *testing.T) {
 		}
 		return
 	}
-	r, err := Map(4 * uintptr(PageSize()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Unmap()
-	w := r.Words()
-	for i := range w {
-		w[i] = uint64(i) + 1
-	}
+	r, w := written(t, 4)
 	if n, ok := resident(t, r); ok && n != 4 {
 		t.Fatalf("%d of 4 written pages resident", n)
 	}
@@ -119,21 +111,13 @@ func TestProtectRoundTrip(t *testing.T) {
 
 func TestSubRelease(t *testing.T) {
 	p := uintptr(PageSize())
-	r, err := Map(4 * p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Unmap()
-	w := r.Words()
+	r, w := written(t, 4)
 	per := int(p / 8)
-	for i := range w {
-		w[i] = 1
-	}
 	if err := r.Sub(p, 2*p).Release(); err != nil {
 		t.Fatal(err)
 	}
 	for i, v := range w {
-		want := uint64(1)
+		want := uint64(i) + 1
 		if i >= per && i < 3*per {
 			want = 0
 		}
@@ -146,15 +130,7 @@ func TestSubRelease(t *testing.T) {
 // TestRelease checks that Release gives the pages back (mincore sees none
 // resident) and leaves the region zeroed and writable.
 func TestRelease(t *testing.T) {
-	r, err := Map(4 * uintptr(PageSize()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Unmap()
-	w := r.Words()
-	for i := range w {
-		w[i] = uint64(i) + 1
-	}
+	r, w := written(t, 4)
 	if err := r.Release(); err != nil {
 		t.Fatal(err)
 	}
@@ -173,4 +149,20 @@ func TestRelease(t *testing.T) {
 	if err := (Region{}).Release(); err != nil {
 		t.Errorf("Release of the empty Region: %v", err)
 	}
+}
+
+// written maps a region of n pages, unmapped when the test ends, and
+// writes i+1 to its word i, so that every page is resident.
+func written(t *testing.T, n int) (Region, []uint64) {
+	t.Helper()
+	r, err := Map(uintptr(n * PageSize()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Unmap() })
+	w := r.Words()
+	for i := range w {
+		w[i] = uint64(i) + 1
+	}
+	return r, w
 }
