@@ -8,7 +8,6 @@ import (
 	"embed"
 	"io/fs"
 	"slices"
-	"strings"
 )
 
 // BaseVersion is the Go release the patches were made against. They
@@ -48,20 +47,6 @@ func Patches() []Patch {
 // that needs only the standard library.
 func Workload() []byte {
 	return mustRead("workload/main.go")
-}
-
-// Subject returns the subject line of a patch's commit message.
-func (p Patch) Subject() string {
-	for line := range strings.Lines(string(p.Data)) {
-		if s, ok := strings.CutPrefix(line, "Subject: "); ok {
-			s = strings.TrimSpace(s)
-			if _, rest, ok := strings.Cut(s, "] "); ok && strings.HasPrefix(s, "[") {
-				s = rest
-			}
-			return s
-		}
-	}
-	return p.Name
 }
 
 func mustRead(name string) []byte {

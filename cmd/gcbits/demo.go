@@ -126,7 +126,7 @@ var demos = []demo{
 // newFlagSet returns the flag set of d, with the common flags.
 func (d *demo) newFlagSet(f *demoFlags) *flag.FlagSet {
 	fs := flag.NewFlagSet("gcbits demo "+d.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors and usage are printed by runDemoIO
+	fs.SetOutput(io.Discard) // errors and usage are printed by runDemo
 	d.flags(fs, f)
 	fs.StringVar(&f.gc, "gc", "heap", "collector: heap (sweep.Heap) or go (Go's own, pointers on the Go heap)")
 	fs.BoolVar(&f.compare, "compare", true, "also run the program on Go's collector in a child process")
@@ -146,9 +146,9 @@ func (d *demo) usage(w io.Writer, fs *flag.FlagSet) {
 	fs.SetOutput(io.Discard)
 }
 
-// runDemoIO is gcbits demo: it runs the demo named by args[0] with the
+// runDemo is gcbits demo: it runs the demo named by args[0] with the
 // flags that follow and returns the exit status.
-func runDemoIO(args []string, stdout, stderr io.Writer) int {
+func runDemo(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		return usageError(stderr, "gcbits demo", errors.New("no demo named"))
 	}
@@ -179,12 +179,7 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 		switch fl.Name {
 		case "gc", "compare", "json", "cpuprofile":
 		default:
-			if b, ok := fl.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
-				// "-unchecked true" would end the flags at "true".
-				f.args = append(f.args, "-"+fl.Name+"="+fl.Value.String())
-				break
-			}
-			f.args = append(f.args, "-"+fl.Name, fl.Value.String())
+			f.args = append(f.args, "-"+fl.Name+"="+fl.Value.String())
 		}
 	})
 	switch {
@@ -204,7 +199,7 @@ func runDemoIO(args []string, stdout, stderr io.Writer) int {
 	}
 	if f.jsonPath != "" {
 		// Fail now, not after the run, on a file that cannot be written.
-		if err := os.WriteFile(f.jsonPath, nil, 0o666); err != nil {
+		if err := checkWritable(f.jsonPath); err != nil {
 			return usageErr(fmt.Errorf("-json: %w", err))
 		}
 	}

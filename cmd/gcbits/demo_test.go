@@ -18,7 +18,7 @@ import (
 // both outputs.
 func runDemoArgs(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := runDemoIO(args, &out, &errb)
+	code := runDemo(args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -164,7 +164,7 @@ func TestDemoUsage(t *testing.T) {
 		{[]string{"binarytrees", "extra"}, `unexpected argument "extra"`},
 		{[]string{"binarytrees", "-gc", "boehm"}, `-gc is heap or go, not "boehm"`},
 		{[]string{"binarytrees", "-minheap", "-1"}, "-minheap -1 is negative"},
-		{[]string{"binarytrees", "-json", "/nonexistent/dir/x.json"}, "-json: open /nonexistent/dir/x.json"},
+		{[]string{"binarytrees", "-json", "/nonexistent/dir/x.json"}, `-json: folder of "/nonexistent/dir/x.json"`},
 		{[]string{"gcbench", "-min", "0"}, "need 1 <= min <= max <= 24"},
 		{[]string{"gcbench", "-max", "20", "-stretch", "18"}, "need 1 <= min"},
 		{[]string{"gcbench", "-array", "10"}, "2002 <= array"},

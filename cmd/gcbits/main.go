@@ -48,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "bench":
 		return runBench(args[1:], stdout, stderr)
 	case "demo":
-		return runDemoIO(args[1:], stdout, stderr)
+		return runDemo(args[1:], stdout, stderr)
 	case "runtime":
 		return runRuntime(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -283,3 +283,22 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWritableKeepsFile checks that the probe made before a run
+// leaves an existing result file as it is, so that a run that fails later
+// does not lose it.
+func TestCheckWritableKeepsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.json")
+	if err := os.WriteFile(path, []byte("{}\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkWritable(path); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "{}\n" {
+		t.Errorf("after checkWritable: %q, %v", b, err)
+	}
+	if err := checkWritable(filepath.Dir(path)); err == nil {
+		t.Error("a folder in the file's place was accepted")
+	}
+}

@@ -31,12 +31,18 @@ func plotFormat(path string) (string, error) {
 
 // checkPlotPath reports what would stop writePlot from creating path, so
 // that a run does not end in a file it cannot write: an extension other
-// than .svg or .png, a folder that does not exist or cannot be written,
-// or a folder in the file's place.
+// than .svg or .png, or what checkWritable finds.
 func checkPlotPath(path string) error {
 	if _, err := plotFormat(path); err != nil {
 		return err
 	}
+	return checkWritable(path)
+}
+
+// checkWritable reports what would stop a run from creating the file at
+// path when it ends: a folder that does not exist or cannot be written,
+// or a folder in the file's place. It leaves an existing file as it is.
+func checkWritable(path string) error {
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("%q is a folder", path)
 	}
@@ -48,7 +54,7 @@ func checkPlotPath(path string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%q is not a folder", dir)
 	}
-	f, err := os.CreateTemp(dir, ".gcbits-plot-*")
+	f, err := os.CreateTemp(dir, ".gcbits-*")
 	if err != nil {
 		return fmt.Errorf("cannot write in %q: %w", dir, err)
 	}
@@ -103,11 +109,7 @@ func writePlot(rep *bench.Report, path string) error {
 				return err
 			}
 		}
-		var ticks []plot.Tick
-		for _, w := range workerCounts(rep, sc) {
-			ticks = append(ticks, plot.Tick{Value: float64(w), Label: fmt.Sprint(w)})
-		}
-		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+		p.X.Tick.Marker = intTicks(workerCounts(rep, sc))
 		plots[i] = p
 	}
 	return writePanels(plots, path)
@@ -160,6 +162,15 @@ func addLine(p *plot.Plot, label string, j int, dashed bool, xys plotter.XYs) er
 	p.Add(line, points)
 	p.Legend.Add(label, line, points)
 	return nil
+}
+
+// intTicks marks the axis at each of xs.
+func intTicks(xs []int) plot.ConstantTicks {
+	ticks := make(plot.ConstantTicks, len(xs))
+	for i, x := range xs {
+		ticks[i] = plot.Tick{Value: float64(x), Label: fmt.Sprint(x)}
+	}
+	return ticks
 }
 
 // workerCounts returns the worker counts measured in scenario sc.

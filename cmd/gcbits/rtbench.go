@@ -88,30 +88,30 @@ type rtReport struct {
 	CPUs     int        `json:"cpus"`
 	Duration string     `json:"duration"`
 	GOGC     int        `json:"gogc"`
+	Live     int        `json:"live"` // the workload's live heap in bytes
 	Samples  []rtSample `json:"samples"`
 }
 
-// buildWorkload writes the workload's source into a module under dir and
-// builds it with the toolchain at goroot, as a static binary named name.
-func buildWorkload(ctx context.Context, goroot, dir, name string) (string, error) {
-	src := filepath.Join(dir, "src")
+// buildWorkload writes the workload's source into a module beside bin and
+// builds it with the toolchain at goroot, as the static binary bin.
+func buildWorkload(ctx context.Context, goroot, bin string) error {
+	src := filepath.Join(filepath.Dir(bin), "src")
 	if err := os.MkdirAll(src, 0o777); err != nil {
-		return "", err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(src, "go.mod"), []byte("module workload\n\ngo "+goruntime.Series[2:]+"\n"), 0o666); err != nil {
-		return "", err
+		return err
 	}
 	if err := os.WriteFile(filepath.Join(src, "main.go"), goruntime.Workload(), 0o666); err != nil {
-		return "", err
+		return err
 	}
-	bin := filepath.Join(dir, name)
 	cmd := exec.CommandContext(ctx, filepath.Join(goroot, "bin", "go"), "build", "-o", bin, ".")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building the workload with %s: %w\n%s", goroot, err, out)
+		return fmt.Errorf("building the workload with %s: %w\n%s", goroot, err, out)
 	}
-	return bin, nil
+	return nil
 }
 
 // run builds the workload with both toolchains and runs it: for each run,
@@ -143,12 +143,12 @@ func (rb *rtBench) run(ctx context.Context) (*rtReport, error) {
 			return nil, err
 		}
 		for _, tc := range []struct{ name, root string }{{"stock", rb.stock}, {"patched", rb.patched}} {
-			if bins[tc.name], err = buildWorkload(ctx, tc.root, filepath.Dir(bins[tc.name]), "workload"); err != nil {
+			if err := buildWorkload(ctx, tc.root, bins[tc.name]); err != nil {
 				return nil, err
 			}
 		}
 	}
-	rep := &rtReport{Go: version, CPUs: runtime.NumCPU(), Duration: rb.duration.String(), GOGC: rb.gogc}
+	rep := &rtReport{Go: version, CPUs: runtime.NumCPU(), Duration: rb.duration.String(), GOGC: rb.gogc, Live: rb.live}
 	total, done := rb.runs*len(rb.procs)*2, 0
 	for run := range rb.runs {
 		for _, procs := range rb.procs {
@@ -276,24 +276,31 @@ type rtMetric struct {
 	value  func(rtSample) float64
 	format string  // of one value
 	scale  float64 // applied before formatting
+	plot   bool    // a panel of -plot
 }
 
 var rtMetrics = []rtMetric{
-	{"M mallocs/s", rtSample.allocRate, "%.3f", 1e-6},
-	{"GC/GB", rtSample.gcPerGB, "%.1f", 1},
-	{"newMarkBits CPU", func(s rtSample) float64 { return s.MarkBitsCPU }, "%.2f%%", 100},
-	{"lock wait", func(s rtSample) float64 { return s.MarkBitsWait }, "%.3f ms/s", 1e3},
+	{"M mallocs/s", rtSample.allocRate, "%.3f", 1e-6, true},
+	{"GC/GB", rtSample.gcPerGB, "%.1f", 1, false},
+	{"newMarkBits CPU", func(s rtSample) float64 { return s.MarkBitsCPU }, "%.2f%%", 100, true},
+	{"lock wait", func(s rtSample) float64 { return s.MarkBitsWait }, "%.3f ms/s", 1e3, false},
 }
 
-// values returns metric m of the samples of toolchain tc at procs.
-func (rep *rtReport) values(tc string, procs int, m rtMetric) []float64 {
+// sample returns metric m of the samples of toolchain tc at procs.
+func (rep *rtReport) sample(tc string, procs int, m rtMetric) *benchmath.Sample {
 	var vs []float64
 	for _, s := range rep.Samples {
 		if s.Toolchain == tc && s.Procs == procs {
 			vs = append(vs, m.value(s))
 		}
 	}
-	return vs
+	return benchmath.NewSample(vs, &benchmath.DefaultThresholds)
+}
+
+// median returns the median of metric m over the samples of toolchain tc
+// at procs, as benchstat computes it.
+func (rep *rtReport) median(tc string, procs int, m rtMetric) float64 {
+	return benchmath.AssumeNothing.Summary(rep.sample(tc, procs, m), 0.95).Center
 }
 
 // procsList returns the GOMAXPROCS values measured, in order.
@@ -316,32 +323,30 @@ func (rep *rtReport) writeTable(w io.Writer) error {
 	for _, s := range rep.Samples {
 		runs = max(runs, s.Run+1)
 	}
-	fmt.Fprintf(w, "%s stock and patched, %d CPUs; GC-heavy workload, GOGC=%d, %d interleaved runs of %s each; medians\n\n",
-		rep.Go, rep.CPUs, rep.GOGC, runs, rep.Duration)
+	live := ""
+	if rep.Live > 0 { // reports written before the field have none
+		live = fmt.Sprintf(", live heap %d MiB", rep.Live>>20)
+	}
+	fmt.Fprintf(w, "%s stock and patched, %d CPUs; GC-heavy workload, GOGC=%d%s, %d interleaved runs of %s each; medians\n\n",
+		rep.Go, rep.CPUs, rep.GOGC, live, runs, rep.Duration)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "procs\ttoolchain\t")
 	for _, m := range rtMetrics {
 		fmt.Fprintf(tw, "%s\t", m.name)
 	}
 	fmt.Fprintln(tw)
-	thr := &benchmath.DefaultThresholds
 	for _, procs := range rep.procsList() {
 		for _, tc := range []string{"stock", "patched"} {
 			fmt.Fprintf(tw, "%d\t%s\t", procs, tc)
 			for _, m := range rtMetrics {
-				sum := benchmath.AssumeNothing.Summary(benchmath.NewSample(rep.values(tc, procs, m), thr), 0.95)
-				fmt.Fprintf(tw, m.format+"\t", sum.Center*m.scale)
+				fmt.Fprintf(tw, m.format+"\t", rep.median(tc, procs, m)*m.scale)
 			}
 			fmt.Fprintln(tw)
 		}
 		fmt.Fprintf(tw, "%d\tpatched/stock\t", procs)
 		for _, m := range rtMetrics {
-			old := benchmath.NewSample(rep.values("stock", procs, m), thr)
-			nw := benchmath.NewSample(rep.values("patched", procs, m), thr)
-			c := benchmath.AssumeNothing.Compare(old, nw)
-			o := benchmath.AssumeNothing.Summary(old, 0.95).Center
-			n := benchmath.AssumeNothing.Summary(nw, 0.95).Center
-			fmt.Fprintf(tw, "%s\t", ratioString(o, n, c))
+			c := benchmath.AssumeNothing.Compare(rep.sample("stock", procs, m), rep.sample("patched", procs, m))
+			fmt.Fprintf(tw, "%s\t", ratioString(rep.median("stock", procs, m), rep.median("patched", procs, m), c))
 		}
 		fmt.Fprintln(tw)
 	}
@@ -392,32 +397,30 @@ func (rep *rtReport) writeJSON(w io.Writer) error {
 // writePlot writes two panels: allocations per second and newMarkBits's
 // share of CPU against GOMAXPROCS, one line per toolchain.
 func (rep *rtReport) writePlot(path string) error {
+	if len(rep.Samples) == 0 {
+		return errors.New("no samples to plot")
+	}
 	var plots []*plot.Plot
-	for _, m := range []rtMetric{rtMetrics[0], rtMetrics[2]} {
+	for _, m := range rtMetrics {
+		if !m.plot {
+			continue
+		}
 		p := plot.New()
 		p.Title.Text = m.name
 		p.X.Label.Text = "GOMAXPROCS"
 		p.Y.Min = 0
 		p.Legend.Top = true
-		var ticks []plot.Tick
-		for _, procs := range rep.procsList() {
-			ticks = append(ticks, plot.Tick{Value: float64(procs), Label: fmt.Sprint(procs)})
-		}
-		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+		p.X.Tick.Marker = intTicks(rep.procsList())
 		for j, tc := range []string{"stock", "patched"} {
 			var xys plotter.XYs
 			for _, procs := range rep.procsList() {
-				sum := benchmath.AssumeNothing.Summary(benchmath.NewSample(rep.values(tc, procs, m), &benchmath.DefaultThresholds), 0.95)
-				xys = append(xys, plotter.XY{X: float64(procs), Y: sum.Center * m.scale})
+				xys = append(xys, plotter.XY{X: float64(procs), Y: rep.median(tc, procs, m) * m.scale})
 			}
 			if err := addLine(p, tc, j, false, xys); err != nil {
 				return err
 			}
 		}
 		plots = append(plots, p)
-	}
-	if len(plots) == 0 || len(rep.Samples) == 0 {
-		return errors.New("no samples to plot")
 	}
 	return writePanels(plots, path)
 }

@@ -38,8 +38,6 @@ type builder struct {
 	patches  []goruntime.Patch       // applied in order
 	series   string                  // release series the patches are for, e.g. go1.26
 	step     func(name string)       // called as each step begins; may be nil
-	makeLog  func(line string)       // gets make.bash's output lines; may be nil
-	makeArgs []string                // make.bash's arguments; tests pass none
 	makeEnv  func([]string) []string // adjusts make.bash's environment; may be nil
 }
 
@@ -175,7 +173,7 @@ func applyPatch(ctx context.Context, dir string, patch []byte) error {
 // stock toolchain, reporting make.bash's phases as steps. A failure's
 // error ends with the last lines make.bash printed.
 func (b *builder) makeBash(ctx context.Context, dir string, report func(string)) error {
-	cmd := exec.CommandContext(ctx, "./make.bash", b.makeArgs...)
+	cmd := exec.CommandContext(ctx, "./make.bash")
 	cmd.Dir = filepath.Join(dir, "src")
 	env := []string{"GOROOT_BOOTSTRAP=" + b.stock, "GOTOOLCHAIN=local"}
 	for _, kv := range os.Environ() {
@@ -202,9 +200,6 @@ func (b *builder) makeBash(ctx context.Context, dir string, report func(string))
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
-			if b.makeLog != nil {
-				b.makeLog(line)
-			}
 			for _, ph := range makePhases {
 				if strings.HasPrefix(line, ph) {
 					report(ph)
