@@ -102,11 +102,11 @@ func (h *Heap) cacheSpan(c *spanClass, src bitSource) (*span, error) {
 	return s, nil
 }
 
-// findSpan is cacheSpan's search.
 // sweepBudget is the most full spans an allocation sweeps in search of
-// a free slot before it makes a new span: about a millisecond.
+// a free slot before it makes a new span.
 const sweepBudget = 1024
 
+// findSpan is cacheSpan's search.
 func (h *Heap) findSpan(c *spanClass, src bitSource, sg uint32) (*span, error) {
 	cen := &c.central
 	if s := cen.partialSwept(sg).pop(); s != nil {

@@ -15,7 +15,7 @@ import "time"
 //     stopped again (tryEndMark, markAndEnd): flush the write barriers;
 //     if they held grey objects, start the world and go back to 2;
 //     otherwise flip to the sweep (markEnd), turn the barrier off and
-//     start the world. The sweep runs concurrently, as before.
+//     start the world. The sweep then runs concurrently with the program.
 //
 // A collection starts in the background when an allocation finds the
 // heap past its trigger: the Mutator runs phase 1 and goes on, and the
@@ -25,8 +25,7 @@ import "time"
 // GC, Mutator.GC, FreeOSMemory and an allocation that hit MaxBytes: the
 // caller runs the three phases, marking with the heap's goroutines, and
 // waits. Either way the world is only ever stopped on behalf of an
-// allocation or of a call that collects, as when the whole collection
-// ran with the world stopped.
+// allocation or of a call that collects.
 
 // The collector's phase, Heap.phase.
 const (

@@ -49,11 +49,10 @@ const (
 // layout is how objects of a Type (or the untyped objects of a size
 // class) are laid out. Read-only once made.
 type layout struct {
-	size  int        // the object size asked for
-	scan  scanKind   //
-	mask  []uint64   // scanMask: bit i of the words is set when word i holds a Ref
-	class int        // size class, 0 for a large object
-	sc    *spanClass // the span class of small objects; nil for large ones
+	size int        // the object size asked for
+	scan scanKind   //
+	mask []uint64   // scanMask: bit i of the words is set when word i holds a Ref
+	sc   *spanClass // the span class of small objects; nil for large ones
 }
 
 // isRef reports whether word i of an object of this layout may hold a
@@ -84,7 +83,7 @@ type spanClass struct {
 const maxSpanClasses = 1 << 14
 
 // spanClasses is the heap's table of span classes, indexed by id. The
-// slice is replaced, never changed, under Heap.typesMu.
+// slice is replaced, never changed, under typeTable.mu.
 type spanClasses = []*spanClass
 
 // typeTable interns layouts: Types of the same size and mask are one
@@ -114,7 +113,7 @@ func (h *Heap) initTypes(trace bool) {
 	cs[0] = &spanClass{id: 0}
 	h.untypedLarge = &layout{scan: scan}
 	for c := 1; c < len(cs); c++ {
-		l := &layout{size: h.classes.classes[c].Size, scan: scan, class: c}
+		l := &layout{size: h.classes.classes[c].Size, scan: scan}
 		cs[c] = &spanClass{id: c, class: c, layout: l}
 		l.sc = cs[c]
 	}
@@ -155,7 +154,7 @@ func (h *Heap) NewType(size int, refWords ...int) (Type, error) {
 	if l := h.types.layouts[key]; l != nil {
 		return typeOf(h, l), nil
 	}
-	l := &layout{size: size, class: class, scan: scanMask, mask: mask}
+	l := &layout{size: size, scan: scanMask, mask: mask}
 	if nrefs == 0 {
 		l.scan, l.mask = scanNone, nil
 	}

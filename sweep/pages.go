@@ -42,17 +42,6 @@ func (r *region) page(p unsafe.Pointer) int {
 	return int((uintptr(p) - uintptr(r.mem.Base())) / PageSize)
 }
 
-// setRange sets (v true) or clears bits [i, i+n) of b.
-func setRange(b gcbits.Bits, i, n int, v bool) {
-	for j := i; j < i+n; j++ {
-		if v {
-			b.Set(j)
-		} else {
-			b.Clear(j)
-		}
-	}
-}
-
 // countRange returns the number of set bits in [i, i+n) of b.
 func countRange(b gcbits.Bits, i, n int) int {
 	c := 0
@@ -86,13 +75,12 @@ func (r *region) findRun(n int) int {
 // It is guarded by Heap.mu: every field is under mu, except the
 // read-only ones.
 type pageAlloc struct {
-	regionBytes int                               // bytes per shared region; read-only
-	largeBytes  int                               // spans of more bytes get a dedicated region; read-only
-	maxBytes    int64                             // cap on mapped bytes, 0 for none; read-only
-	softLimit   int64                             // Options.MemoryLimit, 0 for none; read-only
-	osPages     int                               // heap pages per OS page (releases are whole OS pages); read-only
-	start       time.Time                         // the clock's origin; read-only
-	mapFn       func(uintptr) (mem.Region, error) // mem.Map; replaced by tests to inject faults
+	regionBytes int       // bytes per shared region; read-only
+	largeBytes  int       // spans of more bytes get a dedicated region; read-only
+	maxBytes    int64     // cap on mapped bytes, 0 for none; read-only
+	softLimit   int64     // Options.MemoryLimit, 0 for none; read-only
+	osPages     int       // heap pages per OS page (releases are whole OS pages); read-only
+	start       time.Time // the clock's origin; read-only
 
 	regions    []*region                // shared regions, by address
 	dedicated  map[*regionInfo]struct{} // dedicated regions in use (or retired)
@@ -108,7 +96,6 @@ func (p *pageAlloc) init(regionBytes, largeBytes int, maxBytes, softLimit int64)
 	p.regionBytes, p.largeBytes, p.maxBytes, p.softLimit = regionBytes, largeBytes, maxBytes, softLimit
 	p.osPages = max(1, mem.PageSize()/PageSize)
 	p.start = time.Now()
-	p.mapFn = mem.Map
 	p.dedicated = make(map[*regionInfo]struct{})
 }
 
@@ -151,9 +138,9 @@ func (p *pageAlloc) alloc(npages int) (base unsafe.Pointer, zero bool, ri *regio
 func (p *pageAlloc) take(r *region, i, n int) bool {
 	zero := countRange(r.zero, i, n) == n
 	rel := countRange(r.released, i, n)
-	setRange(r.free, i, n, false)
-	setRange(r.zero, i, n, false)
-	setRange(r.released, i, n, false)
+	r.free.ClearRange(i, i+n)
+	r.zero.ClearRange(i, i+n)
+	r.released.ClearRange(i, i+n)
 	r.nfree -= n
 	r.nrel -= rel
 	p.free -= int64(n * PageSize)
@@ -182,7 +169,7 @@ func (p *pageAlloc) release(base unsafe.Pointer, npages int, ri *regionInfo, rel
 
 // putFree makes pages [i, i+n) of r free, freed now.
 func (p *pageAlloc) putFree(r *region, i, n int, released bool) {
-	setRange(r.free, i, n, true)
+	r.free.SetRange(i, i+n)
 	t := p.now()
 	for j := i; j < i+n; j++ {
 		r.freedAt[j] = t
@@ -190,8 +177,8 @@ func (p *pageAlloc) putFree(r *region, i, n int, released bool) {
 	r.nfree += n
 	p.free += int64(n * PageSize)
 	if released {
-		setRange(r.zero, i, n, true)
-		setRange(r.released, i, n, true)
+		r.zero.SetRange(i, i+n)
+		r.released.SetRange(i, i+n)
 		r.nrel += n
 		p.released += int64(n * PageSize)
 	}
@@ -236,7 +223,7 @@ func (p *pageAlloc) mapShared(npages int) (*region, error) {
 	if err := p.reserve(int64(mem.RoundUp(uintptr(size)))); err != nil {
 		return nil, err
 	}
-	m, err := p.mapFn(uintptr(size))
+	m, err := mem.Map(uintptr(size))
 	if err != nil {
 		return nil, fmt.Errorf("sweep: map heap region: %w", err)
 	}
@@ -247,7 +234,7 @@ func (p *pageAlloc) mapShared(npages int) (*region, error) {
 		free: make(gcbits.Bits, words), zero: make(gcbits.Bits, words), released: make(gcbits.Bits, words),
 		freedAt: make([]int64, n),
 	}
-	setRange(r.zero, 0, n, true)
+	r.zero.SetRange(0, n)
 	k, _ := slices.BinarySearchFunc(p.regions, uintptr(m.Base()), func(r *region, a uintptr) int {
 		return int(min(max(int64(uintptr(r.mem.Base()))-int64(a), -1), 1))
 	})
@@ -264,7 +251,7 @@ func (p *pageAlloc) mapDedicated(bytes int) (*regionInfo, error) {
 	if err := p.reserve(size); err != nil {
 		return nil, err
 	}
-	m, err := p.mapFn(uintptr(size))
+	m, err := mem.Map(uintptr(size))
 	if err != nil {
 		return nil, fmt.Errorf("sweep: map heap region: %w", err)
 	}
@@ -316,7 +303,7 @@ func (p *pageAlloc) takeToRelease(cutoff int64) (runs []pageRun, next int64) {
 		}
 	}
 	for _, run := range runs {
-		setRange(run.r.free, run.i, run.n, false)
+		run.r.free.ClearRange(run.i, run.i+run.n)
 		run.r.nfree -= run.n
 		p.free -= int64(run.n * PageSize)
 	}

@@ -27,9 +27,9 @@ type bitSource interface {
 // synchronizes (a spanSet's lock, or tryAcquire and setSwept). Marking
 // sets bits of markBits atomically, from any number of mark workers and
 // write barriers at once, while the holder allocates; it reads only what
-// allocation leaves alone (markFrom, allocBits, pubFree). It never runs
-// concurrently with a sweep, which replaces the mark bitmap: a mark phase
-// ends before the sweep phase begins, and begins after it ends.
+// allocation leaves alone (markFrom, allocBits, pubFree, markEpoch). It
+// never runs concurrently with a sweep, which replaces the mark bitmap: a
+// mark phase ends before the sweep phase begins, and begins after it ends.
 //
 // # Sweep generations
 //
@@ -92,7 +92,8 @@ type span struct {
 	pubFree atomic.Int32
 	// allocEpoch and markEpoch are the arena epochs in which the Alloc of
 	// allocBits and of markBits began: a heap checks with them that a
-	// bitmap is never used past its lifetime. Holder.
+	// bitmap is never used past its lifetime. Written by the holder in a
+	// sweep, which never overlaps a mark; markEpoch is read by markers.
 	allocEpoch, markEpoch uint64
 	// allocBits has a bit set for each slot that survived the last sweep:
 	// it is the mark bitmap of the previous cycle. Slots below freeindex
@@ -147,14 +148,6 @@ func (s *span) reset(ab gcbits.Bits, ae uint64, mb gcbits.Bits, me uint64) {
 	s.markBits, s.markEpoch = mb, me
 	s.freeindex, s.allocCount = 0, 0
 	s.allocCache = ^s.allocBits[0]
-}
-
-// isAllocated reports whether slot i is allocated. For the holder only.
-func (s *span) isAllocated(i int) bool {
-	if uint(i) >= uint(s.nelems) {
-		return false
-	}
-	return i < s.freeindex || s.allocBits.Test(i)
 }
 
 // nextFreeFast is nextFree when the cache word has a free slot and taking
@@ -220,32 +213,6 @@ func (s *span) nextFree() (int, bool) {
 		return i, true
 	}
 }
-
-// mark sets the mark bit of slot i atomically and reports whether this
-// call set it (false if it was set already or i is out of range). Safe
-// for concurrent use with other mark and isMarked calls.
-//
-// Marking a slot that is not allocated makes it allocated at the next
-// sweep; a heap only marks slots that it has checked are allocated.
-func (s *span) mark(i int) bool {
-	if uint(i) >= uint(s.nelems) {
-		return false
-	}
-	return s.markBits.SetAtomic(i)
-}
-
-// isMarked reports whether slot i is marked, reading atomically.
-func (s *span) isMarked(i int) bool {
-	if uint(i) >= uint(s.nelems) {
-		return false
-	}
-	return s.markBits.TestAtomic(i)
-}
-
-// countMarked returns the number of marked slots, a population count of
-// the mark bitmap: the number of slots that will be allocated after the
-// next sweep. Not for use while marking is in progress.
-func (s *span) countMarked() int { return s.markBits.Count() }
 
 // sweepWith ends the span's cycle: the mark bitmap becomes the
 // allocation bitmap, nb (zeroed, at least nelems bits, whose Alloc began

@@ -286,3 +286,39 @@ func sweepBare(s *span, src bitSource) (int, error) {
 	}
 	return s.sweepWith(nb, 0), nil
 }
+
+// The span methods below serve the tests that drive standalone spans.
+
+// isAllocated reports whether slot i is allocated. For the holder only.
+func (s *span) isAllocated(i int) bool {
+	if uint(i) >= uint(s.nelems) {
+		return false
+	}
+	return i < s.freeindex || s.allocBits.Test(i)
+}
+
+// mark sets the mark bit of slot i atomically and reports whether this
+// call set it (false if it was set already or i is out of range). Safe
+// for concurrent use with other mark and isMarked calls.
+//
+// Marking a slot that is not allocated makes it allocated at the next
+// sweep; a heap only marks slots that it has checked are allocated.
+func (s *span) mark(i int) bool {
+	if uint(i) >= uint(s.nelems) {
+		return false
+	}
+	return s.markBits.SetAtomic(i)
+}
+
+// isMarked reports whether slot i is marked, reading atomically.
+func (s *span) isMarked(i int) bool {
+	if uint(i) >= uint(s.nelems) {
+		return false
+	}
+	return s.markBits.TestAtomic(i)
+}
+
+// countMarked returns the number of marked slots, a population count of
+// the mark bitmap: the number of slots that will be allocated after the
+// next sweep. Not for use while marking is in progress.
+func (s *span) countMarked() int { return s.markBits.Count() }

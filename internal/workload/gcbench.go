@@ -212,59 +212,10 @@ func (g *heapBench) populate(depth int, n sweep.Ref) error {
 	return g.populate(depth, r)
 }
 
-// makeTree builds a tree bottom-up: the finished left subtree waits on
-// the root stack while the right one is built.
-func (g *heapBench) makeTree(depth int) (sweep.Ref, error) {
-	if depth <= 0 {
-		return g.m.New(g.node)
-	}
-	scope := g.m.NumRoots()
-	defer g.m.PopTo(scope)
-	l, err := g.makeTree(depth - 1)
-	if err != nil {
-		return sweep.Nil, err
-	}
-	g.m.Push(l)
-	r, err := g.makeTree(depth - 1)
-	if err != nil {
-		return sweep.Nil, err
-	}
-	g.m.Push(r)
-	v, err := g.m.NewView(g.node)
-	if err != nil {
-		return sweep.Nil, err
-	}
-	if err := v.Store(gbLeft, l); err != nil {
-		return sweep.Nil, err
-	}
-	return v.Ref(), v.Store(gbRight, r)
-}
-
-// count returns the number of nodes of the tree n, which must be rooted.
-// It calls Safepoint at each node, as it allocates nothing.
-func (g *heapBench) count(n sweep.Ref) (int, error) {
-	if n == sweep.Nil {
-		return 0, nil
-	}
-	g.m.Safepoint()
-	v, err := g.m.View(n)
-	if err != nil {
-		return 0, err
-	}
-	l, err := v.Load(gbLeft)
-	if err != nil {
-		return 0, err
-	}
-	r, err := v.Load(gbRight)
-	if err != nil {
-		return 0, err
-	}
-	a, err := g.count(l)
-	if err != nil {
-		return 0, err
-	}
-	b, err := g.count(r)
-	return 1 + a + b, err
+// trees builds and counts GCBench's trees as binary-trees' are built and
+// checked: its nodes hold their children in words 0 and 1 too.
+func (g *heapBench) trees() Trees {
+	return Trees{M: g.m, Node: g.node, Safepoints: true}
 }
 
 func (g *heapBench) topDown(depth int, count bool) (int, error) {
@@ -278,20 +229,20 @@ func (g *heapBench) topDown(depth int, count bool) (int, error) {
 	if err := g.populate(depth, t); err != nil || !count {
 		return 0, err
 	}
-	return g.count(t)
+	return g.trees().Check(t)
 }
 
 func (g *heapBench) stretch(depth int) (int, error) { return g.bottomUp(depth, true) }
 
 func (g *heapBench) bottomUp(depth int, count bool) (int, error) {
-	t, err := g.makeTree(depth)
+	t, err := g.trees().Tree(depth)
 	if err != nil || !count {
 		return 0, err
 	}
 	scope := g.m.NumRoots()
 	defer g.m.PopTo(scope)
 	g.m.Push(t)
-	return g.count(t)
+	return g.trees().Check(t)
 }
 
 func (g *heapBench) long(depth int) error {
@@ -322,7 +273,7 @@ func (g *heapBench) array(n int) error {
 }
 
 func (g *heapBench) final() (int, float64, error) {
-	n, err := g.count(g.longTree)
+	n, err := g.trees().Check(g.longTree)
 	if err != nil {
 		return 0, 0, err
 	}
