@@ -54,8 +54,7 @@ type Arena struct {
 	dedicatedMin   uintptr         // requests above this get a dedicated block
 	slabSize       uintptr         // bytes a Cache carves per refill
 	retain         uint64          // Options.Retain
-	guard          bool            // Options.Guard
-	guardFor       uint64          // Options.GuardEpochs with Guard, else 0
+	guardFor       uint64          // Options.GuardEpochs with Guard, else 0: Guard is on when it is not 0
 	maxBytes       int64           // Options.MaxBytes, 0 for none
 	shardShift     uint            // 64 - log2(len(shards))
 	shards         []shard         // the slice is read-only; see shard for its fields
@@ -200,21 +199,6 @@ func (l *chunkList) pop() *chunk {
 	return c
 }
 
-// prepend moves all of src to the front of l, in order.
-func (l *chunkList) prepend(src *chunkList) {
-	if src.head == nil {
-		return
-	}
-	src.tail.next = l.head
-	if l.tail == nil {
-		l.tail = src.tail
-	}
-	l.head = src.head
-	l.n += src.n
-	l.bytes += src.bytes
-	*src = chunkList{}
-}
-
 // splice moves all of src to the end of l.
 func (l *chunkList) splice(src *chunkList) {
 	if src.head == nil {
@@ -260,7 +244,6 @@ func New(opts Options) (*Arena, error) {
 		dedicatedMin: uintptr(o.BlockSize) / 4,
 		slabSize:     min(uintptr(o.BlockSize)/8, maxSlab),
 		retain:       uint64(o.Retain),
-		guard:        o.Guard,
 		guardFor:     uint64(o.GuardEpochs),
 		maxBytes:     o.MaxBytes,
 		shards:       make([]shard, n),
@@ -290,7 +273,7 @@ func (a *Arena) Options() Options {
 		BlockSize:   int(a.blockSize),
 		Retain:      int(a.retain),
 		MaxBytes:    a.maxBytes,
-		Guard:       a.guard,
+		Guard:       a.guardFor != 0,
 		GuardEpochs: int(a.guardFor),
 	}
 }
@@ -631,7 +614,8 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 			a.unmapAll(guarded.head)
 		} else {
 			a.mapped += free.bytes + guarded.bytes
-			a.free.prepend(&free)
+			free.splice(&a.free) // back at the front, in order
+			a.free = free
 			a.reguardLocked(&guarded)
 		}
 		return mem.Region{}, fmt.Errorf("gcbits: map block: %w", err)
@@ -735,7 +719,7 @@ func (a *Arena) Advance() uint64 {
 	dead := *g
 	*g = genList{}
 	var gone chunkList // dedicated blocks to unmap
-	if a.guard {
+	if a.guardFor != 0 {
 		gone = a.unguardLocked(e)
 	} else {
 		a.free.splice(&dead.chunks)
@@ -743,7 +727,7 @@ func (a *Arena) Advance() uint64 {
 	}
 	a.mapped -= gone.bytes
 	trim := a.trimLocked(e - 1)
-	if a.guard {
+	if a.guardFor != 0 {
 		closed := a.guardMayUnlock(e, &dead)
 		gone.splice(&closed)
 	}

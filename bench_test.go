@@ -125,10 +125,10 @@ func runWorkers(b *testing.B, workers int, newWorker func() func(int) ([]uint64,
 	b.ReportMetric(float64(epochs*workers*epochLen)/b.Elapsed().Seconds()/1e6, "Mop/s")
 }
 
-// BenchmarkAdvance shows that Advance, in steady state, costs about the
-// same whatever the number of blocks in the generation it recycles (what
-// grows is a few cache misses on colder list ends, not a walk). The loop
-// also fills the blocks, so ns/op is not the figure: ns/advance is.
+// BenchmarkAdvance measures Advance in steady state against the number of
+// blocks in the generation it recycles, which it takes without walking
+// them. The loop also fills the blocks, so ns/op is not the figure:
+// ns/advance is.
 func BenchmarkAdvance(b *testing.B) {
 	for _, blocks := range []int{1, 64, 1024} {
 		b.Run(fmt.Sprintf("gcbits/blocks=%d", blocks), func(b *testing.B) {

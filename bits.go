@@ -217,39 +217,61 @@ func (b Bits) SetAll() {
 
 // SetRange sets bits lo to hi-1, clipped to [0, Len()).
 func (b Bits) SetRange(lo, hi int) {
-	b.applyRange(lo, hi, func(w, m uint64) uint64 { return w | m })
+	first, last, fm, lm, ok := b.rangeWords(lo, hi)
+	switch {
+	case !ok:
+	case first == last:
+		b[first] |= fm & lm
+	default:
+		b[first] |= fm
+		for i := first + 1; i < last; i++ {
+			b[i] = ^uint64(0)
+		}
+		b[last] |= lm
+	}
 }
 
 // ClearRange clears bits lo to hi-1, clipped to [0, Len()).
 func (b Bits) ClearRange(lo, hi int) {
-	b.applyRange(lo, hi, func(w, m uint64) uint64 { return w &^ m })
+	first, last, fm, lm, ok := b.rangeWords(lo, hi)
+	switch {
+	case !ok:
+	case first == last:
+		b[first] &^= fm & lm
+	default:
+		b[first] &^= fm
+		clear(b[first+1 : last])
+		b[last] &^= lm
+	}
 }
 
 // FlipRange inverts bits lo to hi-1, clipped to [0, Len()).
 // FlipRange(0, n) is the complement of a bitmap of n bits.
 func (b Bits) FlipRange(lo, hi int) {
-	b.applyRange(lo, hi, func(w, m uint64) uint64 { return w ^ m })
+	first, last, fm, lm, ok := b.rangeWords(lo, hi)
+	switch {
+	case !ok:
+	case first == last:
+		b[first] ^= fm & lm
+	default:
+		b[first] ^= fm
+		for i := first + 1; i < last; i++ {
+			b[i] = ^b[i]
+		}
+		b[last] ^= lm
+	}
 }
 
-// applyRange replaces each word w that holds bits of [lo, hi) ∩ [0, Len())
-// with op(w, m), m the mask of those bits in w.
-func (b Bits) applyRange(lo, hi int, op func(w, m uint64) uint64) {
+// rangeWords returns the words that hold bits of [lo, hi) ∩ [0, Len()),
+// first to last, and the masks of those bits in the first and the last
+// word; ok is false when the range is empty.
+func (b Bits) rangeWords(lo, hi int) (first, last int, firstMask, lastMask uint64, ok bool) {
 	lo, hi = max(lo, 0), min(hi, b.Len())
 	if lo >= hi {
-		return
+		return 0, 0, 0, 0, false
 	}
-	first, last := lo>>6, (hi-1)>>6
-	firstMask := ^uint64(0) << (uint(lo) & 63)
-	lastMask := ^uint64(0) >> (63 - uint(hi-1)&63)
-	if first == last {
-		b[first] = op(b[first], firstMask&lastMask)
-		return
-	}
-	b[first] = op(b[first], firstMask)
-	for i := first + 1; i < last; i++ {
-		b[i] = op(b[i], ^uint64(0))
-	}
-	b[last] = op(b[last], lastMask)
+	first, last = lo>>6, (hi-1)>>6
+	return first, last, ^uint64(0) << (uint(lo) & 63), ^uint64(0) >> (63 - uint(hi-1)&63), true
 }
 
 // And sets b to the intersection of b and c: bits of b past c's end are

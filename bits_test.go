@@ -14,6 +14,7 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/gcbits/gcbits"
+	"github.com/gcbits/gcbits/internal/arenatest"
 )
 
 // badIndexes are indexes outside every bitmap of n words.
@@ -446,11 +447,7 @@ func TestBitsAllStops(t *testing.T) {
 // FlipRange bounded by n, stays clear, so that Count, the iterator and the
 // set operations see exactly the n bits; SetAll does set the tail.
 func TestBitsLengthRule(t *testing.T) {
-	a, err := gcbits.New(gcbits.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	a := arenatest.New(t, gcbits.Options{})
 	const n = 100
 	b, err := a.Alloc(n)
 	if err != nil {
