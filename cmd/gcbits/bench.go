@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,7 +53,7 @@ type benchFlags struct {
 }
 
 // parseBench parses the flags of gcbits bench and checks the run they ask
-// for. For -h it writes the usage to stderr and returns flag.ErrHelp; a
+// for. For -h it writes the usage to stdout and returns flag.ErrHelp; a
 // bad flag gives a usage error, which it does not print.
 func parseBench(args []string, stdout io.Writer) (*benchFlags, error) {
 	fs := flag.NewFlagSet("gcbits bench", flag.ContinueOnError)
@@ -146,36 +145,16 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(stderr, "gcbits bench", err)
 	}
-	if bf.progress && isTerminal(stderr) {
-		var bar *progressbar.ProgressBar
-		bf.cfg.Progress = func(done, total int) {
-			if bar == nil {
-				bar = progressbar.NewOptions(total,
-					progressbar.OptionSetWriter(stderr),
-					progressbar.OptionSetDescription("gcbits bench"),
-					progressbar.OptionShowCount(),
-					progressbar.OptionSetPredictTime(true),
-					progressbar.OptionClearOnFinish(),
-					progressbar.OptionThrottle(100*time.Millisecond))
-			}
-			bar.Set(done)
-			if done == total {
-				bar.Finish()
-			}
-		}
+	if bf.progress {
+		bf.cfg.Progress = progressFunc(stderr, "gcbits bench")
 	}
 	if bf.cpuprof != "" {
-		f, err := os.Create(bf.cpuprof)
+		stop, err := startCPUProfile(bf.cpuprof)
 		if err != nil {
-			fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
+			fmt.Fprintf(stderr, "gcbits bench: -cpuprofile: %v\n", err)
 			return 1
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "gcbits bench: %v\n", err)
-			return 1
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	rep, err := bench.Run(bf.cfg)
 	if err != nil {
@@ -201,6 +180,30 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// progressFunc returns a function that shows the progress of task, done
+// steps of total, as a bar on w when w is a terminal; nil otherwise.
+func progressFunc(w io.Writer, task string) func(done, total int) {
+	if !isTerminal(w) {
+		return nil
+	}
+	var bar *progressbar.ProgressBar
+	return func(done, total int) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(w),
+				progressbar.OptionSetDescription(task),
+				progressbar.OptionShowCount(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionClearOnFinish(),
+				progressbar.OptionThrottle(100*time.Millisecond))
+		}
+		bar.Set(done)
+		if done == total {
+			bar.Finish()
+		}
+	}
 }
 
 // isTerminal reports whether w is a terminal.

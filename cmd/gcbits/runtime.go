@@ -232,12 +232,7 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			}
 			rb.stock = tf.goroot
 		}
-		if isTerminal(stderr) {
-			bar := progressbar.NewOptions(rb.runs*len(rb.procs)*2, progressbar.OptionSetWriter(stderr),
-				progressbar.OptionSetDescription("gcbits runtime bench"), progressbar.OptionShowCount(),
-				progressbar.OptionSetPredictTime(true), progressbar.OptionClearOnFinish())
-			rb.progress = func(done, total int) { bar.Set(done) }
-		}
+		rb.progress = progressFunc(stderr, "gcbits runtime bench")
 		if rep, err = rb.run(ctx); err != nil {
 			fmt.Fprintf(stderr, "gcbits runtime bench: %v\n", err)
 			return 1

@@ -38,8 +38,9 @@ type Result struct {
 	Unsafe bool      `json:"unsafe"`
 	Runs   []float64 `json:"runs"` // Mop/s of every run, in order
 	// Dirty counts, over all runs, bitmaps whose first word was not zero
-	// when handed out: memory some other bitmap was still using. Only
-	// unsafe rows may have any. Not measured in the sweep.
+	// when handed out: memory some other bitmap was still using. Measured
+	// in the quiescent warm-up of allocators that keep the lifetime rule,
+	// where any count means the rule broke.
 	Dirty uint64 `json:"dirty"`
 	// Capped counts, over all runs of the concurrent scenario, the times a
 	// worker reached ConcurrentEpochCap in a timed epoch and waited for
@@ -409,6 +410,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		if x.Capped > 0 {
 			note += fmt.Sprintf(" capped %.1f%%", x.cappedPct())
 		}
+		note = strings.TrimSpace(note)
 		tab = append(tab, []string{
 			x.Allocator, fmt.Sprint(x.Workers), x.Scenario, fmt.Sprintf("%.2f", x.Mops),
 			ci(x), optf(x.Ratio, "%.2f×"), optf(x.WastePct, "%.2f"),
@@ -424,7 +426,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			"  sync.Pool hands back memory it has already taken back); measured for reference only.\n")
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Dirty > 0 }) {
-		b.WriteString("dirty: bitmaps whose first word was already set when handed out (every worker sets bit 0 of each).\n")
+		b.WriteString("dirty: bitmaps whose first word was already set when handed out, in the quiescent warm-up (every\n" +
+			"  worker sets bit 0 of each there): the allocator broke its lifetime rule.\n")
 	}
 	if slices.ContainsFunc(r.Results, func(x Result) bool { return x.Capped > 0 }) {
 		fmt.Fprintf(&b, "capped: the share of worker-epochs in which a worker reached %d×-epoch allocations and waited for\n"+

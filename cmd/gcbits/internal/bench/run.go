@@ -384,8 +384,10 @@ type workerState struct {
 	_ [cacheLine - unsafe.Sizeof(workerFields{})%cacheLine]byte
 }
 
-// workerFields are the fields of a workerState. The counters count the
-// timed part only: a worker zeroes them when it sees the phase change.
+// workerFields are the fields of a workerState. The worker keeps its
+// counters in locals, restarted when it sees the phase change (so they
+// count the timed part; dirty counts the warm-up), and stores them here
+// once, as it returns; the run reads them after waiting for every worker.
 type workerFields struct {
 	w      Worker
 	ops    uint64
@@ -579,7 +581,7 @@ func allocConcurrent(s *workerState, mix []int, j, limit int, clk *clock, fe *fi
 			if p == stopped {
 				return
 			}
-			phase, ops, nw, capped = p, 0, 0, 0
+			phase, ops, nw = p, 0, 0 // capped counts only while timing
 		}
 		if e := clk.epochs.Load(); e != epoch {
 			epoch, n = e, 0
@@ -640,7 +642,9 @@ type span struct {
 	_ [cacheLine - unsafe.Sizeof(spanFields{})%cacheLine]byte
 }
 
-// spanFields are the fields of a span.
+// spanFields are the fields of a span. The sweeper that claims the span
+// in an epoch writes them; the barrier between epochs orders that write
+// before the next epoch's reads.
 type spanFields struct {
 	bits  []uint64
 	nbits int
