@@ -24,8 +24,10 @@ const (
 
 	// sealed is stored into a chunk's free offset (in words) when it
 	// stops taking allocations, so that every Add that follows fails.
-	// Whether a chunk is sealed is chunk.sealed, not this value: an
-	// offset is bounded (see chunk.free) but may pass 2^62 unsealed.
+	// Nothing reads the offset to tell whether a chunk is sealed: a chunk
+	// is sealed exactly once, as it stops being its shard's head (see
+	// sealLocked), and an offset is bounded (see chunk.free) but may pass
+	// 2^62 unsealed.
 	sealed = uint64(1) << 62
 
 	// closedBit is set in Arena.epoch by Close.
@@ -150,7 +152,6 @@ type chunkFields struct {
 	next      *chunk     // list link; under mu, or by the goroutine holding the list off the arena
 	dirty     uintptr    // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
 	locked    bool       // on the free list: PROT_NONE, pages released, by Guard; as dirty
-	sealed    bool       // sealLocked ran; under mu
 	dedicated bool       // a dedicated block; read-only
 }
 
@@ -492,6 +493,8 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			}
 			continue
 		}
+		// s has no head: the top of the loop retired it, and mu has
+		// been held since.
 		return a.publishLocked(s, f.region, n), 0, nil
 	}
 }
@@ -631,12 +634,9 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	return r, nil
 }
 
-// publishLocked makes a chunk over r the head of s, with its first n bytes
-// taken by the caller, and seals the old head.
+// publishLocked makes a chunk over r the head of s, which has none, with
+// its first n bytes taken by the caller.
 func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
-	if old := s.head.Load(); old != nil {
-		a.sealLocked(old)
-	}
 	e := a.epoch.Load()
 	c := newChunk(r, uint64(a.blockSize>>3), e, false)
 	c.free.Store(uint64(n >> 3))
@@ -646,12 +646,11 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 }
 
 // sealLocked stops c from taking allocations and records how far it was
-// used, which is how much of it the block's next life must clear.
+// used, which is how much of it the block's next life must clear. It runs
+// once per chunk: a chunk is published as a shard's head and never becomes
+// one again, and every caller seals the head it takes off its shard
+// (carveSlow retiring a full head, sealHeadsLocked).
 func (a *Arena) sealLocked(c *chunk) {
-	if c.sealed {
-		return
-	}
-	c.sealed = true
 	v := c.free.Swap(sealed)
 	used := uintptr(min(v, c.words)) << 3
 	if v < c.words {
