@@ -71,7 +71,6 @@ type Arena struct {
 	history        [trimHistory]int // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
 	free           chunkList        // sealed chunks whose blocks are free; under mu
 	guarded        []genList        // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
-	guardBytes     int64            // bytes in guarded; under mu
 	mapped         int64            // bytes mapped from the OS, including reservations in flight; under mu
 	released       uint64           // bytes of free and guarded blocks returned to the OS before Close; under mu
 	consumed       uint64           // bytes taken from sealed chunks (min(free, words) words); under mu
@@ -584,8 +583,11 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	size = mem.RoundUp(size)
 	// Only dedicated blocks get here with blocks on the free list.
-	if a.maxBytes > 0 && a.mapped-a.free.bytes-a.guardBytes+int64(size) > a.maxBytes {
-		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
+	if a.maxBytes > 0 {
+		_, guardedBytes := a.guardedLocked()
+		if a.mapped-a.free.bytes-guardedBytes+int64(size) > a.maxBytes {
+			return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
+		}
 	}
 	var free, guarded chunkList // blocks that give way
 	for a.maxBytes > 0 && a.mapped+int64(size) > a.maxBytes {
@@ -820,7 +822,6 @@ func (a *Arena) Close() error {
 		all.splice(&a.guarded[i].chunks)
 		all.splice(&a.guarded[i].dedicated)
 	}
-	a.guardBytes = 0
 	a.mapped -= all.bytes
 	a.mu.Unlock()
 	return a.unmapAll(all.head)

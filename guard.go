@@ -31,11 +31,21 @@ func protect(r mem.Region, rw bool) error {
 // returned, to be unmapped.
 func (a *Arena) unguardLocked(e uint64) chunkList {
 	slot := &a.guarded[e%a.guardFor]
-	a.guardBytes -= slot.chunks.bytes + slot.dedicated.bytes
 	a.free.splice(&slot.chunks)
 	ded := slot.dedicated
 	slot.dedicated = chunkList{}
 	return ded
+}
+
+// guardedLocked returns how many blocks, ordinary and dedicated, the guard
+// slots hold, and their bytes: at most MaxGuardEpochs slots to add up.
+func (a *Arena) guardedLocked() (n int, bytes int64) {
+	for i := range a.guarded {
+		g := &a.guarded[i]
+		n += g.chunks.n + g.dedicated.n
+		bytes += g.chunks.bytes + g.dedicated.bytes
+	}
+	return n, bytes
 }
 
 // popGuardedLocked takes a block out of the oldest non-empty guard slot,
@@ -49,11 +59,10 @@ func (a *Arena) popGuardedLocked() *chunk {
 			c = slot.dedicated.pop()
 		}
 		if c != nil {
-			a.guardBytes -= int64(c.region.Size())
 			return c
 		}
 	}
-	panic("gcbits: guardBytes counts blocks that no guard slot holds")
+	panic("gcbits: no guard slot holds a block to give way")
 }
 
 // reguardLocked puts back blocks taken by popGuardedLocked for a map that
@@ -74,7 +83,6 @@ func (a *Arena) reguardLocked(l *chunkList) {
 		} else {
 			slot.chunks.push(c)
 		}
-		a.guardBytes += int64(c.region.Size())
 		c = next
 	}
 	*l = chunkList{}
@@ -107,7 +115,6 @@ func (a *Arena) guardMayUnlock(e uint64, dead *genList) (closed chunkList) {
 		return closed
 	}
 	slot := &a.guarded[e%a.guardFor]
-	a.guardBytes += dead.chunks.bytes + dead.dedicated.bytes
 	slot.chunks.splice(&dead.chunks)
 	slot.dedicated.splice(&dead.dedicated)
 	return closed
