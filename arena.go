@@ -545,7 +545,7 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 	var err error
 	a.inFlightMayUnlock(func() {
 		if f.locked {
-			err = a.sys.Protect(f.region, true)
+			err = a.sys.Unprotect(f.region)
 		}
 		if err == nil {
 			a.sys.Clear(unsafe.Slice((*byte)(f.region.Base()), f.dirty))

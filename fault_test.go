@@ -17,16 +17,17 @@ import (
 var errInjected = errors.New("injected fault")
 
 // faults replaces an arena's hooks to the operating system with ones that
-// fail while the matching flag is set, and count their calls.
+// fail while the matching flag is set, and count their calls (protects
+// counts the protection changes either way: Guard and Unprotect).
 type faults struct {
-	failMap, failUnmap, failProtect, failUnprotect atomic.Bool
-	maps, unmaps, protects                         atomic.Int64
+	failMap, failUnmap, failGuard, failUnprotect atomic.Bool
+	maps, unmaps, protects                       atomic.Int64
 }
 
 func injectFaults(a *gcbits.Arena) *faults {
 	f := &faults{}
 	h := a.Hooks()
-	mapFn, unmap, protect := h.Map, h.Unmap, h.Protect
+	mapFn, unmap := h.Map, h.Unmap
 	h.Map = func(size uintptr) (mem.Region, error) {
 		f.maps.Add(1)
 		if f.failMap.Load() {
@@ -45,15 +46,22 @@ func injectFaults(a *gcbits.Arena) *faults {
 		}
 		return nil
 	}
-	h.Protect = func(r mem.Region, rw bool) error {
-		f.protects.Add(1)
-		if rw && f.failUnprotect.Load() || !rw && f.failProtect.Load() {
-			return errInjected
-		}
-		return protect(r, rw)
-	}
+	h.Guard = f.protection(h.Guard, &f.failGuard)
+	h.Unprotect = f.protection(h.Unprotect, &f.failUnprotect)
 	a.SetHooks(h)
 	return f
+}
+
+// protection wraps hook, a protection change, to count its calls and to
+// fail while fail is set.
+func (f *faults) protection(hook func(mem.Region) error, fail *atomic.Bool) func(mem.Region) error {
+	return func(r mem.Region) error {
+		f.protects.Add(1)
+		if fail.Load() {
+			return errInjected
+		}
+		return hook(r)
+	}
 }
 
 // TestFaultMap makes every map fail and checks each way of allocating:
@@ -158,7 +166,7 @@ func TestFaultUnmap(t *testing.T) {
 }
 
 // TestFaultProtect makes Guard's protection changes fail. A failed
-// protect at Advance is counted and leaves the block usable (cleared when
+// guard at Advance is counted and leaves the block usable (cleared when
 // reused); a failed unprotect fails the Alloc that needed the block with
 // the cause, keeps the block, and the next Alloc after the fault clears
 // gets it zeroed. Blocks are guarded for one epoch, so that they come
@@ -192,14 +200,14 @@ func TestFaultProtect(t *testing.T) {
 		}
 	}
 
-	// Protect fails at Advance: counted, not fatal.
-	f.failProtect.Store(true)
+	// Guard fails at Advance: counted, not fatal.
+	f.failGuard.Store(true)
 	fillEpochs(3)
 	s := checkBooks(t, a)
 	if s.UnmapErrors == 0 || s.UnmapErrors != uint64(f.protects.Load()) {
 		t.Fatalf("failed protects: %d counted, %d calls", s.UnmapErrors, f.protects.Load())
 	}
-	f.failProtect.Store(false)
+	f.failGuard.Store(false)
 	fillEpochs(3) // the unprotected blocks are reused, cleared
 	errs := a.Stats().UnmapErrors
 

@@ -1,7 +1,5 @@
 package gcbits
 
-import "github.com/gcbits/gcbits/internal/mem"
-
 // Guard mode (Options.Guard) keeps every recycled block inaccessible, its
 // pages returned to the OS, for guardFor epochs before the block is used
 // again: a bitmap touched after its lifetime faults at its own address
@@ -15,16 +13,6 @@ import "github.com/gcbits/gcbits/internal/mem"
 // PROT_NONE and without pages, so that the goroutine that takes one
 // unprotects it and has nothing to clear; dedicated blocks are unmapped.
 // What the slots hold stays counted in a.mapped.
-
-// protect makes r inaccessible with its pages released (rw false), or
-// readable and writable again (rw true): the Protect hook unless a
-// test replaces it.
-func protect(r mem.Region, rw bool) error {
-	if rw {
-		return r.Protect(true)
-	}
-	return r.Guard()
-}
 
 // unguardLocked ends the guard of the blocks recycled at epoch e-guardFor:
 // their ordinary blocks join the free list, and their dedicated blocks are
@@ -100,7 +88,7 @@ func (a *Arena) guardMayUnlock(e uint64, dead *genList) (closed chunkList) {
 	a.inFlightMayUnlock(func() {
 		for _, l := range []*chunkList{&dead.chunks, &dead.dedicated} {
 			for c := l.head; c != nil; c = c.next {
-				if err := a.sys.Protect(c.region, false); err != nil {
+				if err := a.sys.Guard(c.region); err != nil {
 					a.unmapErrs.Add(1)
 					continue
 				}
