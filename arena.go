@@ -127,8 +127,8 @@ type chunk struct {
 
 // newChunk returns a chunk over r of epoch gen, with words usable words
 // (0 for a dedicated block, which is not carved).
-func newChunk(r mem.Region, words, gen uint64, dedicated bool) *chunk {
-	return &chunk{chunkFields: chunkFields{region: r, words: words, gen: gen, dedicated: dedicated}}
+func newChunk(r mem.Region, words, gen uint64) *chunk {
+	return &chunk{chunkFields: chunkFields{region: r, words: words, gen: gen}}
 }
 
 // chunkFields are the fields of a chunk.
@@ -144,14 +144,13 @@ type chunkFields struct {
 	// 2^37 goroutines add, together below 2^62 words: the offset stays
 	// below 2^63, sealed or not. Counting words rather than bytes is what
 	// keeps that sum below 2^64.
-	free      atomic.Uint64
-	region    mem.Region // the block; read-only
-	words     uint64     // usable words; read-only
-	gen       uint64     // epoch this chunk was published in; read-only
-	next      *chunk     // list link; under mu, or by the goroutine holding the list off the arena
-	dirty     uintptr    // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
-	locked    bool       // on the free list: PROT_NONE, pages released, by Guard; as dirty
-	dedicated bool       // a dedicated block; read-only
+	free   atomic.Uint64
+	region mem.Region // the block; read-only
+	words  uint64     // usable words, 0 for a dedicated block (and only for one); read-only
+	gen    uint64     // epoch this chunk was published in; read-only
+	next   *chunk     // list link; under mu, or by the goroutine holding the list off the arena
+	dirty  uintptr    // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
+	locked bool       // on the free list: PROT_NONE, pages released, by Guard; as dirty
 }
 
 // chunkList is a singly linked list with a tail, so lists splice in O(1).
@@ -483,7 +482,7 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			if err != nil {
 				return nil, 0, err
 			}
-			a.free.pushFront(newChunk(r, 0, 0, false)) // a fresh block: clean, no life yet
+			a.free.pushFront(newChunk(r, uint64(a.blockSize>>3), 0)) // a fresh block: clean, no life yet
 			continue
 		}
 		if f.dirty > 0 || f.locked {
@@ -640,7 +639,7 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 // its first n bytes taken by the caller.
 func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 	e := a.epoch.Load()
-	c := newChunk(r, uint64(a.blockSize>>3), e, false)
+	c := newChunk(r, uint64(a.blockSize>>3), e)
 	c.free.Store(uint64(n >> 3))
 	a.gens[e%uint64(len(a.gens))].chunks.push(c)
 	s.head.Store(c)
@@ -686,7 +685,7 @@ func (a *Arena) allocDedicated(n uintptr) (Bits, uint64, error) {
 			return nil, 0, err
 		}
 		e := a.epoch.Load()
-		a.gens[e%uint64(len(a.gens))].dedicated.push(newChunk(r, 0, e, true))
+		a.gens[e%uint64(len(a.gens))].dedicated.push(newChunk(r, 0, e))
 		a.dedicatedBytes += uint64(n)
 		a.dedicatedWaste += uint64(r.Size() - n)
 		return unsafe.Slice((*uint64)(r.Base()), n>>3), e, nil

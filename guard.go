@@ -66,7 +66,7 @@ func (a *Arena) reguardLocked(l *chunkList) {
 			at = e + 1
 		}
 		slot := &a.guarded[at%a.guardFor]
-		if c.dedicated {
+		if c.words == 0 { // a dedicated block
 			slot.dedicated.push(c)
 		} else {
 			slot.chunks.push(c)
