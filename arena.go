@@ -24,8 +24,10 @@ const (
 
 	// sealed is stored into a chunk's free offset (in words) when it
 	// stops taking allocations, so that every Add that follows fails.
-	// Whether a chunk is sealed is chunk.sealed, not this value: an
-	// offset is bounded (see chunk.free) but may pass 2^62 unsealed.
+	// Nothing reads the offset to tell whether a chunk is sealed: a chunk
+	// is sealed exactly once, as it stops being its shard's head (see
+	// sealLocked), and an offset is bounded (see chunk.free) but may pass
+	// 2^62 unsealed.
 	sealed = uint64(1) << 62
 
 	// closedBit is set in Arena.epoch by Close.
@@ -69,7 +71,6 @@ type Arena struct {
 	history        [trimHistory]int // chunks published in each recent epoch, indexed by epoch % trimHistory; under mu
 	free           chunkList        // sealed chunks whose blocks are free; under mu
 	guarded        []genList        // Guard: blocks recycled at epoch e, inaccessible, in slot e % guardFor until the Advance to e+guardFor; under mu
-	guardBytes     int64            // bytes in guarded; under mu
 	mapped         int64            // bytes mapped from the OS, including reservations in flight; under mu
 	released       uint64           // bytes of free and guarded blocks returned to the OS before Close; under mu
 	consumed       uint64           // bytes taken from sealed chunks (min(free, words) words); under mu
@@ -126,8 +127,8 @@ type chunk struct {
 
 // newChunk returns a chunk over r of epoch gen, with words usable words
 // (0 for a dedicated block, which is not carved).
-func newChunk(r mem.Region, words, gen uint64, dedicated bool) *chunk {
-	return &chunk{chunkFields: chunkFields{region: r, words: words, gen: gen, dedicated: dedicated}}
+func newChunk(r mem.Region, words, gen uint64) *chunk {
+	return &chunk{chunkFields: chunkFields{region: r, words: words, gen: gen}}
 }
 
 // chunkFields are the fields of a chunk.
@@ -143,15 +144,13 @@ type chunkFields struct {
 	// 2^37 goroutines add, together below 2^62 words: the offset stays
 	// below 2^63, sealed or not. Counting words rather than bytes is what
 	// keeps that sum below 2^64.
-	free      atomic.Uint64
-	region    mem.Region // the block; read-only
-	words     uint64     // usable words; read-only
-	gen       uint64     // epoch this chunk was published in; read-only
-	next      *chunk     // list link; under mu, or by the goroutine holding the list off the arena
-	dirty     uintptr    // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
-	locked    bool       // on the free list: PROT_NONE, pages released, by Guard; as dirty
-	sealed    bool       // sealLocked ran; under mu
-	dedicated bool       // a dedicated block; read-only
+	free   atomic.Uint64
+	region mem.Region // the block; read-only
+	words  uint64     // usable words, 0 for a dedicated block (and only for one); read-only
+	gen    uint64     // epoch this chunk was published in; read-only
+	next   *chunk     // list link; under mu, or by the goroutine holding the list off the arena
+	dirty  uintptr    // on the free list: leading bytes that may hold old data; under mu, or by the goroutine holding the block off every list
+	locked bool       // on the free list: PROT_NONE, pages released, by Guard; as dirty
 }
 
 // chunkList is a singly linked list with a tail, so lists splice in O(1).
@@ -483,7 +482,7 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			if err != nil {
 				return nil, 0, err
 			}
-			a.free.pushFront(newChunk(r, 0, 0, false)) // a fresh block: clean, no life yet
+			a.free.pushFront(newChunk(r, uint64(a.blockSize>>3), 0)) // a fresh block: clean, no life yet
 			continue
 		}
 		if f.dirty > 0 || f.locked {
@@ -492,6 +491,8 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 			}
 			continue
 		}
+		// s has no head: the top of the loop retired it, and mu has
+		// been held since.
 		return a.publishLocked(s, f.region, n), 0, nil
 	}
 }
@@ -543,7 +544,7 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 	var err error
 	a.inFlightMayUnlock(func() {
 		if f.locked {
-			err = a.sys.Protect(f.region, true)
+			err = a.sys.Unprotect(f.region)
 		}
 		if err == nil {
 			a.sys.Clear(unsafe.Slice((*byte)(f.region.Base()), f.dirty))
@@ -581,8 +582,11 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	size = mem.RoundUp(size)
 	// Only dedicated blocks get here with blocks on the free list.
-	if a.maxBytes > 0 && a.mapped-a.free.bytes-a.guardBytes+int64(size) > a.maxBytes {
-		return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
+	if a.maxBytes > 0 {
+		_, guardedBytes := a.guardedLocked()
+		if a.mapped-a.free.bytes-guardedBytes+int64(size) > a.maxBytes {
+			return mem.Region{}, fmt.Errorf("%w: %d bytes mapped, %d more would pass MaxBytes %d", ErrLimit, a.mapped, size, a.maxBytes)
+		}
 	}
 	var free, guarded chunkList // blocks that give way
 	for a.maxBytes > 0 && a.mapped+int64(size) > a.maxBytes {
@@ -631,14 +635,11 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 	return r, nil
 }
 
-// publishLocked makes a chunk over r the head of s, with its first n bytes
-// taken by the caller, and seals the old head.
+// publishLocked makes a chunk over r the head of s, which has none, with
+// its first n bytes taken by the caller.
 func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
-	if old := s.head.Load(); old != nil {
-		a.sealLocked(old)
-	}
 	e := a.epoch.Load()
-	c := newChunk(r, uint64(a.blockSize>>3), e, false)
+	c := newChunk(r, uint64(a.blockSize>>3), e)
 	c.free.Store(uint64(n >> 3))
 	a.gens[e%uint64(len(a.gens))].chunks.push(c)
 	s.head.Store(c)
@@ -646,12 +647,11 @@ func (a *Arena) publishLocked(s *shard, r mem.Region, n uintptr) *chunk {
 }
 
 // sealLocked stops c from taking allocations and records how far it was
-// used, which is how much of it the block's next life must clear.
+// used, which is how much of it the block's next life must clear. It runs
+// once per chunk: a chunk is published as a shard's head and never becomes
+// one again, and every caller seals the head it takes off its shard
+// (carveSlow retiring a full head, sealHeadsLocked).
 func (a *Arena) sealLocked(c *chunk) {
-	if c.sealed {
-		return
-	}
-	c.sealed = true
 	v := c.free.Swap(sealed)
 	used := uintptr(min(v, c.words)) << 3
 	if v < c.words {
@@ -685,7 +685,7 @@ func (a *Arena) allocDedicated(n uintptr) (Bits, uint64, error) {
 			return nil, 0, err
 		}
 		e := a.epoch.Load()
-		a.gens[e%uint64(len(a.gens))].dedicated.push(newChunk(r, 0, e, true))
+		a.gens[e%uint64(len(a.gens))].dedicated.push(newChunk(r, 0, e))
 		a.dedicatedBytes += uint64(n)
 		a.dedicatedWaste += uint64(r.Size() - n)
 		return unsafe.Slice((*uint64)(r.Base()), n>>3), e, nil
@@ -821,7 +821,6 @@ func (a *Arena) Close() error {
 		all.splice(&a.guarded[i].chunks)
 		all.splice(&a.guarded[i].dedicated)
 	}
-	a.guardBytes = 0
 	a.mapped -= all.bytes
 	a.mu.Unlock()
 	return a.unmapAll(all.head)

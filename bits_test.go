@@ -226,17 +226,32 @@ func TestBitsCount(t *testing.T) {
 // goroutines at once, each bit by several of them: no bit is lost, and
 // exactly one SetAtomic per bit reports that it set it. Run it with -race.
 func TestBitsSetAtomicConcurrent(t *testing.T) {
-	const words = 64
-	b := make(gcbits.Bits, words)
+	b := make(gcbits.Bits, 64)
+	raceBits(t, b, "SetAtomic", gcbits.Bits.SetAtomic, true)
+	if c := b.Count(); c != b.Len() {
+		t.Errorf("Count = %d after setting all %d bits", c, b.Len())
+	}
+}
+
+// raceBits applies op (SetAtomic, or ClearAtomic) to every bit of b from
+// many goroutines at once, each bit by several of them. It checks that
+// each bit reads as op leaves it (set if set is true) right after op, and
+// that exactly one op per bit reports that it changed the bit.
+func raceBits(t *testing.T, b gcbits.Bits, name string, op func(gcbits.Bits, int) bool, set bool) {
+	t.Helper()
+	leaves := "clear" // how op leaves a bit
+	if set {
+		leaves = "set"
+	}
 	workers := max(8, 4*runtime.GOMAXPROCS(0))
-	const copies = 3 // every bit is set by this many goroutines
+	const copies = 3 // every bit is changed by this many goroutines
 	firsts := make([]atomic.Int32, b.Len())
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for w := range workers {
 		wg.Go(func() {
 			<-start
-			// Worker w sets the bits i with i%workers in a window of
+			// Worker w changes the bits i with i%workers in a window of
 			// copies residues, each walking its own order, so the same
 			// words are hit by several goroutines at once.
 			for k := 0; k < b.Len(); k++ {
@@ -244,11 +259,11 @@ func TestBitsSetAtomicConcurrent(t *testing.T) {
 				if (i-w+workers)%workers >= copies {
 					continue
 				}
-				if b.SetAtomic(i) {
+				if op(b, i) {
 					firsts[i].Add(1)
 				}
-				if !b.TestAtomic(i) {
-					t.Errorf("bit %d reads clear right after SetAtomic", i)
+				if b.TestAtomic(i) != set {
+					t.Errorf("bit %d does not read %s right after %s", i, leaves, name)
 				}
 			}
 		})
@@ -257,14 +272,8 @@ func TestBitsSetAtomicConcurrent(t *testing.T) {
 	wg.Wait()
 	for i := range firsts {
 		if n := firsts[i].Load(); n != 1 {
-			t.Errorf("bit %d: %d SetAtomic calls reported setting it, want 1", i, n)
+			t.Errorf("bit %d: %d %s calls reported changing it, want 1", i, n, name)
 		}
-	}
-	if c := b.Count(); c != b.Len() {
-		t.Errorf("Count = %d after setting all %d bits", c, b.Len())
-	}
-	if b.SetAtomic(17) {
-		t.Error("SetAtomic of a set bit reported setting it")
 	}
 }
 
@@ -491,34 +500,7 @@ func TestBitsLengthRule(t *testing.T) {
 func TestBitsClearAtomicConcurrent(t *testing.T) {
 	b := make(gcbits.Bits, 64)
 	b.SetAll()
-	const copies = 3
-	firsts := make([]atomic.Int32, b.Len())
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for w := range copies * 4 {
-		wg.Go(func() {
-			<-start
-			for k := range b.Len() {
-				i := (k*7 + w*131) % b.Len()
-				if i%4 != w%4 { // four groups of bits, copies goroutines each
-					continue
-				}
-				if b.ClearAtomic(i) {
-					firsts[i].Add(1)
-				}
-				if b.TestAtomic(i) {
-					t.Errorf("bit %d reads set right after ClearAtomic", i)
-				}
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	for i := range firsts {
-		if n := firsts[i].Load(); n != 1 {
-			t.Errorf("bit %d: %d ClearAtomic calls reported clearing it, want 1", i, n)
-		}
-	}
+	raceBits(t, b, "ClearAtomic", gcbits.Bits.ClearAtomic, false)
 	if b.Any() {
 		t.Errorf("%d bits still set", b.Count())
 	}

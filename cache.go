@@ -82,8 +82,28 @@ func (a *Arena) NewCache() *Cache {
 
 // Alloc has the contract of [Arena.Alloc].
 func (c *Cache) Alloc(nbits int) (Bits, error) {
-	// The fast path is a size check, an epoch check and a bump;
-	// everything else is in allocSlow.
+	if b, ok := c.fromCurrentSlab(nbits); ok {
+		return b, nil
+	}
+	b, _, err := c.allocSlow(nbits)
+	return b, err
+}
+
+// AllocEpoch has the contract of [Arena.AllocEpoch]: it returns the bitmap
+// and the epoch it belongs to, for a request served from a slab the
+// epoch of the slab.
+func (c *Cache) AllocEpoch(nbits int) (Bits, uint64, error) {
+	if b, ok := c.fromCurrentSlab(nbits); ok {
+		return b, c.gen, nil
+	}
+	return c.allocSlow(nbits)
+}
+
+// fromCurrentSlab is the fast path of Alloc and AllocEpoch: a size check,
+// an epoch check and a bump. It serves nbits from the current slab if the
+// request is one for slabs, the slab is of the current epoch and it has
+// room; otherwise it reports false, and the caller goes to allocSlow.
+func (c *Cache) fromCurrentSlab(nbits int) (Bits, bool) {
 	// n-1 < small rejects nbits <= 0 (n is 0, or huge once nbits+63 is
 	// negative) and requests too large for slabs, in one comparison.
 	n := uintptr(nbits+63) >> 6 << 3
@@ -92,36 +112,25 @@ func (c *Cache) Alloc(nbits int) (Bits, error) {
 	if n-1 < c.small && c.gen == c.arena.epoch.Load() && c.pos+n <= c.end {
 		p := c.at(c.pos)
 		c.pos += n
-		return unsafe.Slice((*uint64)(p), n>>3), nil
+		return unsafe.Slice((*uint64)(p), n>>3), true
 	}
-	return c.allocSlow(nbits)
-}
-
-// AllocEpoch has the contract of [Arena.AllocEpoch]: it returns the bitmap
-// and the epoch it belongs to, for a request served from a slab the
-// epoch of the slab.
-func (c *Cache) AllocEpoch(nbits int) (Bits, uint64, error) {
-	if !c.fromSlab(nbits) {
-		return c.passOn(nbits)
-	}
-	b, err := c.Alloc(nbits)
-	if err != nil {
-		return nil, 0, err
-	}
-	return b, c.gen, nil // Alloc served b from the current slab
+	return nil, false
 }
 
 // fromSlab reports whether a request of nbits is served from slabs.
 func (c *Cache) fromSlab(nbits int) bool { return nbits > 0 && bytesFor(nbits) <= c.small }
 
 // allocSlow serves what the fast path cannot: a refill, a request too
-// large for slabs, or a bad one.
-func (c *Cache) allocSlow(nbits int) (Bits, error) {
-	if c.fromSlab(nbits) {
-		return c.refill(bytesFor(nbits))
+// large for slabs, or a bad one. It returns the epoch as AllocEpoch does.
+func (c *Cache) allocSlow(nbits int) (Bits, uint64, error) {
+	if !c.fromSlab(nbits) {
+		return c.passOn(nbits)
 	}
-	b, _, err := c.passOn(nbits)
-	return b, err
+	b, err := c.refill(bytesFor(nbits))
+	if err != nil {
+		return nil, 0, err
+	}
+	return b, c.gen, nil // refill served b from the new slab
 }
 
 // passOn serves a request that slabs do not: it goes to the arena.

@@ -83,13 +83,19 @@ type ChunkState struct {
 }
 
 // Chunks returns the state of every chunk published in the current
-// epoch, under a's lock.
+// epoch, under a's lock. A chunk of the current epoch is sealed when it
+// is no longer its shard's head: what takes a head off seals it (see
+// sealLocked).
 func (a *Arena) Chunks() []ChunkState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	heads := make(map[*chunk]bool)
+	for i := range a.shards {
+		heads[a.shards[i].head.Load()] = true
+	}
 	var cs []ChunkState
 	for c := a.gens[a.Epoch()%uint64(len(a.gens))].chunks.head; c != nil; c = c.next {
-		cs = append(cs, ChunkState{Free: c.free.Load(), Words: c.words, Sealed: c.sealed})
+		cs = append(cs, ChunkState{Free: c.free.Load(), Words: c.words, Sealed: !heads[c]})
 	}
 	return cs
 }

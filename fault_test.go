@@ -17,16 +17,17 @@ import (
 var errInjected = errors.New("injected fault")
 
 // faults replaces an arena's hooks to the operating system with ones that
-// fail while the matching flag is set, and count their calls.
+// fail while the matching flag is set, and count their calls (protects
+// counts the protection changes either way: Guard and Unprotect).
 type faults struct {
-	failMap, failUnmap, failProtect, failUnprotect atomic.Bool
-	maps, unmaps, protects                         atomic.Int64
+	failMap, failUnmap, failGuard, failUnprotect atomic.Bool
+	maps, unmaps, protects                       atomic.Int64
 }
 
 func injectFaults(a *gcbits.Arena) *faults {
 	f := &faults{}
 	h := a.Hooks()
-	mapFn, unmap, protect := h.Map, h.Unmap, h.Protect
+	mapFn, unmap := h.Map, h.Unmap
 	h.Map = func(size uintptr) (mem.Region, error) {
 		f.maps.Add(1)
 		if f.failMap.Load() {
@@ -45,15 +46,22 @@ func injectFaults(a *gcbits.Arena) *faults {
 		}
 		return nil
 	}
-	h.Protect = func(r mem.Region, rw bool) error {
-		f.protects.Add(1)
-		if rw && f.failUnprotect.Load() || !rw && f.failProtect.Load() {
-			return errInjected
-		}
-		return protect(r, rw)
-	}
+	h.Guard = f.protection(h.Guard, &f.failGuard)
+	h.Unprotect = f.protection(h.Unprotect, &f.failUnprotect)
 	a.SetHooks(h)
 	return f
+}
+
+// protection wraps hook, a protection change, to count its calls and to
+// fail while fail is set.
+func (f *faults) protection(hook func(mem.Region) error, fail *atomic.Bool) func(mem.Region) error {
+	return func(r mem.Region) error {
+		f.protects.Add(1)
+		if fail.Load() {
+			return errInjected
+		}
+		return hook(r)
+	}
 }
 
 // TestFaultMap makes every map fail and checks each way of allocating:
@@ -158,7 +166,7 @@ func TestFaultUnmap(t *testing.T) {
 }
 
 // TestFaultProtect makes Guard's protection changes fail. A failed
-// protect at Advance is counted and leaves the block usable (cleared when
+// guard at Advance is counted and leaves the block usable (cleared when
 // reused); a failed unprotect fails the Alloc that needed the block with
 // the cause, keeps the block, and the next Alloc after the fault clears
 // gets it zeroed. Blocks are guarded for one epoch, so that they come
@@ -192,14 +200,14 @@ func TestFaultProtect(t *testing.T) {
 		}
 	}
 
-	// Protect fails at Advance: counted, not fatal.
-	f.failProtect.Store(true)
+	// Guard fails at Advance: counted, not fatal.
+	f.failGuard.Store(true)
 	fillEpochs(3)
 	s := checkBooks(t, a)
 	if s.UnmapErrors == 0 || s.UnmapErrors != uint64(f.protects.Load()) {
 		t.Fatalf("failed protects: %d counted, %d calls", s.UnmapErrors, f.protects.Load())
 	}
-	f.failProtect.Store(false)
+	f.failGuard.Store(false)
 	fillEpochs(3) // the unprotected blocks are reused, cleared
 	errs := a.Stats().UnmapErrors
 
@@ -267,23 +275,10 @@ func TestZeroValues(t *testing.T) {
 	if e := a.Epoch(); e != 0 {
 		t.Errorf("Epoch = %d", e)
 	}
-	for _, n := range []int{1, 100, 1 << 20} {
-		if b, err := a.Alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
-			t.Errorf("zero Arena: Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
-		}
-	}
-	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
-		t.Errorf("zero Arena: Alloc(0) = %v, %v", b, err)
-	}
-	if _, err := a.Alloc(-1); !errors.Is(err, gcbits.ErrSize) {
-		t.Errorf("zero Arena: Alloc(-1) = %v, want ErrSize", err)
-	}
+	wantClosed(t, "zero Arena: Alloc", a.Alloc, 1, 100, 1<<20)
+	wantSizeChecked(t, "zero Arena: Alloc", a.Alloc, -1)
 	c := a.NewCache()
-	for _, n := range []int{1, 100, 1 << 20} {
-		if b, err := c.Alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
-			t.Errorf("zero Arena: Cache.Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
-		}
-	}
+	wantClosed(t, "zero Arena: Cache.Alloc", c.Alloc, 1, 100, 1<<20)
 	c.Flush()
 	if e := a.Advance(); e != 0 {
 		t.Errorf("zero Arena: Advance = %d", e)
@@ -299,12 +294,32 @@ func TestZeroValues(t *testing.T) {
 	}
 
 	var zc gcbits.Cache
-	for _, n := range []int{0, -1, 1, 100, 1 << 20} {
-		if b, err := zc.Alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
-			t.Errorf("zero Cache: Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
+	wantClosed(t, "zero Cache: Alloc", zc.Alloc, 0, -1, 1, 100, 1<<20)
+	zc.Flush()
+}
+
+// wantClosed checks that alloc serves none of the requests of sizes: each
+// gets ErrClosed and a nil bitmap.
+func wantClosed(t *testing.T, what string, alloc func(int) (gcbits.Bits, error), sizes ...int) {
+	t.Helper()
+	for _, n := range sizes {
+		if b, err := alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
+			t.Errorf("%s(%d) = %v, %v; want ErrClosed", what, n, b, err)
 		}
 	}
-	zc.Flush()
+}
+
+// wantSizeChecked checks that alloc, of an arena that serves nothing,
+// still answers as for sizes alone: an empty bitmap for 0 bits, and
+// ErrSize for bad, a bad size.
+func wantSizeChecked(t *testing.T, what string, alloc func(int) (gcbits.Bits, error), bad int) {
+	t.Helper()
+	if b, err := alloc(0); err != nil || len(b) != 0 {
+		t.Errorf("%s(0) = %v, %v", what, b, err)
+	}
+	if _, err := alloc(bad); !errors.Is(err, gcbits.ErrSize) {
+		t.Errorf("%s(%d) = %v, want ErrSize", what, bad, err)
+	}
 }
 
 // TestNewCacheAfterClose makes a Cache of a closed arena: it serves
@@ -318,23 +333,9 @@ func TestNewCacheAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := a.NewCache()
-	for _, n := range []int{1, 100, 1 << 20} {
-		if b, err := c.Alloc(n); !errors.Is(err, gcbits.ErrClosed) || b != nil {
-			t.Errorf("Cache.Alloc(%d) = %v, %v; want ErrClosed", n, b, err)
-		}
-	}
-	if b, err := c.Alloc(0); err != nil || len(b) != 0 {
-		t.Errorf("Cache.Alloc(0) = %v, %v", b, err)
-	}
-	if _, err := c.Alloc(-3); !errors.Is(err, gcbits.ErrSize) {
-		t.Errorf("Cache.Alloc(-3) = %v, want ErrSize", err)
-	}
-	if b, err := a.Alloc(0); err != nil || len(b) != 0 {
-		t.Errorf("Alloc(0) after Close = %v, %v", b, err)
-	}
-	if _, err := a.Alloc(-3); !errors.Is(err, gcbits.ErrSize) {
-		t.Errorf("Alloc(-3) after Close = %v, want ErrSize", err)
-	}
+	wantClosed(t, "Cache.Alloc", c.Alloc, 1, 100, 1<<20)
+	wantSizeChecked(t, "Cache.Alloc", c.Alloc, -3)
+	wantSizeChecked(t, "after Close: Alloc", a.Alloc, -3)
 	c.Flush()
 	if s := a.Stats(); s.MappedBytes != 0 || s.AllocatedBytes != 0 {
 		t.Errorf("Stats = %+v", s)

@@ -1,7 +1,5 @@
 package gcbits
 
-import "github.com/gcbits/gcbits/internal/mem"
-
 // Guard mode (Options.Guard) keeps every recycled block inaccessible, its
 // pages returned to the OS, for guardFor epochs before the block is used
 // again: a bitmap touched after its lifetime faults at its own address
@@ -16,26 +14,26 @@ import "github.com/gcbits/gcbits/internal/mem"
 // unprotects it and has nothing to clear; dedicated blocks are unmapped.
 // What the slots hold stays counted in a.mapped.
 
-// protect makes r inaccessible with its pages released (rw false), or
-// readable and writable again (rw true): the Protect hook unless a
-// test replaces it.
-func protect(r mem.Region, rw bool) error {
-	if rw {
-		return r.Protect(true)
-	}
-	return r.Guard()
-}
-
 // unguardLocked ends the guard of the blocks recycled at epoch e-guardFor:
 // their ordinary blocks join the free list, and their dedicated blocks are
 // returned, to be unmapped.
 func (a *Arena) unguardLocked(e uint64) chunkList {
 	slot := &a.guarded[e%a.guardFor]
-	a.guardBytes -= slot.chunks.bytes + slot.dedicated.bytes
 	a.free.splice(&slot.chunks)
 	ded := slot.dedicated
 	slot.dedicated = chunkList{}
 	return ded
+}
+
+// guardedLocked returns how many blocks, ordinary and dedicated, the guard
+// slots hold, and their bytes: at most MaxGuardEpochs slots to add up.
+func (a *Arena) guardedLocked() (n int, bytes int64) {
+	for i := range a.guarded {
+		g := &a.guarded[i]
+		n += g.chunks.n + g.dedicated.n
+		bytes += g.chunks.bytes + g.dedicated.bytes
+	}
+	return n, bytes
 }
 
 // popGuardedLocked takes a block out of the oldest non-empty guard slot,
@@ -49,11 +47,10 @@ func (a *Arena) popGuardedLocked() *chunk {
 			c = slot.dedicated.pop()
 		}
 		if c != nil {
-			a.guardBytes -= int64(c.region.Size())
 			return c
 		}
 	}
-	panic("gcbits: guardBytes counts blocks that no guard slot holds")
+	panic("gcbits: no guard slot holds a block to give way")
 }
 
 // reguardLocked puts back blocks taken by popGuardedLocked for a map that
@@ -69,12 +66,11 @@ func (a *Arena) reguardLocked(l *chunkList) {
 			at = e + 1
 		}
 		slot := &a.guarded[at%a.guardFor]
-		if c.dedicated {
+		if c.words == 0 { // a dedicated block
 			slot.dedicated.push(c)
 		} else {
 			slot.chunks.push(c)
 		}
-		a.guardBytes += int64(c.region.Size())
 		c = next
 	}
 	*l = chunkList{}
@@ -92,7 +88,7 @@ func (a *Arena) guardMayUnlock(e uint64, dead *genList) (closed chunkList) {
 	a.inFlightMayUnlock(func() {
 		for _, l := range []*chunkList{&dead.chunks, &dead.dedicated} {
 			for c := l.head; c != nil; c = c.next {
-				if err := a.sys.Protect(c.region, false); err != nil {
+				if err := a.sys.Guard(c.region); err != nil {
 					a.unmapErrs.Add(1)
 					continue
 				}
@@ -107,7 +103,6 @@ func (a *Arena) guardMayUnlock(e uint64, dead *genList) (closed chunkList) {
 		return closed
 	}
 	slot := &a.guarded[e%a.guardFor]
-	a.guardBytes += dead.chunks.bytes + dead.dedicated.bytes
 	slot.chunks.splice(&dead.chunks)
 	slot.dedicated.splice(&dead.dedicated)
 	return closed

@@ -441,14 +441,16 @@ func TestGuardUnlocked(t *testing.T) {
 	a := arenatest.New(t, gcbits.Options{BlockSize: gcbits.MinBlockSize, Retain: 1, Guard: true, GuardEpochs: 1})
 	calls := 0
 	h := a.Hooks()
-	protect := h.Protect
-	h.Protect = func(r mem.Region, rw bool) error {
-		calls++
-		if a.LockHeld() {
-			t.Errorf("protect (rw %v) under the arena's lock", rw)
+	unlocked := func(name string, hook func(mem.Region) error) func(mem.Region) error {
+		return func(r mem.Region) error {
+			calls++
+			if a.LockHeld() {
+				t.Errorf("%s under the arena's lock", name)
+			}
+			return hook(r)
 		}
-		return protect(r, rw)
 	}
+	h.Guard, h.Unprotect = unlocked("guard", h.Guard), unlocked("unprotect", h.Unprotect)
 	a.SetHooks(h)
 	for range 6 {
 		for range 8 {

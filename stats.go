@@ -70,11 +70,7 @@ func (a *Arena) Stats() Stats {
 		MapErrors:     a.mapErrs,
 		UnmapErrors:   a.unmapErrs.Load(),
 	}
-	for i := range a.guarded {
-		g := &a.guarded[i]
-		s.GuardedBlocks += g.chunks.n + g.dedicated.n
-		s.GuardedBytes += g.chunks.bytes + g.dedicated.bytes
-	}
+	s.GuardedBlocks, s.GuardedBytes = a.guardedLocked()
 	for i := uint64(0); i < uint64(len(a.gens)) && i <= e; i++ {
 		g := &a.gens[(e-i)%uint64(len(a.gens))]
 		s.Generations = append(s.Generations, GenStats{

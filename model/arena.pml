@@ -203,14 +203,12 @@ inline tryclaim(h, n, start, ok) {
 #endif
 
 /* sealLocked: v := c.free.Swap(sealed); the block's dirty mark is
- * min(v, size). */
+ * min(v, size). It runs once per chunk: the code keeps no flag against a
+ * second seal, which would count the chunk's use twice. */
 inline seal(h) {
 	d_step {
-		if
-		:: hfree[h] < SEALED ->
-			bdirty[hblk[h]] = (hfree[h] < BS -> hfree[h] : BS)
-		:: else -> skip
-		fi;
+		assert(hfree[h] < SEALED);
+		bdirty[hblk[h]] = (hfree[h] < BS -> hfree[h] : BS);
 		hfree[h] = SEALED
 	}
 }
@@ -280,9 +278,9 @@ inline handout(beg, b, s, n) {
 	}
 }
 
-/* publishLocked, after the old head was sealed: a chunk {free: n, gen:
- * epoch} over clean block b in a fresh header h, added to gens[epoch] and
- * stored as the head. Under mu. */
+/* publishLocked, on a shard with no head: a chunk {free: n, gen: epoch}
+ * over clean block b in a fresh header h, added to gens[epoch] and stored
+ * as the head. Under mu. */
 inline publish(b, n, h) {
 #ifdef MUT_ABA
 	if
@@ -461,10 +459,17 @@ inline carve(me, n, start, ok) {
 	   :: act == A_MAP ->
 		back = 2; act = 0	/* mmap gives zeroed memory */
 	   :: act == A_PUB ->
+#ifdef MUT_SLOW_ADD
+		/* the earlier design kept the full head; publish sealed it */
 		if
 		:: head[SH] != 0 -> seal(head[SH])
 		:: else -> skip
 		fi;
+#else
+		/* the step that chose A_PUB retired the head, and mu has been
+		 * held since: publishLocked never finds one to seal */
+		assert(head[SH] == 0);
+#endif
 		atomic {
 			publish(b, n, ref[me]);
 			unlock();
