@@ -34,7 +34,8 @@ Demos:
                tree and a large array, with its checks
 
 Both print figures on stderr, beside the same program on Go's own garbage
-collector, run in a child process for a clean peak RSS.
+collector, run in a child process for a clean peak RSS. A run whose
+estimated peak passes half of the machine's memory is refused.
 Run "gcbits demo NAME -h" for a demo's flags.
 `
 
@@ -194,8 +195,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return usageErr(err)
 	}
 	if err := checkMemory(d, f); err != nil {
-		fmt.Fprintf(stderr, "gcbits demo %s: %v\n", d.name, err)
-		return 2
+		return usageErr(err)
 	}
 	if f.jsonPath != "" {
 		// Fail now, not after the run, on a file that cannot be written.
@@ -233,32 +233,18 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// machineMemory returns the memory the machine has available for a new
-// process and in all, in bytes, or ok false where it cannot tell. Tests
-// replace it.
-var machineMemory = func() (avail, total int64, ok bool) {
-	a, t := machine.Available(), machine.Memory()
-	return int64(a), int64(t), a > 0 && t > 0
-}
+// machineMemory returns the memory the process can have, in bytes, or 0
+// where it cannot tell. Tests replace it.
+var machineMemory = machine.Memory
 
-// checkMemory refuses a run whose estimated peak the machine cannot hold.
-// The estimate is the program's live data at its peak, times the heap's
-// growth between collections, plus room for the Go runtime.
+// checkMemory refuses a run whose estimated peak passes half of the
+// machine's memory (machine.CheckFit). The estimate is the program's live
+// data at its peak, times the heap's growth between collections, plus
+// room for the Go runtime.
 func checkMemory(d *demo, f *demoFlags) error {
-	avail, total, ok := machineMemory()
-	if !ok {
-		return nil
-	}
 	need := d.peakBytes(f)*int64(100+max(f.gcPercent, 0))/100 + 64<<20
-	if need <= avail {
-		return nil
-	}
-	return fmt.Errorf("this run needs about %s at its peak (its live data times 1+GOGC/100, plus 64 MiB), and this machine has %s available of %s: choose a smaller size",
-		gib(need), gib(avail), gib(total))
+	return machine.CheckFit(machineMemory(), float64(need), d.name, "its live data times 1+GOGC/100, plus 64 MiB")
 }
-
-// gib formats n bytes in GiB.
-func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
 
 // runFigures are the figures of one run of a demo, on one collector.
 type runFigures struct {

@@ -199,7 +199,7 @@ func TestDemoUsage(t *testing.T) {
 func TestDemoRefusesRunaway(t *testing.T) {
 	saved := machineMemory
 	defer func() { machineMemory = saved }()
-	machineMemory = func() (int64, int64, bool) { return 2 << 30, 4 << 30, true }
+	machineMemory = func() uint64 { return 4 << 30 }
 	for _, c := range []struct {
 		args []string
 		want string

@@ -450,7 +450,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	b.WriteString("CPUs: median CPU time the process used per second of a timed run; below the worker count the run\n" +
 		"  did not have the CPUs it asked for (a busy machine, or workers waiting at barriers and locks).\n")
 	if r.PeakRSS > 0 {
-		fmt.Fprintf(&b, "memory: peak RSS %s, against %s estimated before the run\n", size(float64(r.PeakRSS)), size(float64(r.Estimate)))
+		fmt.Fprintf(&b, "memory: peak RSS %s, against %s estimated before the run\n", machine.FormatBytes(float64(r.PeakRSS)), machine.FormatBytes(float64(r.Estimate)))
 	}
 	fmt.Fprintf(&b, "wall time %s\n", r.Wall)
 	_, err := io.WriteString(w, b.String())
