@@ -124,10 +124,9 @@ var demos = []demo{
 	},
 }
 
-// newFlagSet returns the flag set of d, with the common flags.
-func (d *demo) newFlagSet(f *demoFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("gcbits demo "+d.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors and usage are printed by runDemo
+// flagSet returns the flag set of d, with the common flags.
+func (d *demo) flagSet(f *demoFlags) *flag.FlagSet {
+	fs := newFlagSet("gcbits demo " + d.name)
 	d.flags(fs, f)
 	fs.StringVar(&f.gc, "gc", "heap", "collector: heap (sweep.Heap) or go (Go's own, pointers on the Go heap)")
 	fs.BoolVar(&f.compare, "compare", true, "also run the program on Go's collector in a child process")
@@ -139,38 +138,30 @@ func (d *demo) newFlagSet(f *demoFlags) *flag.FlagSet {
 	return fs
 }
 
-// usage writes d's usage and flags to w.
-func (d *demo) usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: gcbits demo %s [flags]\n\nRuns %s on a sweep.Heap and, in a child process, on Go's collector.\n\nFlags:\n", d.name, d.summary)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+// usage returns d's usage, which parseFlags prints before its flags.
+func (d *demo) usage() string {
+	return fmt.Sprintf("Usage: gcbits demo %s [flags]\n\nRuns %s on a sweep.Heap and, in a child process, on Go's collector.\n\nFlags:\n", d.name, d.summary)
 }
 
 // runDemo is gcbits demo: it runs the demo named by args[0] with the
 // flags that follow and returns the exit status.
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return usageError(stderr, "gcbits demo", errors.New("no demo named"))
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
+	switch {
+	case len(args) == 0:
+		return usageStatus(stderr, "gcbits demo", errors.New("no demo named"))
+	case isHelp(args[0]):
 		fmt.Fprint(stdout, demoUsage)
 		return 0
 	}
 	i := slices.IndexFunc(demos, func(d demo) bool { return d.name == args[0] })
 	if i < 0 {
-		return usageError(stderr, "gcbits demo", fmt.Errorf("unknown demo %q", args[0]))
+		return usageStatus(stderr, "gcbits demo", fmt.Errorf("unknown demo %q", args[0]))
 	}
 	d := &demos[i]
 	f := &demoFlags{}
-	fs := d.newFlagSet(f)
-	usageErr := func(err error) int { return usageError(stderr, "gcbits demo "+d.name, err) }
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			d.usage(stdout, fs)
-			return 0
-		}
+	fs := d.flagSet(f)
+	usageErr := func(err error) int { return usageStatus(stderr, fs.Name(), err) }
+	if err := parseFlags(fs, d.usage(), args[1:], stdout); err != nil {
 		return usageErr(err)
 	}
 	fs.VisitAll(func(fl *flag.Flag) {
@@ -184,8 +175,6 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		}
 	})
 	switch {
-	case fs.NArg() > 0:
-		return usageErr(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	case f.minHeap < 0:
 		return usageErr(fmt.Errorf("-minheap %d is negative", f.minHeap))
 	case f.gc != "heap" && f.gc != "go":
