@@ -121,7 +121,7 @@ func parseBench(args []string, stdout io.Writer) (*benchFlags, error) {
 func benchUsageText() string {
 	var al strings.Builder
 	for _, f := range bench.Factories {
-		fmt.Fprintf(&al, "  %-12s %s\n", f.Name, f.Doc)
+		usageItem(&al, f.Name, f.Doc)
 	}
 	return strings.Replace(benchUsage, "{{allocators}}\n", al.String(), 1)
 }

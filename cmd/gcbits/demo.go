@@ -28,10 +28,7 @@ mark bitmaps come from a gcbits arena, collected by marking and sweeping
 concurrently with the program.
 
 Demos:
-  binarytrees  the Computer Language Benchmarks Game's binary-trees;
-               stdout is the benchmark's output
-  gcbench      Boehm's GCBench: top-down and bottom-up trees, a long-lived
-               tree and a large array, with its checks
+{{demos}}
 
 Both print figures on stderr, beside the same program on Go's own garbage
 collector, run in a child process for a clean peak RSS. A run whose
@@ -39,9 +36,21 @@ estimated peak passes half of the machine's memory is refused.
 Run "gcbits demo NAME -h" for a demo's flags.
 `
 
+// demoUsageText returns the usage of gcbits demo, with the demos.
+func demoUsageText() string {
+	var b strings.Builder
+	for _, d := range demos {
+		usageItem(&b, d.name, d.summary+d.more)
+	}
+	return strings.Replace(demoUsage, "{{demos}}\n", b.String(), 1)
+}
+
 // demo is one program of gcbits demo.
 type demo struct {
-	name, summary string
+	// name is its command; summary names it in its usage and starts its
+	// line in gcbits demo -h, which more ends (a newline in more breaks
+	// that line).
+	name, summary, more string
 	// flags registers the demo's own flags.
 	flags func(fs *flag.FlagSet, f *demoFlags)
 	// check returns the error of flags out of range.
@@ -76,6 +85,7 @@ var demos = []demo{
 	{
 		name:    "binarytrees",
 		summary: "the Computer Language Benchmarks Game's binary-trees",
+		more:    ";\nstdout is the benchmark's output",
 		flags: func(fs *flag.FlagSet, f *demoFlags) {
 			fs.IntVar(&f.depth, "depth", 10, "maximum tree depth (the benchmark's N)")
 		},
@@ -102,6 +112,7 @@ var demos = []demo{
 	{
 		name:    "gcbench",
 		summary: "Boehm's GCBench",
+		more:    ": top-down and bottom-up trees, a long-lived\ntree and a large array, with its checks",
 		flags: func(fs *flag.FlagSet, f *demoFlags) {
 			d := workload.DefaultGCBench
 			fs.IntVar(&f.bench.Stretch, "stretch", d.Stretch, "depth of the stretch tree")
@@ -150,7 +161,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	case len(args) == 0:
 		return usageStatus(stderr, "gcbits demo", errors.New("no demo named"))
 	case isHelp(args[0]):
-		fmt.Fprint(stdout, demoUsage)
+		fmt.Fprint(stdout, demoUsageText())
 		return 0
 	}
 	i := slices.IndexFunc(demos, func(d demo) bool { return d.name == args[0] })

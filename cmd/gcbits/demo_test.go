@@ -175,7 +175,12 @@ func TestDemoUsage(t *testing.T) {
 		}
 		wantUsageError(t, append([]string{"demo"}, c.args...), cmd, c.want)
 	}
-	wantHelp(t, []string{"demo", "-h"}, "binarytrees", "gcbench")
+	// The list of demos is the table's: every demo with its summary.
+	listed := []string{"binarytrees", "gcbench"}
+	for _, d := range demos {
+		listed = append(listed, fmt.Sprintf("\n  %-12s %s", d.name, d.summary))
+	}
+	wantHelp(t, []string{"demo", "-h"}, listed...)
 	for demo, own := range map[string]string{"binarytrees": "-depth", "gcbench": "-stretch"} {
 		out := wantHelp(t, []string{"demo", demo, "-h"}, "Usage: gcbits demo "+demo, own, "-json")
 		other := map[string]string{"binarytrees": "-stretch", "gcbench": "-depth"}[demo]

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 )
 
 func main() {
@@ -100,6 +101,12 @@ func parseFlags(fs *flag.FlagSet, usage string, args []string, stdout io.Writer)
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	return err
+}
+
+// usageItem writes an item of a usage's list to b: its name, and beside it
+// the lines of its doc.
+func usageItem(b *strings.Builder, name, doc string) {
+	fmt.Fprintf(b, "  %-12s %s\n", name, strings.ReplaceAll(doc, "\n", "\n"+strings.Repeat(" ", 2+12+1)))
 }
 
 // usageStatus returns the exit status of a command line that the command
