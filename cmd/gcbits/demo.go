@@ -53,7 +53,8 @@ type demo struct {
 	name, summary, more string
 	// flags registers the demo's own flags.
 	flags func(fs *flag.FlagSet, f *demoFlags)
-	// check returns the error of flags out of range.
+	// check returns the error of flags out of range, which the demo's
+	// usage error prints after its name.
 	check func(f *demoFlags) error
 	// peakBytes estimates the most memory a run holds, for either heap.
 	peakBytes func(f *demoFlags) int64
@@ -121,12 +122,7 @@ var demos = []demo{
 			fs.IntVar(&f.bench.MaxDepth, "max", d.MaxDepth, "largest depth of the short-lived trees")
 			fs.IntVar(&f.bench.Array, "array", d.Array, "doubles in the long-lived array")
 		},
-		check: func(f *demoFlags) error {
-			if err := f.bench.Check(); err != nil {
-				return errors.New(strings.TrimPrefix(err.Error(), workload.ErrConfig.Error()+": "))
-			}
-			return nil
-		},
+		check:     func(f *demoFlags) error { return f.bench.Check() },
 		peakBytes: func(f *demoFlags) int64 { return f.bench.PeakBytes() },
 		onHeap: func(f *demoFlags, h *sweep.Heap, out, diag io.Writer) ([]byte, error) {
 			return nil, f.bench.RunHeap(h, out, diag)

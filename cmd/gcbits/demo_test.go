@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -187,6 +188,20 @@ func TestDemoUsage(t *testing.T) {
 		if strings.Contains(out, other+" ") {
 			t.Errorf("%s -h lists %s:\n%s", demo, other, out)
 		}
+	}
+}
+
+// TestDemoCheckWraps checks that gcbench's flags out of range give
+// workload's error, sentinel and all.
+func TestDemoCheckWraps(t *testing.T) {
+	d := demos[slices.IndexFunc(demos, func(d demo) bool { return d.name == "gcbench" })]
+	f := &demoFlags{bench: workload.DefaultGCBench}
+	if err := d.check(f); err != nil {
+		t.Fatalf("the default GCBench: %v", err)
+	}
+	f.bench.MinDepth = 0
+	if err := d.check(f); !errors.Is(err, workload.ErrConfig) {
+		t.Errorf("-min 0: %v, want workload.ErrConfig", err)
 	}
 }
 
