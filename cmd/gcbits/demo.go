@@ -253,15 +253,14 @@ type runFigures struct {
 	PauseTotal   float64 `json:"pause_total_s"`
 }
 
-// pauseFigures returns the longest pause and the 99th percentile (nearest
-// rank) of pauses.
-func pauseFigures(pauses []time.Duration, longest time.Duration) (maxS, p99S float64) {
+// p99 returns the 99th percentile (nearest rank) of pauses, 0 for none.
+func p99(pauses []time.Duration) time.Duration {
 	if len(pauses) == 0 {
-		return longest.Seconds(), 0
+		return 0
 	}
 	s := slices.Clone(pauses)
 	slices.Sort(s)
-	return longest.Seconds(), s[(len(s)*99+99)/100-1].Seconds()
+	return s[(len(s)*99+99)/100-1]
 }
 
 // measure runs f and returns its wall and CPU time.
@@ -296,9 +295,9 @@ func runDemoGo(d *demo, f *demoFlags, stdout, stderr io.Writer) int {
 	}
 	fig := runFigures{
 		WallSeconds: wall.Seconds(), CPUSeconds: cpu.Seconds(), PeakRSSBytes: int64(machine.PeakRSS()),
-		Cycles: int64(ms.NumGC), PauseTotal: time.Duration(ms.PauseTotalNs).Seconds(),
+		Cycles: int64(ms.NumGC), PauseMax: longest.Seconds(), PauseP99: p99(pauses).Seconds(),
+		PauseTotal: time.Duration(ms.PauseTotalNs).Seconds(),
 	}
-	fig.PauseMax, fig.PauseP99 = pauseFigures(pauses, longest)
 	line, _ := json.Marshal(fig)
 	fmt.Fprintf(stderr, "%s%s\n", statsPrefix, line)
 	return writeJSON(d, f, nil, &fig, nil, stderr)
@@ -331,9 +330,9 @@ func runDemoHeap(d *demo, f *demoFlags, stdout, stderr io.Writer) int {
 	}
 	fig := runFigures{
 		WallSeconds: wall.Seconds(), CPUSeconds: cpu.Seconds(), PeakRSSBytes: int64(machine.PeakRSS()),
-		Cycles: int64(st.Cycles), PauseTotal: st.PauseTime.Seconds(),
+		Cycles: int64(st.Cycles), PauseMax: st.PauseMax.Seconds(), PauseP99: p99(st.Pauses).Seconds(),
+		PauseTotal: st.PauseTime.Seconds(),
 	}
-	fig.PauseMax, fig.PauseP99 = pauseFigures(st.Pauses, st.PauseMax)
 	fmt.Fprintf(stderr, "\n%s on sweep.Heap: %s\n", d.name, describe(fig))
 	var goFig *runFigures
 	var same *bool
