@@ -153,12 +153,8 @@ func (d *demo) usage() string {
 // runDemo is gcbits demo: it runs the demo named by args[0] with the
 // flags that follow and returns the exit status.
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	switch {
-	case len(args) == 0:
-		return usageStatus(stderr, "gcbits demo", errors.New("no demo named"))
-	case isHelp(args[0]):
-		fmt.Fprint(stdout, demoUsageText())
-		return 0
+	if rc, done := noSubcommand("gcbits demo", demoUsageText(), errors.New("no demo named"), args, stdout, stderr); done {
+		return rc
 	}
 	i := slices.IndexFunc(demos, func(d demo) bool { return d.name == args[0] })
 	if i < 0 {

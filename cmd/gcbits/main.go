@@ -43,12 +43,8 @@ Exit status: 0 on success, 1 when a command fails, 2 for bad usage.
 // run is main without the process: it dispatches the subcommand in args
 // and returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
-	switch {
-	case len(args) == 0:
-		return usageStatus(stderr, "gcbits", errors.New("no command"))
-	case isHelp(args[0]):
-		fmt.Fprint(stdout, usage)
-		return 0
+	if rc, done := noSubcommand("gcbits", usage, errors.New("no command"), args, stdout, stderr); done {
+		return rc
 	}
 	switch args[0] {
 	case "bench":
@@ -62,18 +58,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// Every command parses its command line the same way: newFlagSet makes
-// its flag set, parseFlags parses it (and prints the usage for -h), and
-// usageStatus reports what went wrong and returns the exit status.
+// Every command parses its command line the same way: noSubcommand
+// deals with a missing subcommand and with help where one is expected;
+// newFlagSet makes the flag set of a command that takes flags, parseFlags
+// parses it (and prints the usage for -h), and usageStatus reports what
+// went wrong and returns the exit status.
 
-// isHelp reports whether arg, where a command expects the name of a
-// subcommand, asks for the usage.
-func isHelp(arg string) bool {
-	switch arg {
-	case "help", "-h", "-help", "--help":
-		return true
+// noSubcommand deals with args where the command cmd expects the name of
+// a subcommand first: with none, it reports none as bad usage; with a
+// word of help, it prints usage. It returns the exit status and true in
+// those cases, and false when args[0] is for the caller to look up.
+func noSubcommand(cmd, usage string, none error, args []string, stdout, stderr io.Writer) (int, bool) {
+	if len(args) == 0 {
+		return usageStatus(stderr, cmd, none), true
 	}
-	return false
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0, true
+	}
+	return 0, false
 }
 
 // newFlagSet returns the flag set of the command name, "gcbits bench" for

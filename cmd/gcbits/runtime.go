@@ -38,12 +38,8 @@ Run "gcbits runtime CMD -h" for a command's flags.
 
 // runRuntime is gcbits runtime.
 func runRuntime(args []string, stdout, stderr io.Writer) int {
-	switch {
-	case len(args) == 0:
-		return usageStatus(stderr, "gcbits runtime", errors.New("no command"))
-	case isHelp(args[0]):
-		fmt.Fprint(stdout, runtimeUsage)
-		return 0
+	if rc, done := noSubcommand("gcbits runtime", runtimeUsage, errors.New("no command"), args, stdout, stderr); done {
+		return rc
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
