@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -56,9 +55,7 @@ type benchFlags struct {
 // for. For -h it writes the usage to stdout and returns flag.ErrHelp; a
 // bad flag gives a usage error, which it does not print.
 func parseBench(args []string, stdout io.Writer) (*benchFlags, error) {
-	fs := flag.NewFlagSet("gcbits bench", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned, and the usage is for -h only
-	fs.Usage = func() {}
+	fs := newFlagSet("gcbits bench")
 	bf := &benchFlags{}
 	workers := fs.String("workers", joinInts(bench.DefaultWorkers()), "comma-separated worker `counts`")
 	scenarios := fs.String("scenarios", strings.Join(bench.Scenarios, ","), "comma-separated `scenarios`")
@@ -73,17 +70,11 @@ func parseBench(args []string, stdout io.Writer) (*benchFlags, error) {
 	fs.StringVar(&bf.plot, "plot", "", "also write an SVG (or .png) `file` of Mop/s against workers, one panel per scenario")
 	fs.StringVar(&bf.cpuprof, "cpuprofile", "", "write a CPU profile of the whole benchmark to `file` (go tool pprof)")
 	fs.BoolVar(&bf.progress, "progress", true, "show a progress bar on stderr when it is a terminal")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			writeBenchUsage(stdout, fs)
-		}
+	if err := parseFlags(fs, benchUsageText(), args, stdout); err != nil {
 		return nil, err
 	}
 	fail := func(format string, a ...any) (*benchFlags, error) {
 		return nil, fmt.Errorf(format, a...)
-	}
-	if fs.NArg() > 0 {
-		return fail("unexpected arguments %q", fs.Args())
 	}
 	if bf.json && bf.benchfmt {
 		return fail("-json and -benchfmt: choose one")
@@ -125,25 +116,21 @@ func parseBench(args []string, stdout io.Writer) (*benchFlags, error) {
 	return bf, nil
 }
 
-// writeBenchUsage writes the usage of gcbits bench, flags and all.
-func writeBenchUsage(w io.Writer, fs *flag.FlagSet) {
+// benchUsageText returns the usage of gcbits bench that comes before its
+// flags, with the allocators.
+func benchUsageText() string {
 	var al strings.Builder
 	for _, f := range bench.Factories {
-		fmt.Fprintf(&al, "  %-12s %s\n", f.Name, f.Doc)
+		usageItem(&al, f.Name, f.Doc)
 	}
-	fmt.Fprint(w, strings.Replace(benchUsage, "{{allocators}}\n", al.String(), 1))
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	return strings.Replace(benchUsage, "{{allocators}}\n", al.String(), 1)
 }
 
 // runBench is gcbits bench.
 func runBench(args []string, stdout, stderr io.Writer) int {
 	bf, err := parseBench(args, stdout)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		return usageError(stderr, "gcbits bench", err)
+		return usageStatus(stderr, "gcbits bench", err)
 	}
 	if bf.progress {
 		bf.cfg.Progress = progressFunc(stderr, "gcbits bench")

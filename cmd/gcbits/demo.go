@@ -28,22 +28,33 @@ mark bitmaps come from a gcbits arena, collected by marking and sweeping
 concurrently with the program.
 
 Demos:
-  binarytrees  the Computer Language Benchmarks Game's binary-trees;
-               stdout is the benchmark's output
-  gcbench      Boehm's GCBench: top-down and bottom-up trees, a long-lived
-               tree and a large array, with its checks
+{{demos}}
 
 Both print figures on stderr, beside the same program on Go's own garbage
-collector, run in a child process for a clean peak RSS.
+collector, run in a child process for a clean peak RSS. A run whose
+estimated peak passes half of the machine's memory is refused.
 Run "gcbits demo NAME -h" for a demo's flags.
 `
 
+// demoUsageText returns the usage of gcbits demo, with the demos.
+func demoUsageText() string {
+	var b strings.Builder
+	for _, d := range demos {
+		usageItem(&b, d.name, d.summary+d.more)
+	}
+	return strings.Replace(demoUsage, "{{demos}}\n", b.String(), 1)
+}
+
 // demo is one program of gcbits demo.
 type demo struct {
-	name, summary string
+	// name is its command; summary names it in its usage and starts its
+	// line in gcbits demo -h, which more ends (a newline in more breaks
+	// that line).
+	name, summary, more string
 	// flags registers the demo's own flags.
 	flags func(fs *flag.FlagSet, f *demoFlags)
-	// check returns the error of flags out of range.
+	// check returns the error of flags out of range, which the demo's
+	// usage error prints after its name.
 	check func(f *demoFlags) error
 	// peakBytes estimates the most memory a run holds, for either heap.
 	peakBytes func(f *demoFlags) int64
@@ -75,6 +86,7 @@ var demos = []demo{
 	{
 		name:    "binarytrees",
 		summary: "the Computer Language Benchmarks Game's binary-trees",
+		more:    ";\nstdout is the benchmark's output",
 		flags: func(fs *flag.FlagSet, f *demoFlags) {
 			fs.IntVar(&f.depth, "depth", 10, "maximum tree depth (the benchmark's N)")
 		},
@@ -101,6 +113,7 @@ var demos = []demo{
 	{
 		name:    "gcbench",
 		summary: "Boehm's GCBench",
+		more:    ": top-down and bottom-up trees, a long-lived\ntree and a large array, with its checks",
 		flags: func(fs *flag.FlagSet, f *demoFlags) {
 			d := workload.DefaultGCBench
 			fs.IntVar(&f.bench.Stretch, "stretch", d.Stretch, "depth of the stretch tree")
@@ -109,12 +122,7 @@ var demos = []demo{
 			fs.IntVar(&f.bench.MaxDepth, "max", d.MaxDepth, "largest depth of the short-lived trees")
 			fs.IntVar(&f.bench.Array, "array", d.Array, "doubles in the long-lived array")
 		},
-		check: func(f *demoFlags) error {
-			if err := f.bench.Check(); err != nil {
-				return errors.New(strings.TrimPrefix(err.Error(), workload.ErrConfig.Error()+": "))
-			}
-			return nil
-		},
+		check:     func(f *demoFlags) error { return f.bench.Check() },
 		peakBytes: func(f *demoFlags) int64 { return f.bench.PeakBytes() },
 		onHeap: func(f *demoFlags, h *sweep.Heap, out, diag io.Writer) ([]byte, error) {
 			return nil, f.bench.RunHeap(h, out, diag)
@@ -123,10 +131,9 @@ var demos = []demo{
 	},
 }
 
-// newFlagSet returns the flag set of d, with the common flags.
-func (d *demo) newFlagSet(f *demoFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("gcbits demo "+d.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors and usage are printed by runDemo
+// flagSet returns the flag set of d, with the common flags.
+func (d *demo) flagSet(f *demoFlags) *flag.FlagSet {
+	fs := newFlagSet("gcbits demo " + d.name)
 	d.flags(fs, f)
 	fs.StringVar(&f.gc, "gc", "heap", "collector: heap (sweep.Heap) or go (Go's own, pointers on the Go heap)")
 	fs.BoolVar(&f.compare, "compare", true, "also run the program on Go's collector in a child process")
@@ -138,38 +145,26 @@ func (d *demo) newFlagSet(f *demoFlags) *flag.FlagSet {
 	return fs
 }
 
-// usage writes d's usage and flags to w.
-func (d *demo) usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, "Usage: gcbits demo %s [flags]\n\nRuns %s on a sweep.Heap and, in a child process, on Go's collector.\n\nFlags:\n", d.name, d.summary)
-	fs.SetOutput(w)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
+// usage returns d's usage, which parseFlags prints before its flags.
+func (d *demo) usage() string {
+	return fmt.Sprintf("Usage: gcbits demo %s [flags]\n\nRuns %s on a sweep.Heap and, in a child process, on Go's collector.\n\nFlags:\n", d.name, d.summary)
 }
 
 // runDemo is gcbits demo: it runs the demo named by args[0] with the
 // flags that follow and returns the exit status.
 func runDemo(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return usageError(stderr, "gcbits demo", errors.New("no demo named"))
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, demoUsage)
-		return 0
+	if rc, done := noSubcommand("gcbits demo", demoUsageText(), errors.New("no demo named"), args, stdout, stderr); done {
+		return rc
 	}
 	i := slices.IndexFunc(demos, func(d demo) bool { return d.name == args[0] })
 	if i < 0 {
-		return usageError(stderr, "gcbits demo", fmt.Errorf("unknown demo %q", args[0]))
+		return usageStatus(stderr, "gcbits demo", fmt.Errorf("unknown demo %q", args[0]))
 	}
 	d := &demos[i]
 	f := &demoFlags{}
-	fs := d.newFlagSet(f)
-	usageErr := func(err error) int { return usageError(stderr, "gcbits demo "+d.name, err) }
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			d.usage(stdout, fs)
-			return 0
-		}
+	fs := d.flagSet(f)
+	usageErr := func(err error) int { return usageStatus(stderr, fs.Name(), err) }
+	if err := parseFlags(fs, d.usage(), args[1:], stdout); err != nil {
 		return usageErr(err)
 	}
 	fs.VisitAll(func(fl *flag.Flag) {
@@ -183,8 +178,6 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		}
 	})
 	switch {
-	case fs.NArg() > 0:
-		return usageErr(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	case f.minHeap < 0:
 		return usageErr(fmt.Errorf("-minheap %d is negative", f.minHeap))
 	case f.gc != "heap" && f.gc != "go":
@@ -194,8 +187,7 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 		return usageErr(err)
 	}
 	if err := checkMemory(d, f); err != nil {
-		fmt.Fprintf(stderr, "gcbits demo %s: %v\n", d.name, err)
-		return 2
+		return usageErr(err)
 	}
 	if f.jsonPath != "" {
 		// Fail now, not after the run, on a file that cannot be written.
@@ -233,32 +225,18 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// machineMemory returns the memory the machine has available for a new
-// process and in all, in bytes, or ok false where it cannot tell. Tests
-// replace it.
-var machineMemory = func() (avail, total int64, ok bool) {
-	a, t := machine.Available(), machine.Memory()
-	return int64(a), int64(t), a > 0 && t > 0
-}
+// machineMemory returns the memory the process can have, in bytes, or 0
+// where it cannot tell. Tests replace it.
+var machineMemory = machine.Memory
 
-// checkMemory refuses a run whose estimated peak the machine cannot hold.
-// The estimate is the program's live data at its peak, times the heap's
-// growth between collections, plus room for the Go runtime.
+// checkMemory refuses a run whose estimated peak passes half of the
+// machine's memory (machine.CheckFit). The estimate is the program's live
+// data at its peak, times the heap's growth between collections, plus
+// room for the Go runtime.
 func checkMemory(d *demo, f *demoFlags) error {
-	avail, total, ok := machineMemory()
-	if !ok {
-		return nil
-	}
 	need := d.peakBytes(f)*int64(100+max(f.gcPercent, 0))/100 + 64<<20
-	if need <= avail {
-		return nil
-	}
-	return fmt.Errorf("this run needs about %s at its peak (its live data times 1+GOGC/100, plus 64 MiB), and this machine has %s available of %s: choose a smaller size",
-		gib(need), gib(avail), gib(total))
+	return machine.CheckFit(machineMemory(), float64(need), d.name, "its live data times 1+GOGC/100, plus 64 MiB")
 }
-
-// gib formats n bytes in GiB.
-func gib(n int64) string { return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30)) }
 
 // runFigures are the figures of one run of a demo, on one collector.
 type runFigures struct {
@@ -271,15 +249,14 @@ type runFigures struct {
 	PauseTotal   float64 `json:"pause_total_s"`
 }
 
-// pauseFigures returns the longest pause and the 99th percentile (nearest
-// rank) of pauses.
-func pauseFigures(pauses []time.Duration, longest time.Duration) (maxS, p99S float64) {
+// p99 returns the 99th percentile (nearest rank) of pauses, 0 for none.
+func p99(pauses []time.Duration) time.Duration {
 	if len(pauses) == 0 {
-		return longest.Seconds(), 0
+		return 0
 	}
 	s := slices.Clone(pauses)
 	slices.Sort(s)
-	return longest.Seconds(), s[(len(s)*99+99)/100-1].Seconds()
+	return s[(len(s)*99+99)/100-1]
 }
 
 // measure runs f and returns its wall and CPU time.
@@ -314,9 +291,9 @@ func runDemoGo(d *demo, f *demoFlags, stdout, stderr io.Writer) int {
 	}
 	fig := runFigures{
 		WallSeconds: wall.Seconds(), CPUSeconds: cpu.Seconds(), PeakRSSBytes: int64(machine.PeakRSS()),
-		Cycles: int64(ms.NumGC), PauseTotal: time.Duration(ms.PauseTotalNs).Seconds(),
+		Cycles: int64(ms.NumGC), PauseMax: longest.Seconds(), PauseP99: p99(pauses).Seconds(),
+		PauseTotal: time.Duration(ms.PauseTotalNs).Seconds(),
 	}
-	fig.PauseMax, fig.PauseP99 = pauseFigures(pauses, longest)
 	line, _ := json.Marshal(fig)
 	fmt.Fprintf(stderr, "%s%s\n", statsPrefix, line)
 	return writeJSON(d, f, nil, &fig, nil, stderr)
@@ -349,9 +326,9 @@ func runDemoHeap(d *demo, f *demoFlags, stdout, stderr io.Writer) int {
 	}
 	fig := runFigures{
 		WallSeconds: wall.Seconds(), CPUSeconds: cpu.Seconds(), PeakRSSBytes: int64(machine.PeakRSS()),
-		Cycles: int64(st.Cycles), PauseTotal: st.PauseTime.Seconds(),
+		Cycles: int64(st.Cycles), PauseMax: st.PauseMax.Seconds(), PauseP99: p99(st.Pauses).Seconds(),
+		PauseTotal: st.PauseTime.Seconds(),
 	}
-	fig.PauseMax, fig.PauseP99 = pauseFigures(st.Pauses, st.PauseMax)
 	fmt.Fprintf(stderr, "\n%s on sweep.Heap: %s\n", d.name, describe(fig))
 	var goFig *runFigures
 	var same *bool

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -169,28 +170,38 @@ func TestDemoUsage(t *testing.T) {
 		{[]string{"gcbench", "-max", "20", "-stretch", "18"}, "need 1 <= min"},
 		{[]string{"gcbench", "-array", "10"}, "2002 <= array"},
 	} {
-		code, out, errb := runDemoArgs(c.args...)
-		if code != 2 || out != "" || !strings.Contains(errb, c.want) {
-			t.Errorf("gcbits demo %q: exit %d, stdout %q, stderr %q; want 2 and %q", c.args, code, out, errb, c.want)
+		cmd := "gcbits demo"
+		if len(c.args) > 0 && slices.ContainsFunc(demos, func(d demo) bool { return d.name == c.args[0] }) {
+			cmd += " " + c.args[0]
 		}
-		// One line of error and one of where to find help, not the flags.
-		if strings.Count(errb, "\n") != 2 {
-			t.Errorf("gcbits demo %q: %d lines on stderr:\n%s", c.args, strings.Count(errb, "\n"), errb)
-		}
+		wantUsageError(t, append([]string{"demo"}, c.args...), cmd, c.want)
 	}
-	code, out, _ := runDemoArgs("-h")
-	if code != 0 || !strings.Contains(out, "binarytrees") || !strings.Contains(out, "gcbench") {
-		t.Errorf("-h: exit %d\n%s", code, out)
+	// The list of demos is the table's: every demo with its summary.
+	listed := []string{"binarytrees", "gcbench"}
+	for _, d := range demos {
+		listed = append(listed, fmt.Sprintf("\n  %-12s %s", d.name, d.summary))
 	}
+	wantHelp(t, []string{"demo", "-h"}, listed...)
 	for demo, own := range map[string]string{"binarytrees": "-depth", "gcbench": "-stretch"} {
-		code, out, _ := runDemoArgs(demo, "-h")
-		if code != 0 || !strings.Contains(out, "Usage: gcbits demo "+demo) || !strings.Contains(out, own) || !strings.Contains(out, "-json") {
-			t.Errorf("%s -h: exit %d\n%s", demo, code, out)
-		}
+		out := wantHelp(t, []string{"demo", demo, "-h"}, "Usage: gcbits demo "+demo, own, "-json")
 		other := map[string]string{"binarytrees": "-stretch", "gcbench": "-depth"}[demo]
 		if strings.Contains(out, other+" ") {
 			t.Errorf("%s -h lists %s:\n%s", demo, other, out)
 		}
+	}
+}
+
+// TestDemoCheckWraps checks that gcbench's flags out of range give
+// workload's error, sentinel and all.
+func TestDemoCheckWraps(t *testing.T) {
+	d := demos[slices.IndexFunc(demos, func(d demo) bool { return d.name == "gcbench" })]
+	f := &demoFlags{bench: workload.DefaultGCBench}
+	if err := d.check(f); err != nil {
+		t.Fatalf("the default GCBench: %v", err)
+	}
+	f.bench.MinDepth = 0
+	if err := d.check(f); !errors.Is(err, workload.ErrConfig) {
+		t.Errorf("-min 0: %v, want workload.ErrConfig", err)
 	}
 }
 
@@ -199,7 +210,7 @@ func TestDemoUsage(t *testing.T) {
 func TestDemoRefusesRunaway(t *testing.T) {
 	saved := machineMemory
 	defer func() { machineMemory = saved }()
-	machineMemory = func() (int64, int64, bool) { return 2 << 30, 4 << 30, true }
+	machineMemory = func() uint64 { return 4 << 30 }
 	for _, c := range []struct {
 		args []string
 		want string
@@ -213,10 +224,7 @@ func TestDemoRefusesRunaway(t *testing.T) {
 		// A stretch tree of 2^27 32-byte nodes, twice over.
 		{[]string{"gcbench", "-stretch", "26"}, "needs about 8.1 GiB"},
 	} {
-		code, out, errb := runDemoArgs(c.args...)
-		if code != 2 || out != "" || !strings.Contains(errb, c.want) || !strings.Contains(errb, "2.0 GiB available of 4.0 GiB") {
-			t.Errorf("%q: exit %d, stderr %q", c.args, code, errb)
-		}
+		wantUsageError(t, append([]string{"demo"}, c.args...), "gcbits demo "+c.args[0], c.want, "2.0 GiB available of 4.0 GiB")
 	}
 	// What fits runs.
 	if code, _, errb := runDemoArgs("binarytrees", "-depth", "6", "-compare=false"); code != 0 {

@@ -25,6 +25,24 @@ func runArgs(t *testing.T, args ...string) (int, string, string) {
 	return rc, out.String(), errb.String()
 }
 
+// wantUsageError runs gcbits with args and checks that the command cmd
+// ("gcbits bench") refuses them as bad usage: exit status 2, nothing on
+// stdout, and on stderr the error, with each of wants in it, and one line
+// on where to find help; not the usage.
+func wantUsageError(t *testing.T, args []string, cmd string, wants ...string) {
+	t.Helper()
+	rc, out, errs := runArgs(t, args...)
+	lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
+	if rc != 2 || out != "" || len(lines) != 2 || !strings.HasPrefix(lines[0], cmd+": ") || lines[1] != "Run '"+cmd+" -h' for usage." {
+		t.Errorf("gcbits %q: exit %d, stdout %q, stderr %q; want 2, nothing, and an error of %s and one line on help", args, rc, out, errs, cmd)
+	}
+	for _, want := range wants {
+		if !strings.Contains(errs, want) {
+			t.Errorf("gcbits %q: stderr %q lacks %q", args, errs, want)
+		}
+	}
+}
+
 func TestBenchJSON(t *testing.T) {
 	rc, out, errs := runArgs(t, append([]string{"bench", "-json"}, small...)...)
 	if rc != 0 {
@@ -127,10 +145,7 @@ func TestBenchRefusesMemory(t *testing.T) {
 	if _, err := parseBench(args, io.Discard); err == nil || !strings.Contains(err.Error(), "TiB") || !strings.Contains(err.Error(), "this machine's") {
 		t.Errorf("parseBench(%q) = %v, want an error with the estimate and the machine's memory", args, err)
 	}
-	rc, out, errs := runArgs(t, append([]string{"bench"}, args...)...)
-	if rc != 2 || out != "" || !strings.Contains(errs, "not enough memory") {
-		t.Errorf("rc %d, stdout %q, stderr %q", rc, out, errs)
-	}
+	wantUsageError(t, append([]string{"bench"}, args...), "gcbits bench", "not enough memory")
 }
 
 func TestBenchTableAndPlot(t *testing.T) {
@@ -177,9 +192,7 @@ func TestBenchPlotError(t *testing.T) {
 		}
 	}
 	args := append([]string{"bench", "-plot", filepath.Join(dir, "no", "x.svg"), "-allocators", "gcbits", "-scenarios", "quiescent"}, small...)
-	if rc, out, errs := runArgs(t, args...); rc != 2 || out != "" || !strings.Contains(errs, "-plot") {
-		t.Errorf("rc %d, stdout %q, stderr %q; want 2, nothing, a -plot error", rc, out, errs)
-	}
+	wantUsageError(t, args, "gcbits bench", "-plot")
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Errorf("the check left files in %s: %v", dir, entries)
 	}
@@ -244,44 +257,36 @@ func TestUsageErrors(t *testing.T) {
 		{"demo"},
 		{"demo", "nosuchdemo"},
 	} {
-		rc, out, errs := runArgs(t, args...)
-		if rc != 2 {
-			t.Errorf("%q: rc %d, want 2", args, rc)
-		}
-		if out != "" {
-			t.Errorf("%q: wrote to stdout: %q", args, out)
-		}
-		if len(args) > 0 && args[0] == "demo" {
-			continue // the demos' usage is their own
-		}
-		// The error and where to find help; not the usage.
 		cmd := "gcbits"
-		if len(args) > 0 && args[0] == "bench" {
-			cmd = "gcbits bench"
+		if len(args) > 0 && (args[0] == "bench" || args[0] == "demo") {
+			cmd += " " + args[0]
 		}
-		lines := strings.Split(strings.TrimSuffix(errs, "\n"), "\n")
-		if len(lines) != 2 || !strings.HasPrefix(lines[0], cmd+": ") || lines[1] != "Run '"+cmd+" -h' for usage." {
-			t.Errorf("%q: stderr %q, want the error and one line on help", args, errs)
+		wantUsageError(t, args, cmd)
+	}
+}
+
+// wantHelp runs gcbits with args and checks that it prints a usage with
+// each of wants in it on stdout, nothing on stderr, and exits with status
+// 0. It returns the usage.
+func wantHelp(t *testing.T, args []string, wants ...string) string {
+	t.Helper()
+	rc, out, errs := runArgs(t, args...)
+	if rc != 0 || errs != "" {
+		t.Errorf("gcbits %q: exit %d, stderr %q", args, rc, errs)
+	}
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("gcbits %q: usage lacks %q:\n%s", args, want, out)
 		}
 	}
+	return out
 }
 
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"help"}, {"-h"}, {"--help"}} {
-		rc, out, _ := runArgs(t, args...)
-		if rc != 0 || !strings.Contains(out, "gcbits bench") || !strings.Contains(out, "gcbits demo") {
-			t.Errorf("%q: rc %d, out %q", args, rc, out)
-		}
+		wantHelp(t, args, "gcbits bench", "gcbits demo")
 	}
-	rc, help, errs := runArgs(t, "bench", "-h")
-	if rc != 0 || errs != "" {
-		t.Errorf("bench -h: rc %d, stderr %q", rc, errs)
-	}
-	for _, s := range []string{"-workers", "-json", "-plot", "quiescent", "concurrent", "sweep", "seed-after", "sync.Pool"} {
-		if !strings.Contains(help, s) {
-			t.Errorf("bench -h lacks %q", s)
-		}
-	}
+	wantHelp(t, []string{"bench", "-h"}, "-workers", "-json", "-plot", "quiescent", "concurrent", "sweep", "seed-after", "sync.Pool")
 }
 
 // TestCheckWritableKeepsFile checks that the probe made before a run

@@ -38,8 +38,8 @@ Run "gcbits runtime CMD -h" for a command's flags.
 
 // runRuntime is gcbits runtime.
 func runRuntime(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		return usageError(stderr, "gcbits runtime", errors.New("no command"))
+	if rc, done := noSubcommand("gcbits runtime", runtimeUsage, errors.New("no command"), args, stdout, stderr); done {
+		return rc
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -50,11 +50,8 @@ func runRuntime(args []string, stdout, stderr io.Writer) int {
 		return runtimeBench(ctx, args[1:], stdout, stderr)
 	case "test":
 		return runtimeTest(ctx, args[1:], stdout, stderr)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(stdout, runtimeUsage)
-		return 0
 	default:
-		return usageError(stderr, "gcbits runtime", fmt.Errorf("unknown command %q", args[0]))
+		return usageStatus(stderr, "gcbits runtime", fmt.Errorf("unknown command %q", args[0]))
 	}
 }
 
@@ -114,43 +111,14 @@ func stepReporter(w io.Writer, task string, steps int) func(string) {
 	}
 }
 
-// newFlagSet returns a flag set for gcbits runtime name that returns
-// its errors rather than printing them.
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet("gcbits runtime "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	return fs
-}
-
-// parseFlags parses args into fs and returns the exit status for a bad
-// command line, or -1 if it is good: 0 after -h, which prints usage and
-// the flags, and 2 after a usage error.
-func parseFlags(fs *flag.FlagSet, usage string, args []string, stdout, stderr io.Writer) int {
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		fmt.Fprint(stdout, usage)
-		fs.SetOutput(stdout)
-		fs.PrintDefaults()
-		return 0
-	case err == nil && fs.NArg() > 0:
-		err = fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if err != nil {
-		return usageError(stderr, fs.Name(), err)
-	}
-	return -1
-}
-
 func runtimeBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	const usage = "Usage: gcbits runtime build [flags]\n\n" +
 		"Builds the patched Go (or finds it built) and prints its GOROOT last on stdout.\n\nFlags:\n"
-	fs := newFlagSet("build")
+	fs := newFlagSet("gcbits runtime build")
 	var tf toolchainFlags
 	tf.register(fs)
-	if rc := parseFlags(fs, usage, args, stdout, stderr); rc >= 0 {
-		return rc
+	if err := parseFlags(fs, usage, args, stdout); err != nil {
+		return usageStatus(stderr, fs.Name(), err)
 	}
 	root, err := buildToolchain(ctx, &tf, stderr)
 	if err != nil {
@@ -181,7 +149,7 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"significant difference). newMarkBits CPU is the share of CPU profile samples\n" +
 		"with runtime.newMarkBits on the stack; lock wait is the runtime lock wait under\n" +
 		"it in the mutex profile (GODEBUG=runtimecontentionstacks=1), per second of run.\n\nFlags:\n"
-	fs := newFlagSet("bench")
+	fs := newFlagSet("gcbits runtime bench")
 	var tf toolchainFlags
 	tf.register(fs)
 	rb := &rtBench{}
@@ -194,11 +162,11 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	plotPath := fs.String("plot", "", "also write an SVG (or .png) `file`: M mallocs/s and newMarkBits CPU against procs")
 	load := fs.String("load", "", "read the samples from a JSON `file` that -json wrote instead of running")
 	fs.StringVar(&rb.bins, "bins", "", "keep the workload binaries in `folder`; if it holds both already, run them without building anything")
-	if rc := parseFlags(fs, usage, args, stdout, stderr); rc >= 0 {
-		return rc
+	if err := parseFlags(fs, usage, args, stdout); err != nil {
+		return usageStatus(stderr, fs.Name(), err)
 	}
 	usageErr := func(format string, a ...any) int {
-		return usageError(stderr, fs.Name(), fmt.Errorf(format, a...))
+		return usageStatus(stderr, fs.Name(), fmt.Errorf(format, a...))
 	}
 	var err error
 	if rb.procs, err = parseInts(*procs); err != nil {
@@ -260,12 +228,12 @@ func runtimeTest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	const usage = "Usage: gcbits runtime test [flags]\n\n" +
 		"Runs go test -short runtime with the patched Go, then the mark-bit tests in full\n" +
 		"with -cpu 1,2,4, and under -race with -race.\n\nFlags:\n"
-	fs := newFlagSet("test")
+	fs := newFlagSet("gcbits runtime test")
 	var tf toolchainFlags
 	tf.register(fs)
 	race := fs.Bool("race", true, "also run the mark-bit tests under the race detector")
-	if rc := parseFlags(fs, usage, args, stdout, stderr); rc >= 0 {
-		return rc
+	if err := parseFlags(fs, usage, args, stdout); err != nil {
+		return usageStatus(stderr, fs.Name(), err)
 	}
 	root, err := buildToolchain(ctx, &tf, stderr)
 	if err != nil {

@@ -491,10 +491,15 @@ func TestErrors(t *testing.T) {
 func TestAllocPctPaired(t *testing.T) {
 	runs := []sample{ms(50000), ms(50000), ms(25000)}
 	noop := []sample{ms(100000), ms(50000), ms(50000)}
-	if pct, ok := allocPct(runs, noop); !ok || pct != 50 {
+	pcts := allocPcts(runs, noop)
+	if pct, ok := allocPct(pcts); !ok || pct != 50 {
 		t.Errorf("allocPct = %v, %v; want 50", pct, ok)
 	}
-	if _, ok := allocPct(runs, nil); ok {
+	// The report keeps the rounds' shares beside their median.
+	if !slices.Equal(pcts, []float64{50, 0, 50}) {
+		t.Errorf("allocPcts = %v after allocPct, want [50 0 50]", pcts)
+	}
+	if _, ok := allocPct(allocPcts(runs, nil)); ok {
 		t.Error("allocPct without no-op runs")
 	}
 }

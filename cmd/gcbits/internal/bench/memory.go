@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"errors"
 	"fmt"
 	"unsafe"
 
@@ -9,8 +8,8 @@ import (
 )
 
 // ErrMemory reports a configuration whose runs could need more memory than
-// the machine can spare.
-var ErrMemory = errors.New("not enough memory")
+// the machine can spare: machine.ErrMemory.
+var ErrMemory = machine.ErrMemory
 
 const (
 	// liveEpochs bounds how many epochs of bitmaps an allocator holds at
@@ -88,20 +87,12 @@ func Estimate(cfg Config) (uint64, error) {
 }
 
 // checkMemory refuses c if its largest run could need more than half the
-// memory of the machine: the rest is for the system and everything else
-// the machine runs, and a benchmark that pages measures the pager.
+// memory of the machine (machine.CheckFit).
 func checkMemory(c Config) error {
-	have := machineMemory()
-	if have == 0 {
-		return nil
-	}
 	n := estimate(c)
-	if n.bytes <= float64(have)/2 {
-		return nil
-	}
-	return fmt.Errorf("%w: %s with %d workers needs up to %s (%d epochs of %s of bitmaps, and %s besides), more than half of this machine's %s",
-		ErrMemory, n.scenario, n.workers, size(n.bytes), liveEpochs, size(n.epoch),
-		size(n.bytes-liveEpochs*n.epoch), size(float64(have)))
+	return machine.CheckFit(machineMemory(), n.bytes, fmt.Sprintf("%s with %d workers", n.scenario, n.workers),
+		fmt.Sprintf("%d epochs of %s of bitmaps, and %s besides", liveEpochs, machine.FormatBytes(n.epoch),
+			machine.FormatBytes(n.bytes-liveEpochs*n.epoch)))
 }
 
 // clampBytes converts a byte count to uint64, saturating.
@@ -110,18 +101,4 @@ func clampBytes(b float64) uint64 {
 		return 1 << 63
 	}
 	return uint64(b)
-}
-
-// size formats a byte count in binary units: "9.6 GiB".
-func size(b float64) string {
-	const units = "KMGTPE"
-	if b < 1024 {
-		return fmt.Sprintf("%.0f B", b)
-	}
-	i := -1
-	for b >= 1024 && i < len(units)-1 {
-		b /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", b, units[i])
 }

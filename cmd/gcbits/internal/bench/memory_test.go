@@ -39,7 +39,7 @@ func TestCheckMemory(t *testing.T) {
 	if !errors.Is(err, ErrMemory) {
 		t.Fatalf("Check on a 16 GiB machine = %v, want ErrMemory", err)
 	}
-	for _, s := range []string{"quiescent with 1024 workers", size(float64(n)), "16.0 GiB"} {
+	for _, s := range []string{"quiescent with 1024 workers", machine.FormatBytes(float64(n)), "16.0 GiB"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q lacks %q", err, s)
 		}
@@ -155,7 +155,7 @@ func TestPeakRSSWithinEstimate(t *testing.T) {
 			if err := json.Unmarshal(out[:strings.LastIndex(string(out), "}")+1], &rep); err != nil {
 				t.Fatalf("%v in:\n%s", err, out)
 			}
-			t.Logf("peak RSS %s, estimate %s", size(float64(rep.PeakRSS)), size(float64(rep.Estimate)))
+			t.Logf("peak RSS %s, estimate %s", machine.FormatBytes(float64(rep.PeakRSS)), machine.FormatBytes(float64(rep.Estimate)))
 			if rep.PeakRSS == 0 || rep.PeakRSS > rep.Estimate {
 				t.Errorf("peak RSS %d bytes, estimate %d", rep.PeakRSS, rep.Estimate)
 			}

@@ -260,10 +260,10 @@ func allocPcts(runs, noop []sample) []float64 {
 	return pcts
 }
 
-// allocPct is the median of the rounds' allocPcts, and false when no round
-// has one.
-func allocPct(runs, noop []sample) (float64, bool) {
-	known := slices.DeleteFunc(allocPcts(runs, noop), math.IsNaN)
+// allocPct is the median of the rounds' shares that allocPcts returned,
+// and false when no round has one. It leaves pcts as it is.
+func allocPct(pcts []float64) (float64, bool) {
+	known := slices.DeleteFunc(slices.Clone(pcts), math.IsNaN)
 	if len(known) == 0 {
 		return 0, false
 	}
@@ -330,9 +330,10 @@ func rows(names []string, scenario string, workers int, samples [][]sample, noop
 			if mc > 0 {
 				r.NoopMopsPerCPU = new(round3(mc))
 			}
-			if pct, ok := allocPct(samples[i], noop); ok {
+			pcts := allocPcts(samples[i], noop)
+			if pct, ok := allocPct(pcts); ok {
 				r.AllocPct = new(round3(pct))
-				r.allocPcts = allocPcts(samples[i], noop)
+				r.allocPcts = pcts
 			}
 		}
 		out[i] = r
@@ -449,7 +450,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	b.WriteString("CPUs: median CPU time the process used per second of a timed run; below the worker count the run\n" +
 		"  did not have the CPUs it asked for (a busy machine, or workers waiting at barriers and locks).\n")
 	if r.PeakRSS > 0 {
-		fmt.Fprintf(&b, "memory: peak RSS %s, against %s estimated before the run\n", size(float64(r.PeakRSS)), size(float64(r.Estimate)))
+		fmt.Fprintf(&b, "memory: peak RSS %s, against %s estimated before the run\n", machine.FormatBytes(float64(r.PeakRSS)), machine.FormatBytes(float64(r.Estimate)))
 	}
 	fmt.Fprintf(&b, "wall time %s\n", r.Wall)
 	_, err := io.WriteString(w, b.String())

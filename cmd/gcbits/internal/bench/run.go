@@ -499,46 +499,80 @@ func allocN(w Worker, mix []int, j, k int) (int, uint64, error) {
 	return j, nw, nil
 }
 
+// toucher is a Worker of the quiescent warm-up (see runAlloc): it checks
+// that the first word of each bitmap it hands out is zero, counting in
+// dirty those that are not, and sets its bit 0. It wraps the worker only
+// for the warm-up, so the timed part calls the allocator's worker
+// directly, as before. Only the worker's own goroutine uses it.
+type toucher struct {
+	Worker
+	dirty uint64
+}
+
+func (t *toucher) Alloc(nbits int) ([]uint64, error) {
+	b, err := t.Worker.Alloc(nbits)
+	if len(b) > 0 {
+		if b[0] != 0 {
+			t.dirty++
+		}
+		b[0] = 1
+	}
+	return b, err
+}
+
+// tally is a worker's count, in its locals, of the phase it saw last: it
+// restarts when the worker sees the phase change, so that it counts the
+// timed part.
+type tally struct {
+	phase      int32
+	ops, words uint64
+}
+
+// alloc makes k allocations from position j of the mix with allocN,
+// counts them, and returns the next position and whether the worker goes
+// on: not after an error, which it keeps in fe and which stops the run,
+// nor once the run has stopped.
+func (t *tally) alloc(w Worker, mix []int, j, k int, clk *clock, fe *firstErr) (int, bool) {
+	j, words, err := allocN(w, mix, j, k)
+	if err != nil {
+		fe.set(err)
+		clk.stop()
+		return j, false
+	}
+	t.words += words
+	t.ops += uint64(k)
+	return j, t.see(clk.phase.Load())
+}
+
+// see takes note of phase p: it restarts the count when p is not the
+// phase counted, and reports whether the run goes on.
+func (t *tally) see(p int32) bool {
+	if p == stopped {
+		return false
+	}
+	if p != t.phase {
+		t.phase, t.ops, t.words = p, 0, 0
+	}
+	return true
+}
+
 // allocQuiescent is a worker of the quiescent scenario, from position j of
-// the mix: epochs of limit allocations, each ended at the barrier.
+// the mix: epochs of limit allocations, each ended at the barrier, the
+// bitmaps of the warm-up touched if touch.
 func allocQuiescent(s *workerState, mix []int, j, limit int, touch bool, bar *barrier, leader func() int32, clk *clock, fe *firstErr) {
-	var ops, nw uint64
-	phase := int32(warming)
-	defer func() { s.ops, s.words = ops, nw }()
+	t := tally{phase: warming}
+	tw := &toucher{Worker: s.w}
+	defer func() { s.ops, s.words, s.dirty = t.ops, t.words, tw.dirty }()
 	for {
-		if touch && phase == warming {
-			s.dirty += warmUp(s.w, mix, &j, limit, fe, clk)
-			if phase = bar.wait(leader); phase == stopped {
-				return
-			}
-			continue
+		w := s.w
+		if touch && t.phase == warming {
+			w = tw
 		}
-		for n := 0; n < limit; {
-			k := min(pollEvery, limit-n)
-			var words uint64
-			var err error
-			j, words, err = allocN(s.w, mix, j, k)
-			if err != nil {
-				fe.set(err)
-				clk.stop()
-				break
-			}
-			nw += words
-			ops += uint64(k)
-			n += k
-			if p := clk.phase.Load(); p != phase {
-				if p == stopped {
-					break
-				}
-				phase, ops, nw = p, 0, 0
-			}
+		for n, ok := 0, true; ok && n < limit; n += pollEvery {
+			j, ok = t.alloc(w, mix, j, min(pollEvery, limit-n), clk, fe)
 		}
-		p := bar.wait(leader)
-		if p == stopped {
+		if !t.see(bar.wait(leader)) {
 			return
-		}
-		if p != phase {
-			phase, ops, nw = p, 0, 0
 		}
 	}
 }
@@ -548,13 +582,13 @@ func allocQuiescent(s *workerState, mix []int, j, limit int, touch bool, bar *ba
 // most limit bitmaps in one epoch. Past that it waits for the next
 // Advance, and counts the wait in s.capped if the run is timing.
 func allocConcurrent(s *workerState, mix []int, j, limit int, clk *clock, fe *firstErr) {
-	var ops, nw, capped uint64
-	phase := int32(warming)
-	defer func() { s.ops, s.words, s.capped = ops, nw, capped }()
+	t := tally{phase: warming}
+	var capped uint64
+	defer func() { s.ops, s.words, s.capped = t.ops, t.words, capped }()
 	epoch, n := clk.epochs.Load(), 0
 	for {
 		if n >= limit {
-			if phase == timing {
+			if t.phase == timing {
 				capped++
 			}
 			for clk.epochs.Load() == epoch {
@@ -566,51 +600,15 @@ func allocConcurrent(s *workerState, mix []int, j, limit int, clk *clock, fe *fi
 			epoch, n = clk.epochs.Load(), 0
 		}
 		k := min(pollEvery, limit-n)
-		var words uint64
-		var err error
-		j, words, err = allocN(s.w, mix, j, k)
-		if err != nil {
-			fe.set(err)
-			clk.stop()
+		var ok bool
+		if j, ok = t.alloc(s.w, mix, j, k, clk, fe); !ok {
 			return
 		}
-		nw += words
-		ops += uint64(k)
 		n += k
-		if p := clk.phase.Load(); p != phase {
-			if p == stopped {
-				return
-			}
-			phase, ops, nw = p, 0, 0 // capped counts only while timing
-		}
 		if e := clk.epochs.Load(); e != epoch {
 			epoch, n = e, 0
 		}
 	}
-}
-
-// warmUp is one quiescent epoch of the warm-up: n allocations that each
-// check the bitmap's first word and set bit 0. It returns how many first
-// words were not zero.
-func warmUp(w Worker, mix []int, j *int, n int, fe *firstErr, clk *clock) (dirty uint64) {
-	for range n {
-		b, err := w.Alloc(mix[*j])
-		if err != nil {
-			fe.set(err)
-			clk.stop()
-			return dirty
-		}
-		if len(b) > 0 {
-			if b[0] != 0 {
-				dirty++
-			}
-			b[0] = 1
-		}
-		if *j++; *j == len(mix) {
-			*j = 0
-		}
-	}
-	return dirty
 }
 
 // finish flushes the workers, adds up their counters and reads the

@@ -21,7 +21,3 @@ func Memory() uint64 {
 	}
 	return n
 }
-
-// Available returns 0: the memory free for a new process is not read on
-// this system.
-func Available() uint64 { return 0 }

@@ -42,25 +42,6 @@ func Memory() uint64 {
 	return total
 }
 
-// Available returns the memory the machine can give a new process without
-// swapping (MemAvailable in /proc/meminfo), in bytes, or 0 where it cannot
-// tell.
-func Available() uint64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		f := strings.Fields(line)
-		if len(f) >= 2 && f[0] == "MemAvailable:" {
-			if kb, err := strconv.ParseUint(f[1], 10, 64); err == nil {
-				return kb << 10
-			}
-		}
-	}
-	return 0
-}
-
 // ownPeakRSS returns VmHWM from /proc/self/status, in bytes.
 func ownPeakRSS() (uint64, bool) {
 	b, err := os.ReadFile("/proc/self/status")

@@ -8,7 +8,3 @@ func CPUName() string { return "" }
 // Memory returns 0: the machine's memory is not read on this system,
 // and runs are not refused for want of it.
 func Memory() uint64 { return 0 }
-
-// Available returns 0: the memory free for a new process is not read on
-// this system.
-func Available() uint64 { return 0 }

@@ -13,9 +13,8 @@ func TestMachine(t *testing.T) {
 	if CPUName() == "" {
 		t.Error("no processor name")
 	}
-	mem, avail := Memory(), Available()
-	if mem < 64<<20 || avail == 0 {
-		t.Errorf("Memory %d, Available %d", mem, avail)
+	if mem := Memory(); mem < 64<<20 {
+		t.Errorf("Memory %d", mem)
 	}
 	if PeakRSS() < 1<<20 {
 		t.Errorf("PeakRSS %d", PeakRSS())
