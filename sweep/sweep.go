@@ -114,9 +114,11 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 	return freed
 }
 
-// place puts s, just swept by a background sweeper, where it belongs: the
+// place puts s, swept in generation sg and held by the caller (its
+// sweeper, or uncache), where it belongs: the
 // retired list if it stays empty (or is empty while a full collection
-// looks for memory), else the swept full or partial set.
+// looks for memory), else the swept full or partial set. An empty span
+// kept on a partial set waits there for the scavenger.
 func (h *Heap) place(s *span, sg uint32) {
 	c := &s.cls.central
 	switch {
