@@ -250,9 +250,10 @@ func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
 
 // prepareSpans notes in every span where allocation stands (markFrom),
 // with the world stopped, every span swept and uncached; adds up the
-// allocated slots, records the peak and returns their bytes. The peak's
-// load-then-store is safe because only one collection at a time runs
-// this.
+// allocated slots, records the peak and returns their bytes. Every
+// span's pubFree, which markers read, is its freeindex already: the
+// sweep, uncache and allocLarge published it. The peak's load-then-store
+// is safe because only one collection at a time runs this.
 func (h *Heap) prepareSpans() int64 {
 	var slots, bytes int64
 	t := h.table.Load()
@@ -264,9 +265,6 @@ func (h *Heap) prepareSpans() int64 {
 		slots += int64(s.allocCount)
 		bytes += int64(s.allocCount) * int64(s.elemSize)
 		s.markFrom = s.freeindex
-		if int(s.pubFree.Load()) != s.freeindex {
-			s.publishFree()
-		}
 	}
 	if slots > h.st.peakSlots.Load() {
 		h.st.peakSlots.Store(slots)
