@@ -12,10 +12,11 @@ import "time"
 //     goroutines that wait for the mark to end help them, and the write
 //     barrier shades what Mutators overwrite.
 //  3. Mark end, once the workers have drained the mark, with the world
-//     stopped again (tryEndMark, markAndEnd): flush the write barriers;
-//     if they held grey objects, start the world and go back to 2;
-//     otherwise flip to the sweep (markEnd), turn the barrier off and
-//     start the world. The sweep then runs concurrently with the program.
+//     stopped again (endMark, from tryEndMark or markAndEnd): flush the
+//     write barriers; if they held grey objects, start the world and go
+//     back to 2; otherwise flip to the sweep (markEnd), turn the barrier
+//     off and start the world. The sweep then runs concurrently with the
+//     program.
 //
 // A collection starts in the background when an allocation finds the
 // heap past its trigger: the Mutator runs phase 1 and goes on, and the
@@ -184,17 +185,31 @@ func (h *Heap) tryEndMark(self *Mutator) error {
 		h.world.start() // ended meanwhile
 		return nil
 	}
+	_, err = h.endMark(t0, 0)
+	return err
+}
+
+// endMark is phase 3 of a collection, run with the world stopped since
+// t0 by the goroutine that ends the mark, of whose workers it is one if
+// keep is 1 (the controller of a foreground collection) and none if keep
+// is 0: it abandons a mark that failed; it flushes the write barriers
+// and, if they held grey objects or a worker took work since the mark
+// drained, starts the world again for the mark to go on; otherwise it
+// ends the mark. It reports whether the mark is over, and returns the
+// error that abandoned it.
+func (h *Heap) endMark(t0 time.Time, keep int) (over bool, err error) {
+	q := &h.work
 	if q.aborted.Load() {
-		return h.abandon(t0, 0)
+		return true, h.abandon(t0, keep)
 	}
-	if h.flushBarriers() || q.busy(0) {
+	if h.flushBarriers() || q.busy(keep) {
 		h.cyc.pause += time.Since(t0)
 		h.world.start()
-		return nil
+		return false, nil
 	}
-	q.finish(0)
+	q.finish(keep)
 	h.markEnd(t0)
-	return nil
+	return true, nil
 }
 
 // markStart is phase 1 of a collection, with the world stopped since t0,
@@ -311,22 +326,13 @@ func (h *Heap) markAndEnd() error {
 			ended = true
 			return err
 		}
-		if q.aborted.Load() {
-			ended = true
-			return h.abandon(t0, 1)
-		}
-		if h.flushBarriers() || q.busy(1) {
-			h.cyc.pause += time.Since(t0)
-			h.world.start()
-			continue
-		}
-		q.finish(1)
+		// The controller's totals, before endMark counts them.
 		q.mu.Lock()
 		q.addLocked(w0)
 		q.mu.Unlock()
-		h.markEnd(t0)
-		ended = true
-		return nil
+		if ended, err = h.endMark(t0, 1); ended {
+			return err
+		}
 	}
 }
 
