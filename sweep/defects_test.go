@@ -41,7 +41,7 @@ func TestFullSweepFlagAtFlip(t *testing.T) {
 	var flips, fullFlips atomic.Int32
 	h.onFlip = func(uint32, int) {
 		flips.Add(1)
-		if h.fullSweep() {
+		if h.sweepFull.Load() {
 			fullFlips.Add(1)
 		}
 	}

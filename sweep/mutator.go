@@ -259,8 +259,7 @@ func (m *Mutator) refill(id int) (Ref, *span, error) {
 	s, err := h.cacheSpan(c, m.bits)
 	if errors.Is(err, ErrLimit) {
 		// Out of memory: collect, sweep and release everything, and try
-		// once more.
-		m.expire()
+		// once more. (The collection expires the Mutator's Views.)
 		if err := h.collect(m, true); err != nil {
 			return Nil, nil, err
 		}
@@ -293,7 +292,6 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	large := h.spanClassOf(0)
 	s, err := h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	if errors.Is(err, ErrLimit) {
-		m.expire()
 		if err := h.collect(m, true); err != nil {
 			return Nil, nil, err
 		}

@@ -122,7 +122,7 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 func (h *Heap) place(s *span, sg uint32) {
 	c := &s.cls.central
 	switch {
-	case s.allocCount == 0 && (s.cls.class == 0 || s.emptySweeps >= emptySweepsToFree || h.fullSweep()):
+	case s.allocCount == 0 && (s.cls.class == 0 || s.emptySweeps >= emptySweepsToFree || h.sweepFull.Load()):
 		h.freeSpan(s)
 	case s.allocCount == s.nelems:
 		c.fullSwept(sg).push(s)
@@ -201,8 +201,3 @@ func (h *Heap) bgSweep() {
 		}
 	}
 }
-
-// fullSweep reports whether the current sweep phase is a full
-// collection's, which frees every empty span. Callers hold sgLock for
-// reading, or are the collector that set it.
-func (h *Heap) fullSweep() bool { return h.sweepFull.Load() }
