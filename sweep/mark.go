@@ -394,12 +394,7 @@ func (w *marker) guard(f func()) {
 // lookup returns the span of r and its slot, or nil if r names no slot
 // of a span of this heap.
 func (w *marker) lookup(r Ref) (*span, int) {
-	i := r.spanIdx()
-	t := w.h.table.Load()
-	if r.tag() != w.tag || uint(i) >= uint(len(t.spans)) {
-		return nil, 0
-	}
-	s := t.spans[i].Load()
+	s := w.h.table.Load().lookup(r, w.tag)
 	j := r.slot()
 	if s == nil || j >= s.nelems {
 		return nil, 0
@@ -502,8 +497,11 @@ func (w *marker) scanSpan(s *span) {
 	// found is kept, and the marks of one word are gathered and set with
 	// one atomic OR.
 	tag, t := w.tag, w.h.table.Load()
+	// c is the span the last Ref was looked up in, at index ci: nil if
+	// there was none, or the Ref was of another heap (a Ref of this heap
+	// at ci is then left to visit); ci 0 names no span.
 	var c *span
-	ci := uint32(0) // c's index; 0 names no span
+	ci := uint32(0)
 	cw, marks := -1, uint64(0)
 	for _, r := range ptrs {
 		if r == Nil {
@@ -512,10 +510,7 @@ func (w *marker) scanSpan(s *span) {
 		if i := r.spanIdx(); i != ci || r.tag() != tag {
 			w.setMarks(c, cw, marks)
 			cw, marks = -1, 0
-			c, ci = nil, 0
-			if r.tag() == tag && uint(i) < uint(len(t.spans)) {
-				c, ci = t.spans[i].Load(), i
-			}
+			c, ci = t.lookup(r, tag), i
 		}
 		j := r.slot()
 		if c == nil || j >= c.nelems || !(j < c.markFrom || c.allocBits.Test(j)) {
