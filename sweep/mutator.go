@@ -163,12 +163,8 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 			m.allocs++
 			return s.take(i), nil
 		}
-		if i, ok := s.nextFree(); ok {
-			m.allocs++
-			return s.take(i), nil
-		}
 	}
-	r, _, err := m.refill(c)
+	r, _, err := m.allocSlow(c)
 	return r, err
 }
 
@@ -220,19 +216,22 @@ func (m *Mutator) newObjectSlow(t Type) (Ref, *span, error) {
 	if t.id < 0 {
 		return m.allocLarge(t.l.size, t.l)
 	}
-	if t.id < len(m.spans) {
-		if s := m.spans[t.id]; s != nil {
-			if i, ok := s.nextFreeFast(); ok {
-				m.allocs++
-				return s.take(i), s, nil
-			}
+	return m.allocSlow(t.id)
+}
+
+// allocSlow allocates an object of span class c when nextFreeFast found
+// no slot in the Mutator's span of that class (or was not tried): from
+// the rest of the span, or from a new one if it is full or missing.
+func (m *Mutator) allocSlow(c int) (Ref, *span, error) {
+	if c < len(m.spans) {
+		if s := m.spans[c]; s != nil {
 			if i, ok := s.nextFree(); ok {
 				m.allocs++
 				return s.take(i), s, nil
 			}
 		}
 	}
-	return m.refill(t.id)
+	return m.refill(c)
 }
 
 // refill replaces the Mutator's span of span class id, which is full or
