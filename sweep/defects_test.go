@@ -1,7 +1,6 @@
 package sweep
 
 import (
-	"errors"
 	"sync/atomic"
 	"testing"
 
@@ -47,18 +46,7 @@ func TestFullSweepFlagAtFlip(t *testing.T) {
 	}
 	m := NewTestMutator(t, h)
 	defer m.Close()
-	n := 0
-	for ; ; n++ {
-		r, err := m.Alloc(1024)
-		if errors.Is(err, ErrLimit) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Push(r)
-	}
-	m.Pop(n)
+	m.Pop(fillToLimit(t, m, 1024))
 	if _, err := m.Alloc(16); err != nil {
 		t.Fatal(err)
 	}

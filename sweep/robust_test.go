@@ -338,18 +338,7 @@ func TestMaxBytes(t *testing.T) {
 	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
 	m := NewTestMutator(t, h)
 	defer m.Close()
-	var err error
-	n := 0
-	for ; n < 100000; n++ {
-		var r Ref
-		if r, err = m.Alloc(1024); err != nil {
-			break
-		}
-		m.Push(r)
-	}
-	if !errors.Is(err, ErrLimit) {
-		t.Fatalf("after %d objects: %v, want ErrLimit", n, err)
-	}
+	n := fillToLimit(t, m, 1024)
 	if n < 200 {
 		t.Fatalf("only %d KiB objects fit in 256 KiB", n)
 	}
