@@ -39,6 +39,21 @@ func NewTestMutator(t testing.TB, h *Heap) *Mutator {
 	return m
 }
 
+// heapWithObject returns a heap that collects only when asked, a
+// running Mutator of it, closed when t ends, and a 16-byte object that
+// the Mutator allocated and did not root.
+func heapWithObject(t testing.TB) (*Heap, *Mutator, Ref) {
+	t.Helper()
+	h := NewTestHeap(t, Options{GCPercent: -1})
+	m := NewTestMutator(t, h)
+	t.Cleanup(func() { m.Close() })
+	r, err := m.Alloc(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, m, r
+}
+
 // fillToLimit allocates objects of size bytes with m and pushes them
 // until an allocation fails, which must be with ErrLimit, within 100000
 // objects; it returns how many it pushed.

@@ -14,10 +14,7 @@ import (
 // TestStaleRefs checks that Refs to swept objects, and garbage Refs, give
 // ErrBadRef and never reach another object.
 func TestStaleRefs(t *testing.T) {
-	h := NewTestHeap(t, Options{GCPercent: -1})
-	m := NewTestMutator(t, h)
-	defer m.Close()
-	live, _ := m.Alloc(16)
+	h, m, live := heapWithObject(t)
 	m.Push(live)
 	dead, _ := m.Alloc(16)
 	if err := m.StoreWord(dead, 1, 42); err != nil {
