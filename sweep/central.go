@@ -150,20 +150,13 @@ func (h *Heap) findSpan(c *spanClass, src bitSource, sg uint32) (*span, error) {
 	return h.newSpan(c, 0, nil, src, sg)
 }
 
-// uncache returns s, a span a Mutator cached in this cycle, to its swept
-// set.
+// uncache returns s, a span a Mutator cached in this cycle, to the
+// heap: it publishes the span's allocation cursor, takes its free slots
+// out of heapLive, and places it as a sweep does. (A Mutator allocates
+// from a span as soon as it takes it, so s is never empty.)
 func (h *Heap) uncache(s *span) {
 	s.cached.Store(false)
 	s.publishFree()
 	h.heapLive.Add(-int64(s.nelems-s.allocCount) * int64(s.elemSize))
-	sg := h.sweepgen.Load()
-	c := &s.cls.central
-	if s.allocCount < s.nelems {
-		if s.allocCount == 0 {
-			s.emptySince = h.pages.now()
-		}
-		c.partialSwept(sg).push(s)
-	} else {
-		c.fullSwept(sg).push(s)
-	}
+	h.place(s, h.sweepgen.Load())
 }

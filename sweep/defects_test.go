@@ -1,7 +1,6 @@
 package sweep
 
 import (
-	"errors"
 	"sync/atomic"
 	"testing"
 
@@ -41,24 +40,13 @@ func TestFullSweepFlagAtFlip(t *testing.T) {
 	var flips, fullFlips atomic.Int32
 	h.onFlip = func(uint32, int) {
 		flips.Add(1)
-		if h.fullSweep() {
+		if h.sweepFull.Load() {
 			fullFlips.Add(1)
 		}
 	}
 	m := NewTestMutator(t, h)
 	defer m.Close()
-	n := 0
-	for ; ; n++ {
-		r, err := m.Alloc(1024)
-		if errors.Is(err, ErrLimit) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Push(r)
-	}
-	m.Pop(n)
+	m.Pop(fillToLimit(t, m, 1024))
 	if _, err := m.Alloc(16); err != nil {
 		t.Fatal(err)
 	}

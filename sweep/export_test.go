@@ -1,6 +1,9 @@
 package sweep
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 // Test helpers shared by the package's internal tests and its external
 // tests (package sweep_test), and the hooks the external tests need.
@@ -34,6 +37,41 @@ func NewTestMutator(t testing.TB, h *Heap) *Mutator {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// heapWithObject returns a heap that collects only when asked, a
+// running Mutator of it, closed when t ends, and a 16-byte object that
+// the Mutator allocated and did not root.
+func heapWithObject(t testing.TB) (*Heap, *Mutator, Ref) {
+	t.Helper()
+	h := NewTestHeap(t, Options{GCPercent: -1})
+	m := NewTestMutator(t, h)
+	t.Cleanup(func() { m.Close() })
+	r, err := m.Alloc(16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, m, r
+}
+
+// fillToLimit allocates objects of size bytes with m and pushes them
+// until an allocation fails, which must be with ErrLimit, within 100000
+// objects; it returns how many it pushed.
+func fillToLimit(t testing.TB, m *Mutator, size int) int {
+	t.Helper()
+	const most = 100000
+	for n := range most {
+		r, err := m.Alloc(size)
+		if err != nil {
+			if !errors.Is(err, ErrLimit) {
+				t.Fatalf("after %d objects: %v, want ErrLimit", n, err)
+			}
+			return n
+		}
+		m.Push(r)
+	}
+	t.Fatalf("after %d objects: no ErrLimit", most)
+	return most
 }
 
 // SmallHeap makes heaps that collect often.

@@ -12,10 +12,11 @@ import "time"
 //     goroutines that wait for the mark to end help them, and the write
 //     barrier shades what Mutators overwrite.
 //  3. Mark end, once the workers have drained the mark, with the world
-//     stopped again (tryEndMark, markAndEnd): flush the write barriers;
-//     if they held grey objects, start the world and go back to 2;
-//     otherwise flip to the sweep (markEnd), turn the barrier off and
-//     start the world. The sweep then runs concurrently with the program.
+//     stopped again (endMark, from tryEndMark or markAndEnd): flush the
+//     write barriers; if they held grey objects, start the world and go
+//     back to 2; otherwise flip to the sweep (markEnd), turn the barrier
+//     off and start the world. The sweep then runs concurrently with the
+//     program.
 //
 // A collection starts in the background when an allocation finds the
 // heap past its trigger: the Mutator runs phase 1 and goes on, and the
@@ -118,14 +119,12 @@ func (h *Heap) startBackground(self *Mutator) error {
 	return nil
 }
 
-// startWorkers starts a mark goroutine for each of ws.
+// startWorkers starts a mark goroutine for each of ws, workers of the
+// mark since markStart.
 func (h *Heap) startWorkers(ws []*marker) {
 	q := &h.work
 	for _, w := range ws {
-		h.wg.Go(func() {
-			defer q.leave(w)
-			w.guard(func() { w.work(false) })
-		})
+		h.wg.Go(func() { q.workAs(w, false) })
 	}
 }
 
@@ -184,17 +183,29 @@ func (h *Heap) tryEndMark(self *Mutator) error {
 		h.world.start() // ended meanwhile
 		return nil
 	}
+	_, err = h.endMark(t0)
+	return err
+}
+
+// endMark is phase 3 of a collection, run with the world stopped since
+// t0 by a goroutine that is no worker of the mark: it abandons a mark
+// that failed; it flushes the write barriers and, if they held grey
+// objects or a worker took work since the mark drained, starts the world
+// again for the mark to go on; otherwise it ends the mark. It reports
+// whether the mark is over, and returns the error that abandoned it.
+func (h *Heap) endMark(t0 time.Time) (over bool, err error) {
+	q := &h.work
 	if q.aborted.Load() {
-		return h.abandon(t0, 0)
+		return true, h.abandon(t0)
 	}
-	if h.flushBarriers() || q.busy(0) {
+	if h.flushBarriers() || q.busy() {
 		h.cyc.pause += time.Since(t0)
 		h.world.start()
-		return nil
+		return false, nil
 	}
-	q.finish(0)
+	q.finish()
 	h.markEnd(t0)
-	return nil
+	return true, nil
 }
 
 // markStart is phase 1 of a collection, with the world stopped since t0,
@@ -250,9 +261,10 @@ func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
 
 // prepareSpans notes in every span where allocation stands (markFrom),
 // with the world stopped, every span swept and uncached; adds up the
-// allocated slots, records the peak and returns their bytes. The peak's
-// load-then-store is safe because only one collection at a time runs
-// this.
+// allocated slots, records the peak and returns their bytes. Every
+// span's pubFree, which markers read, is its freeindex already: the
+// sweep, uncache and allocLarge published it. The peak's load-then-store
+// is safe because only one collection at a time runs this.
 func (h *Heap) prepareSpans() int64 {
 	var slots, bytes int64
 	t := h.table.Load()
@@ -264,9 +276,6 @@ func (h *Heap) prepareSpans() int64 {
 		slots += int64(s.allocCount)
 		bytes += int64(s.allocCount) * int64(s.elemSize)
 		s.markFrom = s.freeindex
-		if int(s.pubFree.Load()) != s.freeindex {
-			s.publishFree()
-		}
 	}
 	if slots > h.st.peakSlots.Load() {
 		h.st.peakSlots.Store(slots)
@@ -279,8 +288,10 @@ func (h *Heap) prepareSpans() int64 {
 
 // markAndEnd is phases 2 and 3 of a collection run in the foreground, by
 // its caller, the controller, with the world running and the roots
-// marked on markers[0]. It returns the error that abandoned the
-// collection, if one did.
+// marked on markers[0], a worker of the mark since markStart. The
+// controller marks until the mark is drained, leaves it to end it, and
+// joins it again if the end found more work. It returns the error that
+// abandoned the collection, if one did.
 func (h *Heap) markAndEnd() error {
 	q := &h.work
 	h.startWorkers(h.markers[1:])
@@ -290,45 +301,31 @@ func (h *Heap) markAndEnd() error {
 		if ended {
 			return
 		}
-		// This goroutine is exiting in the middle of the mark (a
-		// runtime.Goexit in a Tracer): undo the mark and let the world
-		// go on.
+		// The heap is closing, or this goroutine is exiting in the
+		// middle of the mark (a runtime.Goexit in a Tracer): undo the
+		// mark and let the world go on.
 		if q.failure() == nil {
 			q.fail(&TraceError{Value: ErrGoexit})
 		}
 		if t0, _, err := h.world.stop(nil, true); err == nil {
-			h.abandon(t0, 1)
+			h.abandon(t0)
 		} else {
-			q.finish(1)
+			q.finish()
 			h.setPhase(phaseIdle)
 		}
 	}()
-	for {
-		w0.guard(func() { w0.work(true) })
+	for joined := true; ; joined = q.join() {
+		if joined {
+			q.workAs(w0, true)
+		}
 		t0, _, err := h.world.stop(nil, true)
 		if err != nil { // the heap is closing
 			q.fail(err)
-			q.finish(1)
-			h.setPhase(phaseIdle)
-			ended = true
 			return err
 		}
-		if q.aborted.Load() {
-			ended = true
-			return h.abandon(t0, 1)
+		if ended, err = h.endMark(t0); ended {
+			return err
 		}
-		if h.flushBarriers() || q.busy(1) {
-			h.cyc.pause += time.Since(t0)
-			h.world.start()
-			continue
-		}
-		q.finish(1)
-		q.mu.Lock()
-		q.addLocked(w0)
-		q.mu.Unlock()
-		h.markEnd(t0)
-		ended = true
-		return nil
 	}
 }
 
@@ -347,13 +344,12 @@ func (h *Heap) flushBarriers() bool {
 }
 
 // abandon ends a mark that failed, with the world stopped since t0: it
-// waits for the workers (but keep, the controller of a foreground
-// collection), undoes the marks and starts the world again. It returns
-// the mark's error.
-func (h *Heap) abandon(t0 time.Time, keep int) error {
+// waits for the workers to leave, undoes the marks and starts the world
+// again. It returns the mark's error.
+func (h *Heap) abandon(t0 time.Time) error {
 	q := &h.work
 	err := q.failure()
-	q.finish(keep)
+	q.finish()
 	h.clearMarks()
 	for m := range h.world.mutators {
 		m.wb, m.wbLast = false, nil

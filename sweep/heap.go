@@ -22,7 +22,6 @@ type Heap struct {
 	trace   Tracer
 	rootsFn func(visit func(Ref))
 	minHeap int64
-	nmark   int  // mark workers
 	nsweep  int  // background sweepers
 	timing  bool // Options.Timing
 
@@ -189,7 +188,6 @@ func newHeap(opts Options, anyRetain bool) (*Heap, error) {
 		trace:   o.Trace,
 		rootsFn: o.Roots,
 		minHeap: o.MinHeapBytes,
-		nmark:   o.MarkWorkers,
 		nsweep:  o.Sweepers,
 		timing:  o.Timing,
 		quit:    make(chan struct{}),
@@ -203,7 +201,7 @@ func newHeap(opts Options, anyRetain bool) (*Heap, error) {
 	h.scond.L = &h.smu
 	h.cycCond.L = &h.cycMu
 	h.work.cond.L = &h.work.mu
-	h.markers = make([]*marker, h.nmark)
+	h.markers = make([]*marker, o.MarkWorkers)
 	for i := range h.markers {
 		h.markers[i] = newMarker(h)
 	}

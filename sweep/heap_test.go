@@ -28,6 +28,22 @@ func newTrees(h *sweep.Heap, m *sweep.Mutator) workload.Trees {
 	return tr
 }
 
+// closeTwice closes c, a Heap or a Mutator, and fails t unless that
+// succeeds and then a second Close of c, and an Alloc on m (c itself or
+// a Mutator of the Heap c), fail with ErrClosed.
+func closeTwice(t *testing.T, c interface{ Close() error }, m *sweep.Mutator) {
+	t.Helper()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); !errors.Is(err, sweep.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := m.Alloc(16); !errors.Is(err, sweep.ErrClosed) {
+		t.Fatalf("Alloc after Close: %v", err)
+	}
+}
+
 // binaryTrees runs the benchmark on h and returns its output.
 func binaryTrees(h *sweep.Heap, n int) (string, error) {
 	var out strings.Builder
@@ -364,15 +380,7 @@ func TestMutatorStates(t *testing.T) {
 	if h.Stats().Cycles < 5 {
 		t.Fatalf("only %d collections", h.Stats().Cycles)
 	}
-	if err := b.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Close(); !errors.Is(err, sweep.ErrClosed) {
-		t.Fatalf("second Close: %v", err)
-	}
-	if _, err := b.Alloc(8); !errors.Is(err, sweep.ErrClosed) {
-		t.Fatalf("Alloc after Close: %v", err)
-	}
+	closeTwice(t, b, b)
 	if err := a.SetRoot(5, sweep.Nil); !errors.Is(err, sweep.ErrBadRef) {
 		t.Fatalf("SetRoot out of range: %v", err)
 	}
@@ -417,15 +425,7 @@ func TestClose(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 			close(gate)
 		}()
-		if err := h.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if err := h.Close(); !errors.Is(err, sweep.ErrClosed) {
-			t.Fatalf("second Close: %v", err)
-		}
-		if _, err := m.Alloc(16); !errors.Is(err, sweep.ErrClosed) {
-			t.Fatalf("Alloc after Close: %v", err)
-		}
+		closeTwice(t, h, m)
 		if _, err := m.Load(r, 0); !errors.Is(err, sweep.ErrClosed) {
 			t.Fatalf("Field after Close: %v", err)
 		}

@@ -10,18 +10,8 @@ import (
 // sits in the same span, slot and sequence number: every use must fail
 // with ErrBadRef, and marking must not follow it.
 func TestRefOfAnotherHeap(t *testing.T) {
-	a, b := NewTestHeap(t, Options{GCPercent: -1}), NewTestHeap(t, Options{GCPercent: -1})
-	ma, mb := NewTestMutator(t, a), NewTestMutator(t, b)
-	defer ma.Close()
-	defer mb.Close()
-	ra, err := ma.Alloc(16)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rb, err := mb.Alloc(16)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, ma, ra := heapWithObject(t)
+	_, _, rb := heapWithObject(t)
 	ma.Push(ra)
 	if err := a.Valid(rb); !errors.Is(err, ErrBadRef) {
 		t.Errorf("Valid on another heap: %v, want ErrBadRef", err)

@@ -180,23 +180,41 @@ func (q *markQueue) get(untilDrained bool) ([]*span, bool) {
 
 // busy reports whether work is left after the mark was found drained,
 // with the world stopped and the write barriers flushed: a batch, or a
-// worker (but the first keep, which stopped waiting for work to end the
-// mark) that took one since.
-func (q *markQueue) busy(keep int) bool {
+// worker that took one since.
+func (q *markQueue) busy() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.batches) > 0 || q.idle < q.nworkers-keep
+	return len(q.batches) > 0 || q.idle < q.nworkers
+}
+
+// join counts one more worker of the mark in progress and reports
+// whether it did: not once the mark is over or has failed.
+func (q *markQueue) join() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.over || q.err != nil {
+		return false
+	}
+	q.nworkers++
+	return true
+}
+
+// workAs marks with w, a worker of the mark, until the mark is over (or,
+// if untilDrained, drained) or has failed, and then removes w from the
+// workers, adding its totals: also when a Tracer ends the goroutine
+// with runtime.Goexit.
+func (q *markQueue) workAs(w *marker, untilDrained bool) {
+	defer q.leave(w)
+	w.guard(func() { w.work(untilDrained) })
 }
 
 // help joins the mark in progress, if any, as a worker with a spare
 // marker, and returns when it is drained, over or has failed.
 func (q *markQueue) help(h *Heap) {
-	q.mu.Lock()
-	if q.over || q.err != nil {
-		q.mu.Unlock()
+	if !q.join() {
 		return
 	}
-	q.nworkers++
+	q.mu.Lock()
 	var w *marker
 	if n := len(q.spare); n > 0 {
 		w = q.spare[n-1]
@@ -207,12 +225,11 @@ func (q *markQueue) help(h *Heap) {
 	q.mu.Unlock()
 	w.reset()
 	defer func() {
-		q.leave(w)
 		q.mu.Lock()
 		q.spare = append(q.spare, w)
 		q.mu.Unlock()
 	}()
-	w.guard(func() { w.work(true) })
+	q.workAs(w, true)
 }
 
 // leave removes worker w, adding its totals.
@@ -251,14 +268,13 @@ func (q *markQueue) flush(w *marker) {
 }
 
 // finish ends the mark: workers waiting in get leave. It waits until
-// only keep workers are left (the controller of a foreground
-// collection).
-func (q *markQueue) finish(keep int) {
+// they all have.
+func (q *markQueue) finish() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.over = true
 	q.cond.Broadcast()
-	for q.nworkers > keep {
+	for q.nworkers > 0 {
 		q.cond.Wait()
 	}
 }
@@ -378,12 +394,7 @@ func (w *marker) guard(f func()) {
 // lookup returns the span of r and its slot, or nil if r names no slot
 // of a span of this heap.
 func (w *marker) lookup(r Ref) (*span, int) {
-	i := r.spanIdx()
-	t := w.h.table.Load()
-	if r.tag() != w.tag || uint(i) >= uint(len(t.spans)) {
-		return nil, 0
-	}
-	s := t.spans[i].Load()
+	s := w.h.table.Load().lookup(r, w.tag)
 	j := r.slot()
 	if s == nil || j >= s.nelems {
 		return nil, 0
@@ -486,8 +497,11 @@ func (w *marker) scanSpan(s *span) {
 	// found is kept, and the marks of one word are gathered and set with
 	// one atomic OR.
 	tag, t := w.tag, w.h.table.Load()
+	// c is the span the last Ref was looked up in, at index ci: nil if
+	// there was none, or the Ref was of another heap (a Ref of this heap
+	// at ci is then left to visit); ci 0 names no span.
 	var c *span
-	ci := uint32(0) // c's index; 0 names no span
+	ci := uint32(0)
 	cw, marks := -1, uint64(0)
 	for _, r := range ptrs {
 		if r == Nil {
@@ -496,10 +510,7 @@ func (w *marker) scanSpan(s *span) {
 		if i := r.spanIdx(); i != ci || r.tag() != tag {
 			w.setMarks(c, cw, marks)
 			cw, marks = -1, 0
-			c, ci = nil, 0
-			if r.tag() == tag && uint(i) < uint(len(t.spans)) {
-				c, ci = t.spans[i].Load(), i
-			}
+			c, ci = t.lookup(r, tag), i
 		}
 		j := r.slot()
 		if c == nil || j >= c.nelems || !(j < c.markFrom || c.allocBits.Test(j)) {

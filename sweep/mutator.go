@@ -163,12 +163,8 @@ func (m *Mutator) Alloc(size int) (Ref, error) {
 			m.allocs++
 			return s.take(i), nil
 		}
-		if i, ok := s.nextFree(); ok {
-			m.allocs++
-			return s.take(i), nil
-		}
 	}
-	r, _, err := m.refill(c)
+	r, _, err := m.allocSlow(c)
 	return r, err
 }
 
@@ -220,19 +216,22 @@ func (m *Mutator) newObjectSlow(t Type) (Ref, *span, error) {
 	if t.id < 0 {
 		return m.allocLarge(t.l.size, t.l)
 	}
-	if t.id < len(m.spans) {
-		if s := m.spans[t.id]; s != nil {
-			if i, ok := s.nextFreeFast(); ok {
-				m.allocs++
-				return s.take(i), s, nil
-			}
+	return m.allocSlow(t.id)
+}
+
+// allocSlow allocates an object of span class c when nextFreeFast found
+// no slot in the Mutator's span of that class (or was not tried): from
+// the rest of the span, or from a new one if it is full or missing.
+func (m *Mutator) allocSlow(c int) (Ref, *span, error) {
+	if c < len(m.spans) {
+		if s := m.spans[c]; s != nil {
 			if i, ok := s.nextFree(); ok {
 				m.allocs++
 				return s.take(i), s, nil
 			}
 		}
 	}
-	return m.refill(t.id)
+	return m.refill(c)
 }
 
 // refill replaces the Mutator's span of span class id, which is full or
@@ -259,8 +258,7 @@ func (m *Mutator) refill(id int) (Ref, *span, error) {
 	s, err := h.cacheSpan(c, m.bits)
 	if errors.Is(err, ErrLimit) {
 		// Out of memory: collect, sweep and release everything, and try
-		// once more.
-		m.expire()
+		// once more. (The collection expires the Mutator's Views.)
 		if err := h.collect(m, true); err != nil {
 			return Nil, nil, err
 		}
@@ -293,7 +291,6 @@ func (m *Mutator) allocLarge(size int, l *layout) (Ref, *span, error) {
 	large := h.spanClassOf(0)
 	s, err := h.newSpan(large, npages, l, m.bits, h.sweepgen.Load())
 	if errors.Is(err, ErrLimit) {
-		m.expire()
 		if err := h.collect(m, true); err != nil {
 			return Nil, nil, err
 		}

@@ -14,25 +14,21 @@ import (
 // current object (in checked mode) or at least an existing slot of this
 // heap.
 func (h *Heap) resolve(r Ref) (*span, error) {
-	if r.tag() != h.tag {
-		if r == Nil {
-			return nil, badRef(r, "nil")
-		}
-		return nil, badRef(r, "a Ref of another heap")
-	}
 	t := h.table.Load()
-	i := r.spanIdx()
-	if uint(i) >= uint(len(t.spans)) {
+	s := t.lookup(r, h.tag)
+	switch {
+	case s != nil && s.live(r):
+		return s, nil
+	case r == Nil:
+		return nil, badRef(r, "nil")
+	case r.tag() != h.tag:
+		return nil, badRef(r, "a Ref of another heap")
+	case uint(r.spanIdx()) >= uint(len(t.spans)):
 		return nil, badRef(r, "no such span")
-	}
-	s := t.spans[i].Load()
-	if s == nil {
+	case s == nil:
 		return nil, badRef(r, "span freed")
 	}
-	if !s.live(r) {
-		return nil, badRef(r, "no live object in slot")
-	}
-	return s, nil
+	return nil, badRef(r, "no live object in slot")
 }
 
 // Valid returns nil if r names a live object, otherwise an error wrapping
@@ -68,11 +64,9 @@ func (h *Heap) Size(r Ref) (int, error) {
 func (m *Mutator) View(r Ref) (View, error) {
 	// The checks of resolve, without building an error, with the table
 	// the Mutator read last.
-	if r.tag() == m.tag && m.state == mutatorRunning { // a closed heap closed its Mutators
-		if i := r.spanIdx(); uint(i) < uint(len(m.table.spans)) {
-			if s := m.table.spans[i].Load(); s != nil && s.live(r) {
-				return m.view(s, r.slot()), nil
-			}
+	if m.state == mutatorRunning { // a closed heap closed its Mutators
+		if s := m.table.lookup(r, m.tag); s != nil && s.live(r) {
+			return m.view(s, r.slot()), nil
 		}
 	}
 	return m.viewSlow(r)

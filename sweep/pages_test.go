@@ -1,7 +1,6 @@
 package sweep
 
 import (
-	"errors"
 	"math/rand/v2"
 	"testing"
 	"unsafe"
@@ -14,17 +13,7 @@ func TestCoalesceUnderCap(t *testing.T) {
 	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 512 << 10, GCPercent: -1})
 	m := NewTestMutator(t, h)
 	defer m.Close()
-	n := 0
-	for ; ; n++ {
-		r, err := m.Alloc(1024) // 1 page, 8 objects a span
-		if errors.Is(err, ErrLimit) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Push(r)
-	}
+	n := fillToLimit(t, m, 1024) // 1 page, 8 objects a span
 	if n < 400 {
 		t.Fatalf("only %d objects of 1 KiB in 512 KiB", n)
 	}

@@ -55,17 +55,7 @@ func TestErrLimitCollectsOtherClass(t *testing.T) {
 	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
 	m := NewTestMutator(t, h)
 	defer m.Close()
-	n := 0
-	for ; ; n++ {
-		r, err := m.Alloc(1024)
-		if err != nil {
-			if !errors.Is(err, ErrLimit) {
-				t.Fatal(err)
-			}
-			break
-		}
-		m.Push(r)
-	}
+	n := fillToLimit(t, m, 1024)
 	m.Pop(n) // everything is garbage now
 	for i := range 100 {
 		if _, err := m.Alloc(16); err != nil {

@@ -14,10 +14,7 @@ import (
 // TestStaleRefs checks that Refs to swept objects, and garbage Refs, give
 // ErrBadRef and never reach another object.
 func TestStaleRefs(t *testing.T) {
-	h := NewTestHeap(t, Options{GCPercent: -1})
-	m := NewTestMutator(t, h)
-	defer m.Close()
-	live, _ := m.Alloc(16)
+	h, m, live := heapWithObject(t)
 	m.Push(live)
 	dead, _ := m.Alloc(16)
 	if err := m.StoreWord(dead, 1, 42); err != nil {
@@ -338,18 +335,7 @@ func TestMaxBytes(t *testing.T) {
 	h := NewTestHeap(t, Options{RegionBytes: 64 << 10, MaxBytes: 256 << 10, GCPercent: -1})
 	m := NewTestMutator(t, h)
 	defer m.Close()
-	var err error
-	n := 0
-	for ; n < 100000; n++ {
-		var r Ref
-		if r, err = m.Alloc(1024); err != nil {
-			break
-		}
-		m.Push(r)
-	}
-	if !errors.Is(err, ErrLimit) {
-		t.Fatalf("after %d objects: %v, want ErrLimit", n, err)
-	}
+	n := fillToLimit(t, m, 1024)
 	if n < 200 {
 		t.Fatalf("only %d KiB objects fit in 256 KiB", n)
 	}

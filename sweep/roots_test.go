@@ -9,13 +9,7 @@ import (
 // TestPushWhileReleased pushes a root on a released Mutator while another
 // goroutine collects: the object must survive.
 func TestPushWhileReleased(t *testing.T) {
-	h := NewTestHeap(t, Options{GCPercent: -1})
-	m := NewTestMutator(t, h)
-	defer m.Close()
-	r, err := m.Alloc(16)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, m, r := heapWithObject(t)
 	m.Release()
 	m.Push(r)
 	if err := h.GC(); err != nil {
@@ -44,13 +38,7 @@ func TestPushWhileReleased(t *testing.T) {
 // TestRootsWhileReleasedRace changes a released Mutator's root stack
 // while collections read it; -race checks that they synchronize.
 func TestRootsWhileReleasedRace(t *testing.T) {
-	h := NewTestHeap(t, Options{GCPercent: -1})
-	m := NewTestMutator(t, h)
-	defer m.Close()
-	r, err := m.Alloc(16)
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, m, r := heapWithObject(t)
 	m.Push(r)
 	m.Release()
 	stop := make(chan struct{})

@@ -17,6 +17,17 @@ type spanTable struct {
 	spans []atomic.Pointer[span]
 }
 
+// lookup returns the span t holds at r's index, if r is a Ref of the heap
+// whose tag is tag: nil for another heap's Ref (or Nil), an index past
+// t's end, or a span freed.
+func (t *spanTable) lookup(r Ref, tag uint8) *span {
+	i := r.spanIdx()
+	if r.tag() != tag || uint(i) >= uint(len(t.spans)) {
+		return nil
+	}
+	return t.spans[i].Load()
+}
+
 // freeSpanIdx is a retired span index with the sequence number its next
 // span starts its slots at, above those of the old span, so that Refs to
 // the old span's objects stay stale.

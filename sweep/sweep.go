@@ -114,13 +114,15 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 	return freed
 }
 
-// place puts s, just swept by a background sweeper, where it belongs: the
+// place puts s, swept in generation sg and held by the caller (its
+// sweeper, or uncache), where it belongs: the
 // retired list if it stays empty (or is empty while a full collection
-// looks for memory), else the swept full or partial set.
+// looks for memory), else the swept full or partial set. An empty span
+// kept on a partial set waits there for the scavenger.
 func (h *Heap) place(s *span, sg uint32) {
 	c := &s.cls.central
 	switch {
-	case s.allocCount == 0 && (s.cls.class == 0 || s.emptySweeps >= emptySweepsToFree || h.fullSweep()):
+	case s.allocCount == 0 && (s.cls.class == 0 || s.emptySweeps >= emptySweepsToFree || h.sweepFull.Load()):
 		h.freeSpan(s)
 	case s.allocCount == s.nelems:
 		c.fullSwept(sg).push(s)
@@ -199,8 +201,3 @@ func (h *Heap) bgSweep() {
 		}
 	}
 }
-
-// fullSweep reports whether the current sweep phase is a full
-// collection's, which frees every empty span. Callers hold sgLock for
-// reading, or are the collector that set it.
-func (h *Heap) fullSweep() bool { return h.sweepFull.Load() }
