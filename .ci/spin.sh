@@ -95,7 +95,7 @@ check() {
 			# shellcheck disable=SC2086
 			line=$(spin -t $flags model.pml 2>/dev/null | sed -n 's/.*model\.pml:\([0-9][0-9]*\), Error: assertion violated.*/\1/p' | head -1 || true)
 			if [ -n "$line" ]; then
-				tag=$(sed -n "${line}p" model.pml | grep -o '(\(a\|b\|d\|e\|f\)) [a-z]*' | head -1 || true)
+				tag=$(sed -n "${line}p" model.pml | grep -o '(\(a\|b\|d\|e\|f\|g\)) [a-z]*' | head -1 || true)
 				detail="assertion ${tag:-?} violated at model line $line"
 			else
 				detail=$(grep -m1 -o 'invalid end state' pan.out || grep -m1 'pan:1:' pan.out || echo "error")

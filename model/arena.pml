@@ -37,6 +37,8 @@
  *                 cleared or unmapped) and no shard's head has room.
  *   (f) bound:    a process's Add fails on a chunk at most once: after a
  *                 chunk fills, each process adds to it at most once more.
+ *   (g) seal:     a chunk is sealed once;
+ *       publish:  publishing a chunk finds its shard without a head.
  * An allocation is live from its hand-out until epoch reaches
  * beg + RETAIN + 1, beg being the epoch its Alloc began in. beg is read in
  * the same atomic step as the Alloc's first shared access (the head load,
@@ -207,7 +209,7 @@ inline tryclaim(h, n, start, ok) {
  * second seal, which would count the chunk's use twice. */
 inline seal(h) {
 	d_step {
-		assert(hfree[h] < SEALED);
+		assert(hfree[h] < SEALED);				/* (g) seal */
 		bdirty[hblk[h]] = (hfree[h] < BS -> hfree[h] : BS);
 		hfree[h] = SEALED
 	}
@@ -468,7 +470,7 @@ inline carve(me, n, start, ok) {
 #else
 		/* the step that chose A_PUB retired the head, and mu has been
 		 * held since: publishLocked never finds one to seal */
-		assert(head[SH] == 0);
+		assert(head[SH] == 0);		/* (g) publish */
 #endif
 		atomic {
 			publish(b, n, ref[me]);

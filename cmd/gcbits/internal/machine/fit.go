@@ -19,7 +19,7 @@ func CheckFit(have uint64, need float64, what, parts string) error {
 	if have == 0 || need <= float64(have)/2 {
 		return nil
 	}
-	return fmt.Errorf("%w: %s needs about %s at its peak (%s); a run may use half of this machine's memory, %s available of %s",
+	return fmt.Errorf("%w: %s needs about %s at its peak (%s); a run may use %s, half of this machine's %s",
 		ErrMemory, what, FormatBytes(need), parts, FormatBytes(float64(have)/2), FormatBytes(float64(have)))
 }
 
