@@ -71,15 +71,7 @@ func TestGuard(t *testing.T) {
 	if err := r.Protect(true); err != nil {
 		t.Fatal(err)
 	}
-	for i, v := range w {
-		if v != 0 {
-			t.Fatalf("word %d = %d after Guard, want 0", i, v)
-		}
-	}
-	w[0] = 7
-	if w[0] != 7 {
-		t.Fatal("write after Protect(true) lost")
-	}
+	wantZeroWritable(t, w, "Guard and Protect(true)")
 }
 
 func TestMapZeroBytes(t *testing.T) {
@@ -137,17 +129,24 @@ func TestRelease(t *testing.T) {
 	if n, ok := resident(t, r); ok && n != 0 {
 		t.Errorf("%d pages resident after Release", n)
 	}
+	wantZeroWritable(t, w, "Release")
+	if err := (Region{}).Release(); err != nil {
+		t.Errorf("Release of the empty Region: %v", err)
+	}
+}
+
+// wantZeroWritable checks that every word of w reads zero after what,
+// and that a write to it sticks.
+func wantZeroWritable(t *testing.T, w []uint64, what string) {
+	t.Helper()
 	for i, v := range w {
 		if v != 0 {
-			t.Fatalf("word %d = %d after Release, want 0", i, v)
+			t.Fatalf("word %d = %d after %s, want 0", i, v, what)
 		}
 	}
 	w[1] = 7
 	if w[1] != 7 {
-		t.Fatal("write after Release lost")
-	}
-	if err := (Region{}).Release(); err != nil {
-		t.Errorf("Release of the empty Region: %v", err)
+		t.Fatalf("write after %s lost", what)
 	}
 }
 
