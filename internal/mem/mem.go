@@ -10,10 +10,12 @@ import "unsafe"
 
 // Region is a page-aligned block of memory from Map. The zero Region is empty.
 type Region struct {
+	// keep is the Go memory behind base where mmap is unavailable, and
+	// takes no space where it is: a Region is then two words, passed in
+	// registers. It comes first, as a zero-size last field would be padded.
+	keep keeper
 	base unsafe.Pointer
 	size uintptr
-	//lint:ignore U1000 used by the fallback for systems without mmap
-	keep []uint64 // the Go memory behind base when mmap is unavailable
 }
 
 // Base returns the address of the first byte of r.

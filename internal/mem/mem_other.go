@@ -12,6 +12,9 @@ import (
 // OffHeap reports whether Map returns memory outside the Go heap.
 const OffHeap = false
 
+// keeper is the Go memory behind a Region.
+type keeper = []uint64
+
 // PageSize returns the granule Map rounds to.
 func PageSize() int { return 4096 }
 

@@ -12,6 +12,9 @@ import (
 // OffHeap reports whether Map returns memory outside the Go heap.
 const OffHeap = true
 
+// keeper holds nothing: a mapping needs nothing to keep it alive.
+type keeper struct{}
+
 // PageSize returns the operating system's page size.
 func PageSize() int { return unix.Getpagesize() }
 
