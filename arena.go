@@ -154,6 +154,9 @@ type chunkFields struct {
 }
 
 // chunkList is a singly linked list with a tail, so lists splice in O(1).
+// A list of the Arena's is under mu; one that a goroutine has taken off
+// the Arena (Advance's dead blocks, the blocks a map makes give way) is
+// that goroutine's alone.
 type chunkList struct {
 	head, tail *chunk
 	n          int
@@ -263,6 +266,9 @@ func New(opts Options) (*Arena, error) {
 // Epoch returns the current epoch number. The first epoch is 0.
 func (a *Arena) Epoch() uint64 { return a.epoch.Load() &^ closedBit }
 
+// closed reports whether Close has run.
+func (a *Arena) closed() bool { return a.epoch.Load()&closedBit != 0 }
+
 // Options returns the options a was made with, defaults filled in and
 // [Options.BlockSize] raised to the page size: Options().Retain is how
 // many epochs a bitmap outlives its own. For an Arena not made by [New]
@@ -364,8 +370,9 @@ func stackKey() uint64 {
 	return uint64(uintptr(unsafe.Pointer(&x)) >> 11)
 }
 
-// home is the shard index that key hashes to.
-func (a *Arena) home(key uint64) uint64 { return key * 0x9E3779B97F4A7C15 >> a.shardShift }
+// home is the shard index that key hashes to. shardShift is below 64;
+// masking it says so to the compiler, which then shifts without a check.
+func (a *Arena) home(key uint64) uint64 { return key * 0x9E3779B97F4A7C15 >> (a.shardShift & 63) }
 
 // shardFor returns the shard for the goroutine whose stack key is key.
 // A hash of the key names its home shard. Hashing alone lets two
@@ -449,7 +456,7 @@ func (a *Arena) carveSlow(s *shard, n uintptr) (*chunk, uintptr, error) {
 	defer a.mu.Unlock() // the MayUnlock calls return with mu held
 	a.slowPaths++
 	for {
-		if a.epoch.Load()&closedBit != 0 {
+		if a.closed() {
 			return nil, 0, fmt.Errorf("%w: Alloc", ErrClosed)
 		}
 		// The head cannot change while we hold mu, but its offset can.
@@ -553,7 +560,7 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 	if err == nil {
 		a.cleared += uint64(f.dirty)
 	}
-	if a.epoch.Load()&closedBit != 0 {
+	if a.closed() {
 		a.mapped -= int64(f.region.Size())
 		if a.sys.Unmap(f.region) != nil {
 			a.unmapErrs.Add(1)
@@ -561,8 +568,9 @@ func (a *Arena) scrubMayUnlock(f *chunk) error {
 		return fmt.Errorf("%w: Alloc", ErrClosed)
 	}
 	if err != nil {
-		// To the back: a block the OS will not unprotect must not stand
-		// in front of the others (or of fresh memory) for every Alloc.
+		// To the back, behind any other free block, so that those serve
+		// first. A block the OS will not unprotect is tried again, and
+		// the Alloc fails again, once no other free block is left.
 		a.free.push(f)
 		return fmt.Errorf("gcbits: unprotect block: %w", err)
 	}
@@ -609,7 +617,7 @@ func (a *Arena) mapMayUnlock(size uintptr) (mem.Region, error) {
 			a.unmapAll(guarded.head)
 		}
 	})
-	closed := a.epoch.Load()&closedBit != 0
+	closed := a.closed()
 	if err != nil {
 		a.mapped -= int64(size)
 		a.mapErrs++
@@ -674,7 +682,7 @@ func (a *Arena) allocDedicated(n uintptr) (Bits, uint64, error) {
 		return nil, 0, fmt.Errorf("%w: Arena not made by New", ErrClosed)
 	}
 	for {
-		if a.epoch.Load()&closedBit != 0 {
+		if a.closed() {
 			return nil, 0, fmt.Errorf("%w: Alloc", ErrClosed)
 		}
 		r, err := a.mapMayUnlock(n)

@@ -47,9 +47,6 @@ type Bits []uint64
 // Len returns the number of bits in b (64 per word).
 func (b Bits) Len() int { return len(b) * 64 }
 
-// inRange reports whether bit i exists in b.
-func (b Bits) inRange(i int) bool { return uint(i) < uint(len(b))*64 }
-
 // The accessors test the word index against len(b) as unsigned numbers:
 // that rejects negative i too and lets the compiler drop its own bounds
 // check.
@@ -188,17 +185,17 @@ func (b Bits) next(from int, flip uint64) int {
 	if from < 0 {
 		from = 0
 	}
-	if !b.inRange(from) {
+	i := uint(from) >> 6
+	if i >= uint(len(b)) {
 		return -1
 	}
-	i := from >> 6
 	w := (b[i] ^ flip) >> (uint(from) & 63)
 	if w != 0 {
 		return from + bits.TrailingZeros64(w)
 	}
-	for i++; i < len(b); i++ {
+	for i++; i < uint(len(b)); i++ {
 		if w := b[i] ^ flip; w != 0 {
-			return i<<6 + bits.TrailingZeros64(w)
+			return int(i)<<6 + bits.TrailingZeros64(w)
 		}
 	}
 	return -1

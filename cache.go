@@ -104,8 +104,10 @@ func (c *Cache) AllocEpoch(nbits int) (Bits, uint64, error) {
 // request is one for slabs, the slab is of the current epoch and it has
 // room; otherwise it reports false, and the caller goes to allocSlow.
 func (c *Cache) fromCurrentSlab(nbits int) (Bits, bool) {
-	// n-1 < small rejects nbits <= 0 (n is 0, or huge once nbits+63 is
-	// negative) and requests too large for slabs, in one comparison.
+	// bytesFor written out: with the call, this function is over the
+	// inlining budget and Alloc would pay for a call. n-1 < small rejects
+	// nbits <= 0 (n is 0, or huge once nbits+63 is negative) and requests
+	// too large for slabs, in one comparison.
 	n := uintptr(nbits+63) >> 6 << 3
 	// A zero Cache has small 0 and stops at the first test, before its nil
 	// arena is read.

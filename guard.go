@@ -39,7 +39,7 @@ func (a *Arena) guardedLocked() (n int, bytes int64) {
 // popGuardedLocked takes a block out of the oldest non-empty guard slot,
 // to give way under MaxBytes. Some slot must hold one.
 func (a *Arena) popGuardedLocked() *chunk {
-	e := a.epoch.Load() &^ closedBit
+	e := a.Epoch()
 	for k := uint64(1); k <= a.guardFor; k++ { // slot (e+1) % guardFor is the oldest
 		slot := &a.guarded[(e+k)%a.guardFor]
 		c := slot.chunks.pop()
@@ -58,7 +58,7 @@ func (a *Arena) popGuardedLocked() *chunk {
 // or, if its guard has ended meanwhile, in the oldest slot, which the next
 // Advance empties.
 func (a *Arena) reguardLocked(l *chunkList) {
-	e := a.epoch.Load() &^ closedBit
+	e := a.Epoch()
 	for c := l.head; c != nil; {
 		next := c.next
 		at := c.gen + a.retain + 1 // the Advance that recycled it
@@ -96,7 +96,7 @@ func (a *Arena) guardMayUnlock(e uint64, dead *genList) (closed chunkList) {
 			}
 		}
 	})
-	if a.epoch.Load()&closedBit != 0 {
+	if a.closed() {
 		a.mapped -= dead.chunks.bytes + dead.dedicated.bytes
 		closed.splice(&dead.chunks)
 		closed.splice(&dead.dedicated)

@@ -58,7 +58,7 @@ type GenStats struct {
 func (a *Arena) Stats() Stats {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	e := a.epoch.Load() &^ closedBit
+	e := a.Epoch()
 	s := Stats{
 		Epoch:         e,
 		FreeBlocks:    a.free.n,
