@@ -20,12 +20,12 @@ import "unsafe"
 // every word of it that names an object, so that whatever the Tracer
 // would have reported at the start of the mark is marked.
 
-// wbFlush is the number of grey objects a Mutator's write barrier keeps
-// before it hands them to the mark workers.
+// wbFlush is the number of spans with grey objects a Mutator's write
+// barrier keeps before it hands them to the mark workers.
 const wbFlush = 256
 
-// shade marks r, overwritten during a mark, and hands the barrier's grey
-// objects to the mark workers once there are wbFlush of them.
+// shade marks r, overwritten during a mark, and hands the barrier's spans
+// of grey objects to the mark workers once there are wbFlush of them.
 func (m *Mutator) shade(r Ref) {
 	w := m.gcw
 	w.shade(r)

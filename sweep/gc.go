@@ -46,8 +46,8 @@ type cycle struct {
 	roots     int64         // roots marked at mark start
 }
 
-// GC runs a full collection and returns when its mark phase is over;
-// sweeping goes on in the background. A collection in progress is
+// GC runs a complete collection and returns when its mark phase is
+// over; sweeping goes on in the background. A collection in progress is
 // finished first, so that the one GC runs starts after the call, as
 // runtime.GC does. If a Tracer or the Roots function panics, the
 // collection is abandoned and GC returns a *TraceError. The caller must

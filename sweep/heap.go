@@ -71,12 +71,13 @@ type Heap struct {
 	// goal is the heapLive a collection's mark should end at, GOGC's
 	// goal; past it, Mutators that take spans join the mark. trigger is
 	// the heapLive at which the next collection starts (pacer.go).
-	// Atomic; stored by setGoal under pacerMu.
+	// Atomic; stored by updateGoalLocked under pacerMu.
 	goal, trigger atomic.Int64
 	// gcPercent is GOGC: Options.GCPercent, changed by SetGCPercent.
-	// Atomic.
+	// Read atomically; written atomically under pacerMu.
 	gcPercent atomic.Int64
-	// pacerMu guards the results of the last mark that setGoal uses.
+	// pacerMu guards the results of the last mark that the goal is
+	// computed from, and orders the goal's updates.
 	pacerMu                                             sync.Mutex
 	lastMarked, lastRoots, lastAllocated, lastMarkAlloc int64 // under pacerMu
 

@@ -29,8 +29,8 @@ import (
 // than object by object in the order of the graph, at the speed of a
 // cache miss. A queue holds each span at most once.
 
-// markQueue is the mark's shared state: batches of grey objects that
-// workers take when their own stack runs dry, the count of workers, and
+// markQueue is the mark's shared state: batches of spans with grey
+// objects that workers take when their own ring of spans runs dry, the count of workers, and
 // the totals of the workers that are done. It lives in the Heap and is
 // reset at the start of each mark.
 //
@@ -146,9 +146,9 @@ func (q *markQueue) put(b []*span) {
 	q.mu.Unlock()
 }
 
-// get returns a batch for a worker whose stack is empty. It waits while
-// other workers are busy; it returns false when the mark is over or has
-// failed, and, if until is set, when the mark is drained.
+// get returns a batch for a worker whose ring of spans is empty. It waits
+// while other workers are busy; it returns false when the mark is over or
+// has failed, and, if untilDrained, when the mark is drained.
 func (q *markQueue) get(untilDrained bool) ([]*span, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -347,7 +347,7 @@ type marker struct {
 	oldest  uint64      // q.oldest
 	spans   spanRing    // spans with grey objects, queued by this worker
 	ptrs    []Ref       // scanSpan's buffer of the Refs to visit
-	todos   []uint64    // scanSpan\'s buffer: pairs of a bitmap word and the objects of it to scan
+	todos   []uint64    // scanSpan's buffer: pairs of a bitmap word and the objects of it to scan
 	visitFn func(Ref)   // visit as a func value, made once
 	slots   int64       // objects this worker marked
 	bytes   int64       // their slot bytes
@@ -572,7 +572,7 @@ func (w *marker) drain() {
 }
 
 // work marks until the mark is over (or, if untilDrained, drained),
-// taking batches from the queue when its stack is empty.
+// taking batches from the queue when its ring of spans is empty.
 func (w *marker) work(untilDrained bool) {
 	for {
 		w.drain()

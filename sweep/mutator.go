@@ -333,7 +333,7 @@ func (m *Mutator) Safepoint() {
 	}
 }
 
-// GC runs a full collection, as Heap.GC does, and returns when its mark
+// GC runs a complete collection, as Heap.GC does, and returns when its mark
 // phase is over; sweeping goes on in the background. The Mutator is
 // released meanwhile. It is a safepoint.
 func (m *Mutator) GC() error {

@@ -86,8 +86,8 @@ func (m *Mutator) viewSlow(r Ref) (View, error) {
 
 // refError is the error of Mutator.View for a Ref that failed its checks,
 // or a Mutator that does not run. The sentinel it wraps and its text are
-// worked out when asked for, from what the access knew, so that View
-// stays small enough for the compiler to inline.
+// worked out when asked for, from what the access knew, so that a
+// failed View builds no message.
 type refError struct {
 	m     *Mutator
 	r     Ref

@@ -33,15 +33,16 @@ type Options struct {
 	// Classes is the table of small size classes, sizes increasing;
 	// nil means GoClasses(). Larger objects get a span of their own.
 	Classes []Class
-	// GCPercent is GOGC: a collection starts when the heap has grown by
-	// GCPercent percent of what the last one found live (its marked bytes
-	// and its roots, 8 bytes each), and not below MinHeapBytes scaled by
-	// GCPercent/100. 0 means 100 (call Heap.SetGCPercent(0) for GOGC=0);
+	// GCPercent is GOGC: the heap goal, where a collection's mark should
+	// end, is what the last one found live (its marked bytes and its
+	// roots, 8 bytes each) grown by GCPercent percent, and not below
+	// MinHeapBytes scaled by GCPercent/100; a collection starts early
+	// enough to end its mark there. 0 means 100 (call Heap.SetGCPercent(0) for GOGC=0);
 	// negative turns automatic collection off, but for MemoryLimit
 	// (Heap.GC and Mutator.GC still collect).
 	GCPercent int
-	// MinHeapBytes is the heap size below which no automatic collection
-	// starts at GCPercent 100, as the runtime's 4 MiB; 0 means 4 MiB.
+	// MinHeapBytes is the least heap goal at GCPercent 100, as the
+	// runtime's 4 MiB; 0 means 4 MiB.
 	MinHeapBytes int64
 	// MarkWorkers is the number of goroutines that mark a collection
 	// (the caller of GC is one of them); 0 means GOMAXPROCS. Mutators

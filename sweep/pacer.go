@@ -79,6 +79,13 @@ func (h *Heap) setGoal(marked, roots, allocated, markAlloc int64) {
 	h.pacerMu.Lock()
 	defer h.pacerMu.Unlock()
 	h.lastMarked, h.lastRoots, h.lastAllocated, h.lastMarkAlloc = marked, roots, allocated, markAlloc
+	h.updateGoalLocked()
+}
+
+// updateGoalLocked sets the goal and trigger from the last mark's results
+// and the current settings, as setGoal describes. h.pacerMu must be held.
+func (h *Heap) updateGoalLocked() {
+	marked, roots, allocated, markAlloc := h.lastMarked, h.lastRoots, h.lastAllocated, h.lastMarkAlloc
 	goal := int64(math.MaxInt64)
 	if p := int64(h.gcPercent.Load()); p >= 0 {
 		goal = max(h.minHeap/100*p, marked+(marked+8*roots)/100*p)
@@ -112,10 +119,11 @@ func (h *Heap) SetGCPercent(percent int) int {
 	if h.usable() != nil {
 		return 0
 	}
-	old := int(h.gcPercent.Swap(int64(percent)))
+	// Under pacerMu, so that a mark ending meanwhile cannot have its
+	// results replaced by the previous mark's.
 	h.pacerMu.Lock()
-	marked, roots, allocated, markAlloc := h.lastMarked, h.lastRoots, h.lastAllocated, h.lastMarkAlloc
-	h.pacerMu.Unlock()
-	h.setGoal(marked, roots, allocated, markAlloc)
+	defer h.pacerMu.Unlock()
+	old := int(h.gcPercent.Swap(int64(percent)))
+	h.updateGoalLocked()
 	return old
 }

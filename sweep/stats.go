@@ -11,7 +11,7 @@ import (
 // Stats is a snapshot of a Heap's books. Durations and counts are totals
 // since New.
 type Stats struct {
-	Cycles    uint64 // collections started (their mark began; the last may still run, and a failed one counts)
+	Cycles    uint64 // collections started (their roots were marked; the last may still run, and one a Tracer failed counts)
 	Allocs    uint64 // objects allocated (Mutators report theirs at span refills and safepoints)
 	LiveSlots int64  // objects marked by the last collection
 	LiveBytes int64  // their slot bytes
@@ -21,7 +21,7 @@ type Stats struct {
 	Spans     int    // spans in use
 	Mapped    int64  // bytes of object memory mapped
 	FreePages int    // pages of mapped memory in no span
-	HeapGoal  int64  // slot bytes in use at which the next collection starts
+	HeapGoal  int64  // slot bytes in use at which the next collection's mark should end (it starts earlier, at 70–95% of the way from the last mark's live bytes)
 	// Released is the bytes of object memory returned to the operating
 	// system and not used since: mapped, but not resident. ReleasedTotal
 	// counts the bytes returned since New.
