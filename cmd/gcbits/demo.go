@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -138,7 +139,7 @@ func (d *demo) flagSet(f *demoFlags) *flag.FlagSet {
 	fs.StringVar(&f.gc, "gc", "heap", "collector: heap (sweep.Heap) or go (Go's own, pointers on the Go heap)")
 	fs.BoolVar(&f.compare, "compare", true, "also run the program on Go's collector in a child process")
 	fs.BoolVar(&f.unchecked, "unchecked", false, "turn off stale-Ref detection (sequence numbers)")
-	fs.IntVar(&f.gcPercent, "gcpercent", 100, "GOGC of the heap: its growth between collections, in percent")
+	fs.IntVar(&f.gcPercent, "gcpercent", 100, "GOGC of both runs: the heap's growth between collections, in percent (0 or more)")
 	fs.Int64Var(&f.minHeap, "minheap", 0, "heap bytes below which no collection starts (0: sweep's default, 4 MiB)")
 	fs.StringVar(&f.jsonPath, "json", "", "write the comparison as JSON to this file")
 	fs.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run in this process (the heap's, or Go's with -gc go) to `file`")
@@ -180,6 +181,8 @@ func runDemo(args []string, stdout, stderr io.Writer) int {
 	switch {
 	case f.minHeap < 0:
 		return usageErr(fmt.Errorf("-minheap %d is negative", f.minHeap))
+	case f.gcPercent < 0:
+		return usageErr(fmt.Errorf("-gcpercent %d turns collection off: the run would keep all it allocates", f.gcPercent))
 	case f.gc != "heap" && f.gc != "go":
 		return usageErr(fmt.Errorf("-gc is heap or go, not %q", f.gc))
 	}
@@ -231,11 +234,14 @@ var machineMemory = machine.Memory
 
 // checkMemory refuses a run whose estimated peak passes half of the
 // machine's memory (machine.CheckFit). The estimate is the program's live
-// data at its peak, times the heap's growth between collections, plus
+// data at its peak times the heap's growth between collections, at least
+// the least heap goal (-minheap, 4 MiB by default, times GOGC/100), plus
 // room for the Go runtime.
 func checkMemory(d *demo, f *demoFlags) error {
-	need := d.peakBytes(f)*int64(100+max(f.gcPercent, 0))/100 + 64<<20
-	return machine.CheckFit(machineMemory(), float64(need), d.name, "its live data times 1+GOGC/100, plus 64 MiB")
+	growth := float64(f.gcPercent) / 100
+	minHeap := float64(cmp.Or(f.minHeap, 4<<20))
+	need := max(float64(d.peakBytes(f))*(1+growth), minHeap*growth) + 64<<20
+	return machine.CheckFit(machineMemory(), need, d.name, "its live data times 1+GOGC/100, at least -minheap times GOGC/100, plus 64 MiB")
 }
 
 // runFigures are the figures of one run of a demo, on one collector.
@@ -306,10 +312,11 @@ func runDemoHeap(d *demo, f *demoFlags, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gcbits demo %s: %v\n", d.name, err)
 		return 1
 	}
-	h, err := sweep.New(sweep.Options{GCPercent: f.gcPercent, MinHeapBytes: f.minHeap, Unchecked: f.unchecked, Timing: true})
+	h, err := sweep.New(sweep.Options{MinHeapBytes: f.minHeap, Unchecked: f.unchecked, Timing: true})
 	if err != nil {
 		return fail(err)
 	}
+	h.SetGCPercent(f.gcPercent) // GOGC's meaning, 0 included, as the Go run has it
 	var want []byte
 	wall, cpu, err := measure(func() error {
 		var err error
@@ -417,11 +424,7 @@ func compareGo(w io.Writer, d *demo, f *demoFlags, want []byte) (*runFigures, *b
 		return nil, nil
 	}
 	// Go's collector runs with the heap's GOGC.
-	gogc := strconv.Itoa(f.gcPercent)
-	if f.gcPercent < 0 {
-		gogc = "off"
-	}
-	cmd.Env = append(cmd.Environ(), "GOGC="+gogc)
+	cmd.Env = append(cmd.Environ(), "GOGC="+strconv.Itoa(f.gcPercent))
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -452,6 +455,6 @@ func compareGo(w io.Writer, d *demo, f *demoFlags, want []byte) (*runFigures, *b
 			note = ", OUTPUT DIFFERS"
 		}
 	}
-	fmt.Fprintf(w, "%s on Go's GC:     %s (child process, GOGC=%s%s)\n", d.name, describe(*fig), gogc, note)
+	fmt.Fprintf(w, "%s on Go's GC:     %s (child process, GOGC=%d%s)\n", d.name, describe(*fig), f.gcPercent, note)
 	return fig, same
 }

@@ -165,6 +165,7 @@ func TestDemoUsage(t *testing.T) {
 		{[]string{"binarytrees", "extra"}, `unexpected argument "extra"`},
 		{[]string{"binarytrees", "-gc", "boehm"}, `-gc is heap or go, not "boehm"`},
 		{[]string{"binarytrees", "-minheap", "-1"}, "-minheap -1 is negative"},
+		{[]string{"binarytrees", "-gcpercent", "-1"}, "-gcpercent -1 turns collection off"},
 		{[]string{"binarytrees", "-json", "/nonexistent/dir/x.json"}, `-json: folder of "/nonexistent/dir/x.json"`},
 		{[]string{"gcbench", "-min", "0"}, "need 1 <= min <= max <= 24"},
 		{[]string{"gcbench", "-max", "20", "-stretch", "18"}, "need 1 <= min"},
@@ -222,7 +223,12 @@ func TestDemoRefusesRunaway(t *testing.T) {
 		{[]string{"binarytrees", "-depth", "30"}, "needs about 149.4 GiB"},
 		// A stretch tree of 2^29 nodes, twice over.
 		{[]string{"binarytrees", "-depth", "27", "-gc", "go"}, "needs about 16.1 GiB"},
-		{[]string{"binarytrees", "-depth", "25", "-gcpercent", "-1"}, "needs about 2.1 GiB"},
+		// GOGC 1000: the live data eleven times over.
+		{[]string{"binarytrees", "-depth", "25", "-gcpercent", "1000"}, "needs about 22.1 GiB"},
+		// A least heap goal of 1 TiB.
+		{[]string{"binarytrees", "-depth", "6", "-minheap", "1099511627776"}, "needs about 1.0 TiB"},
+		// A GOGC past int64 once multiplied.
+		{[]string{"binarytrees", "-depth", "6", "-gcpercent", "9223372036854775000"}, "needs about"},
 		// A stretch tree of 2^27 32-byte nodes, twice over.
 		{[]string{"gcbench", "-stretch", "26"}, "needs about 8.1 GiB"},
 	} {
