@@ -25,7 +25,7 @@ var files embed.FS
 
 // Patch is one patch of the series.
 type Patch struct {
-	Name string // file name, e.g. 0001-runtime-count-mark-bit-arena-epochs.patch
+	Name string // file name, e.g. 0003-runtime-splice-mark-bit-arena-lists-in-O-1.patch
 	Data []byte // git format-patch text: a commit message and a unified diff
 }
 

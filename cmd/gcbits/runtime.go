@@ -31,7 +31,8 @@ their lock and turns their epochs in O(1).
           both interleaved at each -procs, and compare throughput, GC
           cycles, newMarkBits's share of CPU and its wait on runtime locks
   test    run go test -short runtime with the patched Go, then the
-          mark-bit tests in full (and under -race with -race)
+          mark-bit tests in full (and again under the race detector,
+          unless -race=false)
 
 Run "gcbits runtime CMD -h" for a command's flags.
 `

@@ -129,7 +129,7 @@ func TestMemoryChild(t *testing.T) {
 }
 
 // TestPeakRSSWithinEstimate runs each of memoryConfigs in a fresh process
-// and checks that its peak RSS, from getrusage, stays within the estimate
+// and checks that its peak RSS (machine.PeakRSS) stays within the estimate
 // that Run checks against the machine's memory, and reaches a good part of
 // it where bitmaps dominate; and that the concurrent scenario's workers
 // reach their cap and wait.
