@@ -178,19 +178,24 @@ func progressFunc(w io.Writer, task string) func(done, total int) {
 	var bar *progressbar.ProgressBar
 	return func(done, total int) {
 		if bar == nil {
-			bar = progressbar.NewOptions(total,
-				progressbar.OptionSetWriter(w),
-				progressbar.OptionSetDescription(task),
-				progressbar.OptionShowCount(),
-				progressbar.OptionSetPredictTime(true),
-				progressbar.OptionClearOnFinish(),
-				progressbar.OptionThrottle(100*time.Millisecond))
+			bar = newBar(w, task, total, progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true))
 		}
 		bar.Set(done)
 		if done == total {
 			bar.Finish()
 		}
 	}
+}
+
+// newBar returns a progress bar of total steps for task on w, cleared
+// when it finishes, with opts besides.
+func newBar(w io.Writer, task string, total int, opts ...progressbar.Option) *progressbar.ProgressBar {
+	return progressbar.NewOptions(total, append([]progressbar.Option{
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(task),
+		progressbar.OptionClearOnFinish(),
+		progressbar.OptionThrottle(100 * time.Millisecond),
+	}, opts...)...)
 }
 
 // isTerminal reports whether w is a terminal.

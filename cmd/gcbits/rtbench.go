@@ -105,9 +105,9 @@ func buildWorkload(ctx context.Context, goroot, bin string) error {
 	if err := os.WriteFile(filepath.Join(src, "main.go"), goruntime.Workload(), 0o666); err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, filepath.Join(goroot, "bin", "go"), "build", "-o", bin, ".")
+	cmd := goCommand(ctx, goroot, "build", "-o", bin, ".")
 	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=", "CGO_ENABLED=0")
+	cmd.Env = append(cmd.Env, "CGO_ENABLED=0") // static, to run on another machine
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("building the workload with %s: %w\n%s", goroot, err, out)
 	}

@@ -37,7 +37,7 @@ type builder struct {
 	cacheDir string                  // finished toolchains live here, one folder each
 	patches  []goruntime.Patch       // applied in order
 	series   string                  // release series the patches are for, e.g. go1.26
-	step     func(name string)       // called as each step begins; may be nil
+	step     func(name string)       // called as each step begins, by one goroutine at a time (make.bash's phases by the one reading its output, until makeBash returns); may be nil
 	makeEnv  func([]string) []string // adjusts make.bash's environment; may be nil
 }
 

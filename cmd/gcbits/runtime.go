@@ -95,21 +95,25 @@ func stepReporter(w io.Writer, task string, steps int) func(string) {
 	if !isTerminal(w) {
 		return func(step string) { fmt.Fprintf(w, "%s: %s\n", task, step) }
 	}
-	bar := progressbar.NewOptions(steps,
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetDescription(task),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionThrottle(100*time.Millisecond))
+	bar := newBar(w, task, steps, progressbar.OptionSetElapsedTime(true))
 	n := 0
 	return func(step string) {
 		bar.Describe(task + ": " + step)
-		n++
-		bar.Set(min(n, steps))
-		if step == "install" {
+		if n++; n >= steps {
 			bar.Finish()
+		} else {
+			bar.Set(n)
 		}
 	}
+}
+
+// goCommand returns a command that runs the go command of the toolchain
+// at goroot on its own: with no GOROOT, GOFLAGS or workspace from this
+// environment, and no switch to another toolchain.
+func goCommand(ctx context.Context, goroot string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(goroot, "bin", "go"), args...)
+	cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=")
+	return cmd
 }
 
 func runtimeBuild(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -249,8 +253,7 @@ func runtimeTest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	for _, a := range runs {
 		fmt.Fprintf(stderr, "gcbits runtime test: go %s\n", strings.Join(a, " "))
-		cmd := exec.CommandContext(ctx, filepath.Join(root, "bin", "go"), a...)
-		cmd.Env = append(os.Environ(), "GOROOT=", "GOTOOLCHAIN=local", "GOFLAGS=", "GOWORK=off")
+		cmd := goCommand(ctx, root, a...)
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = stdout, stderr
 		if err := cmd.Run(); err != nil {
