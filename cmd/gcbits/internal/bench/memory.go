@@ -23,10 +23,6 @@ const (
 	// blockBytes is what a worker may hold of a block it has not filled,
 	// per epoch: a 64 KiB block (a gcbits shard's head, a seed block).
 	blockBytes = 64 << 10
-
-	// baseBytes is what the process holds besides the bitmaps: the Go
-	// runtime, the code, the harness.
-	baseBytes = 64 << 20
 )
 
 // machineMemory returns the memory the process can have, in bytes, or 0
@@ -43,7 +39,7 @@ type need struct {
 
 // runNeed bounds the memory of a run of scenario with workers under c:
 // liveEpochs epochs of bitmaps, a partly used block per worker in each,
-// the sweep's spans and its no-op baseline's memory, and baseBytes.
+// the sweep's spans and its no-op baseline's memory, and machine.BaseBytes.
 func runNeed(c Config, scenario string, workers int) need {
 	w := float64(workers)
 	n := need{scenario: scenario, workers: workers}
@@ -58,7 +54,7 @@ func runNeed(c Config, scenario string, workers int) need {
 		extra = float64(c.SweepSpans)*float64(unsafe.Sizeof(span{})) + // the list
 			3*n.epoch + w*poolWords*8 // the no-op baseline's memory
 	}
-	n.bytes = liveEpochs*(n.epoch+w*blockBytes) + extra + baseBytes
+	n.bytes = liveEpochs*(n.epoch+w*blockBytes) + extra + machine.BaseBytes
 	return n
 }
 

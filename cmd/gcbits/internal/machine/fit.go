@@ -9,6 +9,10 @@ import (
 // can spare.
 var ErrMemory = errors.New("not enough memory")
 
+// BaseBytes is what a run's estimate counts for the process besides its
+// data: the Go runtime, the code, the command itself.
+const BaseBytes = 64 << 20
+
 // CheckFit refuses a run whose estimated peak, need bytes, passes half of
 // have, the memory the process can have (Memory): the other half is for
 // the system and whatever else the machine runs, and a run that pages
