@@ -61,8 +61,12 @@ func (e *TraceError) Unwrap() []error {
 	return []error{ErrTrace}
 }
 
-// errClosed is the error of an operation on a closed Heap.
-var errClosed = fmt.Errorf("%w: heap", ErrClosed)
+// errClosed is the error of an operation on a closed Heap, and
+// errMutatorClosed of one on a closed Mutator.
+var (
+	errClosed        = fmt.Errorf("%w: heap", ErrClosed)
+	errMutatorClosed = fmt.Errorf("%w: mutator", ErrClosed)
+)
 
 // badRef returns an error wrapping ErrBadRef for r.
 func badRef(r Ref, why string) error {

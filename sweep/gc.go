@@ -81,7 +81,7 @@ func (h *Heap) collect(self *Mutator, full bool) error {
 		// Sweep what is left before stopping the world, as gcStart does.
 		for h.phase.Load() == phaseIdle && h.sweepOne(h.arena) {
 		}
-		t0, _, err := h.world.stop(nil, true)
+		t0, _, err := h.world.stop(nil)
 		if err != nil {
 			return err
 		}
@@ -103,7 +103,7 @@ func (h *Heap) collect(self *Mutator, full bool) error {
 func (h *Heap) startBackground(self *Mutator) error {
 	for h.phase.Load() == phaseIdle && h.heapLive.Load() >= h.trigger.Load() && h.sweepOne(self.bits) {
 	}
-	t0, stopped, err := h.world.stop(self, false)
+	t0, stopped, err := h.world.stop(self)
 	if err != nil || !stopped {
 		return err
 	}
@@ -175,7 +175,7 @@ func (h *Heap) tryEndMark(self *Mutator) error {
 		h.cycCond.Broadcast()
 		h.cycMu.Unlock()
 	}()
-	t0, stopped, err := h.world.stop(self, self == nil)
+	t0, stopped, err := h.world.stop(self)
 	if err != nil || !stopped {
 		return err
 	}
@@ -307,7 +307,7 @@ func (h *Heap) markAndEnd() error {
 		if q.failure() == nil {
 			q.fail(&TraceError{Value: ErrGoexit})
 		}
-		if t0, _, err := h.world.stop(nil, true); err == nil {
+		if t0, _, err := h.world.stop(nil); err == nil {
 			h.abandon(t0)
 		} else {
 			q.finish()
@@ -318,7 +318,7 @@ func (h *Heap) markAndEnd() error {
 		if joined {
 			q.workAs(w0, true)
 		}
-		t0, _, err := h.world.stop(nil, true)
+		t0, _, err := h.world.stop(nil)
 		if err != nil { // the heap is closing
 			q.fail(err)
 			return err

@@ -132,7 +132,7 @@ func stateErr(st mutatorState) error {
 	if st == mutatorReleased {
 		return ErrReleased
 	}
-	return fmt.Errorf("%w: mutator", ErrClosed)
+	return errMutatorClosed
 }
 
 // Alloc returns a new object of at least size bytes, zeroed, with no
@@ -390,7 +390,7 @@ func (m *Mutator) uncacheAll() {
 // it; its root stack stops counting. Later calls return ErrClosed.
 func (m *Mutator) Close() error {
 	if m.state == mutatorClosed || m.h == nil {
-		return fmt.Errorf("%w: mutator", ErrClosed)
+		return errMutatorClosed
 	}
 	m.expire()
 	m.flushAllocs()

@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -236,7 +237,7 @@ func (p *pageAlloc) mapShared(npages int) (*region, error) {
 	}
 	r.zero.SetRange(0, n)
 	k, _ := slices.BinarySearchFunc(p.regions, uintptr(m.Base()), func(r *region, a uintptr) int {
-		return int(min(max(int64(uintptr(r.mem.Base()))-int64(a), -1), 1))
+		return cmp.Compare(uintptr(r.mem.Base()), a)
 	})
 	p.regions = slices.Insert(p.regions, k, r)
 	p.searchFrom = min(p.searchFrom, k)

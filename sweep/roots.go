@@ -21,7 +21,7 @@ func (m *Mutator) lockRoots() func() {
 // Mutator is closed, or r is not Nil and not a Ref of m's heap.
 func (m *Mutator) rootsErr(r Ref) error {
 	if m.state == mutatorClosed {
-		return fmt.Errorf("%w: mutator", ErrClosed)
+		return errMutatorClosed
 	}
 	if r != Nil && r.tag() != m.h.tag {
 		return badRef(r, "a Ref of another heap")

@@ -177,9 +177,9 @@ func (h *Heap) freeSpanUnusedSince(s *span, t int64) {
 		return
 	}
 	h.table.Load().spans[s.idx].Store(nil)
-	for _, t := range h.oldTables {
-		if int(s.idx) < len(t.spans) {
-			t.spans[s.idx].Store(nil)
+	for _, old := range h.oldTables {
+		if int(s.idx) < len(old.spans) {
+			old.spans[s.idx].Store(nil)
 		}
 	}
 	fi := freeSpanIdx{idx: s.idx}

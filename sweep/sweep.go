@@ -82,9 +82,8 @@ func (h *Heap) spanSwept() {
 }
 
 // sweepSpan sweeps s, which the caller acquired for generation sg, with
-// a new mark bitmap from src, and marks it swept. It returns the number
-// of slots freed.
-func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
+// a new mark bitmap from src, and marks it swept.
+func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) {
 	if h.onSweep != nil {
 		h.onSweep(s, sg)
 	}
@@ -111,7 +110,6 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) int {
 	if h.timing {
 		h.st.sweepNs.Add(h.pages.now() - t0)
 	}
-	return freed
 }
 
 // place puts s, swept in generation sg and held by the caller (its

@@ -38,12 +38,12 @@ func (w *world) init() {
 
 // stop stops the world for a collection. self is the calling Mutator if
 // it is running (it counts as stopped), or nil. If another collection
-// holds the world, stop waits for it to end (parked, for a running self)
-// and then returns false without stopping the world, unless always is
-// set: it then stops the world for the caller afterwards. It returns
+// holds the world, stop waits for it to end: a running self parks and
+// then returns false without stopping the world, while a caller that is
+// no Mutator (self nil) stops the world for itself afterwards. It returns
 // errClosed once the Heap's Close has begun. On true, the caller owns the
 // world until it calls start, and t0 is when it began to stop it.
-func (w *world) stop(self *Mutator, always bool) (t0 time.Time, stopped bool, err error) {
+func (w *world) stop(self *Mutator) (t0 time.Time, stopped bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	waited := false
@@ -61,7 +61,7 @@ func (w *world) stop(self *Mutator, always bool) (t0 time.Time, stopped bool, er
 	if w.closed {
 		return t0, false, errClosed
 	}
-	if waited && !always {
+	if waited && self != nil {
 		return t0, false, nil
 	}
 	t0 = time.Now()
