@@ -40,7 +40,8 @@ type Heap struct {
 	// the world is stopped.
 	sweepgen atomic.Uint32
 	// sgLock keeps sweepers that are not Mutators (background sweepers,
-	// collectors finishing a sweep, WaitSweep) from using a sweepgen that
+	// collectors finishing a sweep, WaitSweep, the scavenger freeing idle
+	// spans) from using a sweepgen that
 	// is about to change: they hold it for reading around each span they
 	// take and sweep. Mutators need not: sweepgen only changes while
 	// they are stopped.
@@ -136,7 +137,8 @@ type Heap struct {
 	work markQueue
 	// markers are the mark workers' markers, one per mark goroutine:
 	// markers[0] marks the roots, and is the controller's in a
-	// foreground collection. Used by the collection in progress only.
+	// foreground collection. The slice is read-only; each marker is
+	// owned by the goroutine working as it in the mark in progress.
 	markers []*marker
 
 	st     counters // statistics; atomic

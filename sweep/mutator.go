@@ -68,7 +68,8 @@ type Mutator struct {
 	allocs uint64
 	// epoch counts the times the Mutator parked, collected, was released
 	// or closed, in steps of epochStep: a View is valid while it holds.
-	// Owned by the Mutator.
+	// Owned by the Mutator; Heap.Close also advances it, under world.mu,
+	// which the contract makes concurrent with no use of the Mutator.
 	epoch uint64
 	// gcw holds the objects the write barrier shaded and not yet handed
 	// to the mark workers, and its counts. Owned by the Mutator while it
@@ -81,9 +82,10 @@ type Mutator struct {
 	// table is the span table as the Mutator read it last, read again
 	// when a Ref is not found in it (spanTable). Owned by the Mutator.
 	table *spanTable
-	// state is written under world.mu by the Mutator's own goroutine and
-	// read by that goroutine without the lock (collect reads it, too, on
-	// the calling Mutator's goroutine). Collectors never read other
+	// state is written under world.mu by the Mutator's own goroutine (and
+	// by Heap.Close, concurrent with no use of the Mutator) and read by
+	// that goroutine without the lock (collect reads it, too, on the
+	// calling Mutator's goroutine). Collectors never read other
 	// Mutators' state: they count running and parked Mutators in the
 	// world's fields under its lock.
 	state mutatorState
