@@ -234,35 +234,35 @@ func onStack(s *profile.Sample, fn string) bool {
 	return false
 }
 
-// profileTotal sums the values of type typ of the samples with fn on
-// their stacks.
-func profileTotal(path, typ, fn string) (float64, error) {
+// profileSums returns the sums of the values of type typ over the
+// samples with fn on their stacks (in) and over all samples (all).
+func profileSums(path, typ, fn string) (in, all int64, err error) {
 	p, i, err := readProfile(path, typ)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var sum int64
-	for _, s := range p.Sample {
-		if onStack(s, fn) {
-			sum += s.Value[i]
-		}
-	}
-	return float64(sum), nil
-}
-
-// profileShare returns the share, from 0 to 1, of the values of type typ
-// that fall on samples with fn on their stacks: pprof's cum% for fn.
-func profileShare(path, typ, fn string) (float64, error) {
-	p, i, err := readProfile(path, typ)
-	if err != nil {
-		return 0, err
-	}
-	var in, all int64
 	for _, s := range p.Sample {
 		all += s.Value[i]
 		if onStack(s, fn) {
 			in += s.Value[i]
 		}
+	}
+	return in, all, nil
+}
+
+// profileTotal sums the values of type typ of the samples with fn on
+// their stacks.
+func profileTotal(path, typ, fn string) (float64, error) {
+	in, _, err := profileSums(path, typ, fn)
+	return float64(in), err
+}
+
+// profileShare returns the share, from 0 to 1, of the values of type typ
+// that fall on samples with fn on their stacks: pprof's cum% for fn.
+func profileShare(path, typ, fn string) (float64, error) {
+	in, all, err := profileSums(path, typ, fn)
+	if err != nil {
+		return 0, err
 	}
 	if all == 0 {
 		return 0, fmt.Errorf("%s: no samples", path)
