@@ -22,7 +22,11 @@ type Tracer func(obj Object, visit func(Ref))
 type Options struct {
 	// Trace enumerates the references of the objects Mutator.Alloc makes,
 	// during marking. Without it those objects are pointer-free. Objects
-	// made by Mutator.New are traced by their Type instead.
+	// made by Mutator.New are traced by their Type instead, which costs
+	// less during a mark: a Store into an object Trace traces makes the
+	// write barrier read every word of it, unless the Mutator's barrier
+	// shaded that object last, so stores that alternate between large
+	// traced objects cost in proportion to their size.
 	Trace Tracer
 	// Roots, if set, reports global roots at the start of every
 	// collection, in addition to the root stacks of the Mutators. It runs
