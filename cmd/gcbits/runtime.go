@@ -31,8 +31,8 @@ their lock and turns their epochs in O(1).
           both interleaved at each -procs, and compare throughput, GC
           cycles, newMarkBits's share of CPU and its wait on runtime locks
   test    run go test -short runtime with the patched Go, then the
-          mark-bit tests in full (and again under the race detector,
-          unless -race=false)
+          mark-bit tests in full and the mark-bit benchmark briefly (and
+          again under the race detector, unless -race=false)
 
 Run "gcbits runtime CMD -h" for a command's flags.
 `
@@ -226,13 +226,18 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return 0
 }
 
-// markBitsTests are the tests the patches add to package runtime.
-const markBitsTests = "^TestMarkBitsEpochs$"
+// markBitsTests are the tests the patches add to package runtime, and
+// markBitsBench their benchmark, which runs briefly beside them so that a
+// benchmark that hangs or fails is caught.
+const (
+	markBitsTests = "^TestMarkBitsEpochs$"
+	markBitsBench = "^BenchmarkNewMarkBits$"
+)
 
 func runtimeTest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	const usage = "Usage: gcbits runtime test [flags]\n\n" +
 		"Runs go test -short runtime with the patched Go, then the mark-bit tests in full\n" +
-		"with -cpu 1,2,4, and under -race with -race.\n\nFlags:\n"
+		"and 100 ops of the mark-bit benchmark with -cpu 1,2,4, and under -race with -race.\n\nFlags:\n"
 	fs := newFlagSet("gcbits runtime test")
 	var tf toolchainFlags
 	tf.register(fs)
@@ -246,10 +251,10 @@ func runtimeTest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	runs := [][]string{
 		{"test", "-short", "runtime"},
-		{"test", "-count=1", "-run", markBitsTests, "-cpu", "1,2,4", "-v", "runtime"},
+		{"test", "-count=1", "-run", markBitsTests, "-bench", markBitsBench, "-benchtime", "100x", "-cpu", "1,2,4", "-v", "runtime"},
 	}
 	if *race {
-		runs = append(runs, []string{"test", "-race", "-count=1", "-run", markBitsTests, "-cpu", "1,2,4", "-v", "runtime"})
+		runs = append(runs, []string{"test", "-race", "-count=1", "-run", markBitsTests, "-bench", markBitsBench, "-benchtime", "100x", "-cpu", "1,2,4", "-v", "runtime"})
 	}
 	for _, a := range runs {
 		fmt.Fprintf(stderr, "gcbits runtime test: go %s\n", strings.Join(a, " "))
