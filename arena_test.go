@@ -123,14 +123,8 @@ func TestClosed(t *testing.T) {
 	if err := a.Close(); !errors.Is(err, gcbits.ErrClosed) {
 		t.Errorf("second Close = %v", err)
 	}
-	for _, n := range []int{1, 100, 1 << 20} {
-		if _, err := a.Alloc(n); !errors.Is(err, gcbits.ErrClosed) {
-			t.Errorf("Alloc(%d) after Close = %v", n, err)
-		}
-		if _, err := c.Alloc(n); !errors.Is(err, gcbits.ErrClosed) {
-			t.Errorf("Cache.Alloc(%d) after Close = %v", n, err)
-		}
-	}
+	wantClosed(t, "Alloc after Close", a.Alloc, 1, 100, 1<<20)
+	wantClosed(t, "Cache.Alloc after Close", c.Alloc, 1, 100, 1<<20)
 	if e := a.Advance(); e != 0 {
 		t.Errorf("Advance after Close = %d", e)
 	}

@@ -400,7 +400,7 @@ func TestBitsOpsModel(t *testing.T) {
 				checkRef(t, "b", b, want)
 				set := want.set()
 				if got := slices.Collect(b.EachSet()); !slices.Equal(got, set) {
-					t.Fatalf("All() = %v, want %v", got, set)
+					t.Fatalf("EachSet() = %v, want %v", got, set)
 				}
 				if b.Count() != len(set) || b.Any() != (len(set) > 0) || b.None() != (len(set) == 0) {
 					t.Fatalf("Count %d, Any %v, None %v with %d bits set", b.Count(), b.Any(), b.None(), len(set))
@@ -424,9 +424,9 @@ func TestBitsOpsModel(t *testing.T) {
 	})
 }
 
-// TestBitsAllStops checks that the iterator stops when the loop breaks
-// and that it sees a change to a word it has not reached yet.
-func TestBitsAllStops(t *testing.T) {
+// TestBitsEachSetStops checks that EachSet's iterator stops when the
+// loop breaks and that it sees a change to a word it has not reached yet.
+func TestBitsEachSetStops(t *testing.T) {
 	b := make(gcbits.Bits, 3)
 	b.Set(5)
 	b.Set(70)
