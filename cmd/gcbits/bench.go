@@ -138,8 +138,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if bf.cpuprof != "" {
 		stop, err := startCPUProfile(bf.cpuprof)
 		if err != nil {
-			fmt.Fprintf(stderr, "gcbits bench: -cpuprofile: %v\n", err)
-			return 1
+			return usageStatus(stderr, "gcbits bench", fmt.Errorf("-cpuprofile: %w", err))
 		}
 		defer stop()
 	}

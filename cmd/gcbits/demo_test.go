@@ -170,6 +170,8 @@ func TestDemoUsage(t *testing.T) {
 		{[]string{"gcbench", "-min", "0"}, "need 1 <= min <= max <= 24"},
 		{[]string{"gcbench", "-max", "20", "-stretch", "18"}, "need 1 <= min"},
 		{[]string{"gcbench", "-array", "10"}, "2002 <= array"},
+		{[]string{"gcbench", "-long", "25"}, "0 <= long <= 24"},
+		{[]string{"binarytrees", "-cpuprofile", "/nonexistent/dir/cpu.prof"}, "-cpuprofile:"},
 	} {
 		cmd := "gcbits demo"
 		if len(c.args) > 0 && slices.ContainsFunc(demos, func(d demo) bool { return d.name == c.args[0] }) {

@@ -254,6 +254,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bench", "extra"},
 		{"bench", "-plot", "out.gif"},
 		{"bench", "-json", "-benchfmt"},
+		{"bench", "-cpuprofile", "/nonexistent/dir/cpu.prof"},
 		{"demo"},
 		{"demo", "nosuchdemo"},
 	} {

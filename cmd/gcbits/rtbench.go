@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"debug/buildinfo"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,6 +39,7 @@ type rtBench struct {
 	gogc           int           // the workload's GOGC
 	live           int           // the workload's live heap in bytes
 	bins           string        // folder for the workload binaries, kept; "" for a temporary one
+	reuse          bool          // bins holds both binaries of these patches and workload: run them, build nothing
 	progress       func(done, total int)
 }
 
@@ -49,16 +52,30 @@ func workloadBins(dir string) map[string]string {
 	}
 }
 
-// haveWorkloads reports whether dir holds both workload binaries, so that
-// a run needs no toolchain: built here, they can be carried to another
-// machine.
+// workloadStamp is a digest of the patches' diffs and of the workload's
+// source, written beside the workload binaries when they are built, so
+// that binaries of another series or workload are not taken for these.
+func workloadStamp() string {
+	h := sha256.New()
+	writeDiffs(h, goruntime.Patches())
+	h.Write(goruntime.Workload())
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// stampFile is where the stamp of the binaries in dir is kept.
+func stampFile(dir string) string { return filepath.Join(dir, "stamp") }
+
+// haveWorkloads reports whether dir holds both workload binaries, built
+// from these patches and this workload, so that a run needs no toolchain:
+// built here, they can be carried to another machine.
 func haveWorkloads(dir string) bool {
 	for _, bin := range workloadBins(dir) {
 		if fi, err := os.Stat(bin); err != nil || !fi.Mode().IsRegular() {
 			return false
 		}
 	}
-	return true
+	stamp, err := os.ReadFile(stampFile(dir))
+	return err == nil && string(stamp) == workloadStamp()
 }
 
 // rtSample is one run of the workload.
@@ -116,36 +133,40 @@ func buildWorkload(ctx context.Context, goroot, bin string) error {
 
 // run builds the workload with both toolchains and runs it: for each run,
 // each procs value, both toolchains back to back, in alternating order.
+// The profiles go to a temporary folder.
 //
-// With rb.bins set, the binaries are kept there, and if both are there
-// already they are run as they are, without the toolchains.
+// With rb.bins set, the binaries are kept there (with their stamp), and
+// with rb.reuse they are run as they are, without the toolchains.
 func (rb *rtBench) run(ctx context.Context) (*rtReport, error) {
+	tmp, err := os.MkdirTemp("", "gcbits-runtime-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
 	dir := rb.bins
 	if dir == "" {
-		tmp, err := os.MkdirTemp("", "gcbits-runtime-bench-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
 	bins := workloadBins(dir)
 	var version string
-	if haveWorkloads(dir) {
+	if rb.reuse {
 		info, err := buildinfo.ReadFile(bins["stock"])
 		if err != nil {
 			return nil, err
 		}
 		version = info.GoVersion
 	} else {
-		var err error
 		if version, err = goVersion(rb.stock); err != nil {
 			return nil, err
 		}
+		os.Remove(stampFile(dir)) // binaries half rebuilt are not these
 		for _, tc := range []struct{ name, root string }{{"stock", rb.stock}, {"patched", rb.patched}} {
 			if err := buildWorkload(ctx, tc.root, bins[tc.name]); err != nil {
 				return nil, err
 			}
+		}
+		if err := os.WriteFile(stampFile(dir), []byte(workloadStamp()), 0o666); err != nil {
+			return nil, err
 		}
 	}
 	rep := &rtReport{Go: version, CPUs: runtime.NumCPU(), Duration: rb.duration.String(), GOGC: rb.gogc, Live: rb.live}
@@ -157,7 +178,7 @@ func (rb *rtBench) run(ctx context.Context) (*rtReport, error) {
 				slices.Reverse(order)
 			}
 			for _, tc := range order {
-				s, err := rb.runOnce(ctx, bins[tc], filepath.Join(dir, tc), procs)
+				s, err := rb.runOnce(ctx, bins[tc], tmp, procs)
 				if err != nil {
 					return nil, fmt.Errorf("%s toolchain, GOMAXPROCS=%d: %w", tc, procs, err)
 				}

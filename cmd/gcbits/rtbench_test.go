@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -155,13 +157,24 @@ func TestRuntimeBenchHarness(t *testing.T) {
 	if !haveWorkloads(bins) {
 		t.Fatalf("no workload binaries kept in %s", bins)
 	}
-	again := &rtBench{procs: []int{1}, runs: 1, duration: 300 * time.Millisecond, gogc: 25, live: 4 << 20, bins: bins}
+	again := &rtBench{procs: []int{1}, runs: 1, duration: 300 * time.Millisecond, gogc: 25, live: 4 << 20, bins: bins, reuse: true}
 	rep2, err := again.run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(rep2.Samples) != 2 || !strings.HasPrefix(rep2.Go, "go1.") {
 		t.Errorf("run of the kept binaries: %d samples, Go %q", len(rep2.Samples), rep2.Go)
+	}
+	// The profiles went elsewhere, and binaries of other patches or
+	// another workload are not taken for these.
+	if _, err := os.Stat(filepath.Join(bins, "stock", "cpu.prof")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a profile was written beside the kept binaries: %v", err)
+	}
+	if err := os.WriteFile(stampFile(bins), []byte("another series"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if haveWorkloads(bins) {
+		t.Error("binaries with another stamp taken for these")
 	}
 	svg := filepath.Join(t.TempDir(), "r.svg")
 	if err := rep.writePlot(svg); err != nil {

@@ -77,14 +77,20 @@ func goVersion(root string) (string, error) {
 func (b *builder) target(version string) string {
 	h := sha256.New()
 	io.WriteString(h, version)
-	for _, p := range b.patches {
+	writeDiffs(h, b.patches)
+	return filepath.Join(b.cacheDir, version+"-"+hex.EncodeToString(h.Sum(nil))[:12])
+}
+
+// writeDiffs writes the diffs of patches to h, without their commit
+// messages.
+func writeDiffs(h io.Writer, patches []goruntime.Patch) {
+	for _, p := range patches {
 		diff := p.Data
 		if i := bytes.Index(diff, []byte("\ndiff --git ")); i >= 0 {
 			diff = diff[i:]
 		}
 		fmt.Fprintf(h, "\x00%s", diff)
 	}
-	return filepath.Join(b.cacheDir, version+"-"+hex.EncodeToString(h.Sum(nil))[:12])
 }
 
 // finished reports whether root holds a built toolchain. Only a finished

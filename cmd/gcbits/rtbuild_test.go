@@ -269,6 +269,10 @@ func TestBuildFailures(t *testing.T) {
 }
 
 func TestRuntimeUsageErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o666); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -283,6 +287,8 @@ func TestRuntimeUsageErrors(t *testing.T) {
 		{[]string{"runtime", "bench", "-live", "1"}, "-live:"},
 		{[]string{"runtime", "bench", "-plot", "x.pdf"}, "-plot:"},
 		{[]string{"runtime", "bench", "-plot", filepath.Join(t.TempDir(), "missing", "x.svg")}, "-plot:"},
+		{[]string{"runtime", "bench", "-bins", file}, "-bins: " + file + " is not a folder"},
+		{[]string{"runtime", "bench", "-bins", t.TempDir(), "-load", file}, "-bins:"},
 		{[]string{"runtime", "test", "-nope"}, "flag provided but not defined"},
 	} {
 		cmd := "gcbits runtime"

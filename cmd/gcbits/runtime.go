@@ -85,13 +85,16 @@ func (tf *toolchainFlags) builder(stderr io.Writer) (*builder, error) {
 		tf.cache = filepath.Join(dir, "gcbits", "goroot")
 	}
 	b := &builder{stock: tf.goroot, cacheDir: tf.cache, patches: goruntime.Patches(), series: goruntime.Series}
-	b.step = stepReporter(stderr, "gcbits runtime build", b.buildSteps())
+	b.step = stepReporter(stderr, "gcbits runtime build", b.buildSteps(), "install")
 	return b, nil
 }
 
 // stepReporter returns a function that shows the steps of a task on w: a
-// progress bar on a terminal, one line per step otherwise.
-func stepReporter(w io.Writer, task string, steps int) func(string) {
+// progress bar on a terminal, one line per step otherwise. The bar
+// expects about steps steps and finishes at the step named last, so that
+// a step more or fewer than expected neither ends it early nor leaves it
+// unfinished.
+func stepReporter(w io.Writer, task string, steps int, last string) func(string) {
 	if !isTerminal(w) {
 		return func(step string) { fmt.Fprintf(w, "%s: %s\n", task, step) }
 	}
@@ -99,11 +102,12 @@ func stepReporter(w io.Writer, task string, steps int) func(string) {
 	n := 0
 	return func(step string) {
 		bar.Describe(task + ": " + step)
-		if n++; n >= steps {
+		if step == last {
 			bar.Finish()
-		} else {
-			bar.Set(n)
+			return
 		}
+		n++
+		bar.Set(min(n, steps-1))
 	}
 }
 
@@ -166,7 +170,7 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	asJSON := fs.Bool("json", false, "print the samples as one JSON object instead of the table")
 	plotPath := fs.String("plot", "", "also write an SVG (or .png) `file`: M mallocs/s and newMarkBits CPU against procs")
 	load := fs.String("load", "", "read the samples from a JSON `file` that -json wrote instead of running")
-	fs.StringVar(&rb.bins, "bins", "", "keep the workload binaries in `folder`; if it holds both already, run them without building anything")
+	fs.StringVar(&rb.bins, "bins", "", "keep the workload binaries in `folder`; if it holds both, built from these patches and workload, run them without building anything")
 	if err := parseFlags(fs, usage, args, stdout); err != nil {
 		return usageStatus(stderr, fs.Name(), err)
 	}
@@ -192,6 +196,19 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return usageErr("-plot: %v", err)
 		}
 	}
+	if rb.bins != "" {
+		if *load != "" {
+			return usageErr("-bins: a run's binaries, but -load runs nothing")
+		}
+		if fi, err := os.Stat(rb.bins); err == nil && !fi.IsDir() {
+			return usageErr("-bins: %s is not a folder", rb.bins)
+		}
+		if err := os.MkdirAll(rb.bins, 0o777); err != nil {
+			fmt.Fprintf(stderr, "gcbits runtime bench: %v\n", err)
+			return 1
+		}
+		rb.reuse = haveWorkloads(rb.bins)
+	}
 	var rep *rtReport
 	if *load != "" {
 		if rep, err = readRTReport(*load); err != nil {
@@ -199,7 +216,7 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return 1
 		}
 	} else {
-		if rb.bins == "" || !haveWorkloads(rb.bins) {
+		if !rb.reuse {
 			if rb.patched, err = buildToolchain(ctx, &tf, stderr); err != nil {
 				return 1
 			}
