@@ -158,3 +158,29 @@ func TestOldSpanTable(t *testing.T) {
 		}
 	}
 }
+
+// TestViewErrorFixed checks that the error of a View of a stale Ref says
+// what the View found, and keeps saying it while the heap moves on.
+func TestViewErrorFixed(t *testing.T) {
+	_, m, r := heapWithObject(t)
+	// r is no root: the first collection finds its object dead, and the
+	// second one starts by finishing the first one's sweep, which frees it.
+	for range 2 {
+		if err := m.GC(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := m.View(r)
+	if !errors.Is(err, ErrBadRef) {
+		t.Fatalf("View of a dead object: %v, want ErrBadRef", err)
+	}
+	text := err.Error()
+	for range 6 {
+		if err := m.GC(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !errors.Is(err, ErrBadRef) || err.Error() != text {
+		t.Errorf("the error of a View changed after collections: %q, then %q", text, err.Error())
+	}
+}

@@ -73,40 +73,20 @@ func (m *Mutator) View(r Ref) (View, error) {
 }
 
 // viewSlow is View with the heap's current span table, and the error of
-// a Ref that fails its checks.
+// a Ref that fails its checks, or of a Mutator that does not run.
 func (m *Mutator) viewSlow(r Ref) (View, error) {
-	if m.state == mutatorRunning {
-		if t := m.h.table.Load(); t != m.table {
-			m.table = t
-			return m.View(r)
-		}
+	if m.state != mutatorRunning {
+		return View{}, m.stateErr()
 	}
-	return View{}, &refError{m: m, r: r, state: m.state}
-}
-
-// refError is the error of Mutator.View for a Ref that failed its checks,
-// or a Mutator that does not run. The sentinel it wraps and its text are
-// worked out when asked for, from what the access knew, so that a
-// failed View builds no message.
-type refError struct {
-	m     *Mutator
-	r     Ref
-	state mutatorState // the Mutator's state at the access
-}
-
-// err returns the error e stands for.
-func (e *refError) err() error {
-	if e.state != mutatorRunning {
-		return stateErr(e.state)
+	if t := m.h.table.Load(); t != m.table {
+		m.table = t
+		return m.View(r)
 	}
-	if _, err := e.m.h.resolve(e.r); err != nil {
-		return err
+	if _, err := m.h.resolve(r); err != nil {
+		return View{}, err
 	}
-	return badRef(e.r, "no live object")
+	return View{}, badRef(r, "no live object")
 }
-
-func (e *refError) Error() string { return e.err().Error() }
-func (e *refError) Unwrap() error { return e.err() }
 
 // view returns m's View of slot j of s.
 func (m *Mutator) view(s *span, j int) View {
@@ -201,9 +181,11 @@ func (v View) ok(i int) bool {
 func (v View) wordErr(i int) error { return &viewError{v: v, i: i} }
 
 // viewError is the error of an access to word i through View v that
-// failed its checks: its text is made when asked for, so that the
-// accesses stay small enough for the compiler to inline. A word within
-// the object failed because the View expired.
+// failed its checks: its text is made when asked for, so that Load,
+// LoadWord and ReadAt stay small enough for the compiler to inline; the
+// Ref and object size it names are read from v's span then. Its sentinel
+// is fixed: ErrBadRef. A word within the object failed because the View
+// expired.
 type viewError struct {
 	v View
 	i int
