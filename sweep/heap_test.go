@@ -494,3 +494,30 @@ func TestNoDeadlockManyMutators(t *testing.T) {
 	wg.Wait()
 	sweep.CheckProtocol(t, h.Stats())
 }
+
+// TestTiming checks that with Options.Timing the heap counts the time of
+// its sweeps and of their bitmaps, the part within the whole, and
+// without it counts none.
+func TestTiming(t *testing.T) {
+	for _, timing := range []bool{false, true} {
+		h := sweep.NewTestHeap(t, sweep.Options{GCPercent: -1, Sweepers: -1, Timing: timing})
+		m := sweep.NewTestMutator(t, h)
+		for range 1000 {
+			if _, err := m.Alloc(64); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 2 { // the second collection finishes the first one's sweep
+			if err := m.GC(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st := h.Stats()
+		if timing && (st.BitsTime <= 0 || st.SweepTime <= 0) || !timing && (st.BitsTime != 0 || st.SweepTime != 0) {
+			t.Errorf("Timing %v: sweep %v, bitmaps %v", timing, st.SweepTime, st.BitsTime)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

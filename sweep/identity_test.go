@@ -184,3 +184,16 @@ func TestViewErrorFixed(t *testing.T) {
 		t.Errorf("the error of a View changed after collections: %q, then %q", text, err.Error())
 	}
 }
+
+// TestSlotSeqsNextBase checks where a new span on a dead span's index
+// starts its numbers: past every slot's number plus the dead span's base,
+// as its Refs read them.
+func TestSlotSeqsNextBase(t *testing.T) {
+	q := newSlotSeqs(8, 5)
+	q.bump(0, 1<<6) // slot 6: 6
+	for _, c := range []struct{ base, want uint16 }{{0, 7}, {10, 17}, {0xfff0, 0xfff7}} {
+		if got := q.next(c.base); got != c.want {
+			t.Errorf("next(%#x) = %#x, want %#x", c.base, got, c.want)
+		}
+	}
+}

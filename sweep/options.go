@@ -10,12 +10,12 @@ import (
 
 // Tracer reports the references held by obj: it calls visit once for each
 // Ref field (Nil fields may be skipped or passed; both are fine). The heap
-// calls it once for every object it marks, from several goroutines at
-// once, while Mutators run: a word a Mutator stores meanwhile reads as
-// its old or its new value. It must not call methods of the Heap or of a
-// Mutator; it may only read obj. A panic in it fails the collection: the
-// caller that started or ended the mark (Alloc, New, GC) gets the
-// *TraceError.
+// calls it once for every object it scans (an object allocated during a
+// mark is marked without a scan), from several goroutines at once, while
+// Mutators run: a word a Mutator stores meanwhile reads as its old or its
+// new value. It must not call methods of the Heap or of a Mutator; it may
+// only read obj. A panic in it fails the collection: the caller that
+// started or ended the mark (Alloc, New, GC) gets the *TraceError.
 type Tracer func(obj Object, visit func(Ref))
 
 // Options configure a Heap. Every zero field gives a default.
@@ -86,7 +86,7 @@ type Options struct {
 	Arena gcbits.Options
 	// Timing measures the time spent sweeping and allocating bitmaps, per
 	// span, for Stats. It costs three reads of the monotonic clock per span
-	// swept.
+	// swept and four per span made.
 	Timing bool
 }
 

@@ -6,11 +6,14 @@ import "sync/atomic"
 // four to a word: slot i has bits 16*(i%4) up of word i/4.
 //
 // A slot's number changes only when a sweep frees the slot: the sweeper,
-// the span's holder, adds 1 to it. Allocation reads it into the new
-// object's Ref and writes nothing. So a stale Ref, whose object a sweep
-// freed, never matches again (until the slot is freed 2^16 more times),
-// and the cost is one atomic store per word of four slots with a death,
-// paid by the sweep, instead of a store per allocation.
+// the span's holder, adds 1 to it, or, when the sweep frees every object
+// of the span, adds 1 to span.seqBase instead, which moves the numbers of
+// all slots, free ones too, with one store. Allocation reads the number
+// into the new object's Ref and writes nothing. So a stale Ref, whose
+// object a sweep freed, never matches again (until the slot is freed 2^16
+// more times), and the cost is at most one atomic store per word of four
+// slots with a death, paid by the sweep, instead of a store per
+// allocation.
 //
 // The holder stores words atomically; any goroutine resolving a Ref loads
 // them atomically. A load that races with a store is made with a Ref

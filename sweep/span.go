@@ -72,8 +72,9 @@ type span struct {
 	// slots below it, and those of allocBits, were allocated then; the
 	// others were free, and any of them allocated during the mark is
 	// black (blacken marks them before the sweep). Written with the world
-	// stopped at the start of a mark, or before the span is published;
-	// read-only while marking.
+	// stopped at the start of a mark, before the span is published, or by
+	// the holder in a sweep (sweepWith resets it); read-only while
+	// marking.
 	markFrom int
 	// scans has a bit set for each object a marker has scanned in the
 	// current mark: marks that are not in it are grey. Set by markers
@@ -97,11 +98,15 @@ type span struct {
 	allocEpoch, markEpoch uint64
 	// allocBits has a bit set for each slot that survived the last sweep:
 	// it is the mark bitmap of the previous cycle. Slots below freeindex
-	// are allocated whatever their bit says. Holder.
+	// are allocated whatever their bit says. Replaced by the holder in a
+	// sweep, never during a mark, and not written otherwise: markers read
+	// it while the holder allocates.
 	allocBits gcbits.Bits
-	// markBits collects this cycle's marks; mark sets bits atomically.
-	// The slice itself is replaced only by a sweep, never during marking.
-	// Holder.
+	// markBits collects this cycle's marks. During a mark, markers
+	// (setMarks) and write barriers set bits with atomic ORs and read
+	// words atomically; once the mark is over the holder writes it
+	// plainly (blacken). The slice itself is replaced only by a sweep,
+	// never during marking.
 	markBits gcbits.Bits
 	// seqs holds the slots' sequence numbers (see slotSeqs), less
 	// seqBase, which advances all of them at once (modulo 2^16) when a
@@ -337,7 +342,7 @@ func (s *span) live(r Ref) bool {
 	if i >= s.nelems {
 		return false
 	}
-	return s.seqs == nil || s.seqs.get(i)+uint16(s.seqBase.Load()) == r.seq()
+	return s.seqs == nil || s.seq(i) == r.seq()
 }
 
 // addr returns the address of slot i.

@@ -125,15 +125,8 @@ func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg u
 	if h.checked {
 		s.seqs = newSlotSeqs(nelems, fi.seq)
 	}
-	var t0 int64
-	if h.timing {
-		t0 = h.pages.now()
-	}
-	ab, ae := h.newBits(src, nelems)
-	mb, me := h.newBits(src, nelems)
-	if h.timing {
-		h.st.bitsNs.Add(h.pages.now() - t0)
-	}
+	ab, ae, _ := h.newBitsTimed(src, nelems)
+	mb, me, _ := h.newBitsTimed(src, nelems)
 	s.reset(ab, ae, mb, me)
 	s.setSwept(sg)
 	h.mu.Lock()
@@ -145,6 +138,20 @@ func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg u
 // fallbackEpoch marks a bitmap from the Go heap, whose lifetime is
 // unbounded.
 const fallbackEpoch = ^uint64(0) >> 1
+
+// newBitsTimed is newBits, with its time added to Stats' bitmap time
+// when the heap measures time (Options.Timing); t0 is when it began then,
+// 0 otherwise.
+func (h *Heap) newBitsTimed(src bitSource, n int) (b gcbits.Bits, e uint64, t0 int64) {
+	if h.timing {
+		t0 = h.pages.now()
+	}
+	b, e = h.newBits(src, n)
+	if h.timing {
+		h.st.bitsNs.Add(h.pages.now() - t0)
+	}
+	return b, e, t0
+}
 
 // newBits returns a zeroed bitmap of n bits from src and the arena epoch
 // at which its Alloc began. If the arena fails (a memory limit, a failed

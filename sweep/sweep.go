@@ -91,14 +91,7 @@ func (h *Heap) sweepSpan(s *span, src bitSource, sg uint32) {
 	if now := h.arena.Epoch(); now >= s.allocEpoch+h.retain+1 || now >= s.markEpoch+h.retain+1 {
 		h.st.lifetimeViolations.Add(1)
 	}
-	var t0 int64
-	if h.timing {
-		t0 = h.pages.now()
-	}
-	nb, e := h.newBits(src, s.nelems)
-	if h.timing {
-		h.st.bitsNs.Add(h.pages.now() - t0)
-	}
+	nb, e, t0 := h.newBitsTimed(src, s.nelems)
 	s.blacken()
 	clear(s.scans)
 	freed := s.sweepWith(nb, e)
