@@ -45,8 +45,9 @@ type bitSource interface {
 // sg-2 to sg-1, so two sweepers never sweep one span; it publishes the
 // result with setSwept(sg). An allocator takes only spans at sg.
 type span struct {
-	// The fields are ordered so that the mark and the allocator find what
-	// they read in the span's first two cache lines. Each says how it is
+	// The fields that the mark and the allocator's fast path read come
+	// first, up to needzero (194 bytes); those from sweepgen on are for
+	// taking, sweeping and freeing spans. Each says how it is
 	// synchronized: "read-only" fields are set when the span is made and
 	// may be read by any goroutine; "holder" fields belong to the span's
 	// holder.
