@@ -22,8 +22,9 @@ Measures allocations of span mark bitmaps (one per small size class of the
 Go runtime, in turn) by every allocator with 1, 2, 4 … GOMAXPROCS worker
 goroutines, in each scenario, and prints the median Mop/s of several runs
 with its 95% confidence interval, its ratio to seed-after and, for gcbits,
-the share of bytes wasted; -benchfmt prints every run for benchstat instead. A run
-that could need more than half of the machine's memory is refused.
+the share of bytes wasted; -benchfmt prints every run for benchstat
+instead. A run that could need more than half of the machine's memory is
+refused.
 
 Scenarios:
   quiescent   workers stop at a barrier every -epoch allocations each and one

@@ -241,7 +241,7 @@ func checkMemory(d *demo, f *demoFlags) error {
 	growth := float64(f.gcPercent) / 100
 	minHeap := float64(cmp.Or(f.minHeap, 4<<20))
 	need := max(float64(d.peakBytes(f))*(1+growth), minHeap*growth) + machine.BaseBytes
-	return machine.CheckFit(machineMemory(), need, d.name, "its live data times 1+GOGC/100, at least -minheap times GOGC/100, plus 64 MiB")
+	return machine.CheckFit(machineMemory(), need, d.name, "its live data times 1+GOGC/100, at least -minheap times GOGC/100, plus "+machine.FormatBytes(machine.BaseBytes))
 }
 
 // runFigures are the figures of one run of a demo, on one collector.

@@ -23,6 +23,7 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 
+	"github.com/gcbits/gcbits/cmd/gcbits/internal/machine"
 	"github.com/gcbits/gcbits/goruntime"
 )
 
@@ -346,7 +347,7 @@ func (rep *rtReport) writeTable(w io.Writer) error {
 	}
 	live := ""
 	if rep.Live > 0 { // reports written before the field have none
-		live = fmt.Sprintf(", live heap %d MiB", rep.Live>>20)
+		live = ", live heap " + machine.FormatBytes(float64(rep.Live))
 	}
 	fmt.Fprintf(w, "%s stock and patched, %d CPUs; GC-heavy workload, GOGC=%d%s, %d interleaved runs of %s each; medians\n\n",
 		rep.Go, rep.CPUs, rep.GOGC, live, runs, rep.Duration)

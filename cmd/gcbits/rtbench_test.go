@@ -137,7 +137,7 @@ func TestRuntimeBenchHarness(t *testing.T) {
 	if err := rep.writeTable(&table); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"newMarkBits CPU", "patched/stock", "stock", "GOGC=25, live heap 4 MiB", "2 interleaved runs"} {
+	for _, want := range []string{"newMarkBits CPU", "patched/stock", "stock", "GOGC=25, live heap 4.0 MiB", "2 interleaved runs"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

@@ -21,7 +21,7 @@ func TreeNode(h *sweep.Heap) (sweep.Type, error) { return h.NewType(TreeNodeSize
 // Mutator.
 type Trees struct {
 	M    *sweep.Mutator
-	Node sweep.Type // TreeNode of M's heap
+	Node sweep.Type // a Type of M's heap whose words 0 and 1 are the children, as TreeNode
 	// Safepoints makes Check call M.Safepoint at each inner node, so
 	// that a collection that stops the world waits for a Check no longer
 	// than for a few nodes; the tree checked must then be rooted.
