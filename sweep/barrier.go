@@ -61,10 +61,12 @@ func (m *Mutator) wbWords(s *span, base unsafe.Pointer, lo, hi int) {
 }
 
 // flushBarrier hands the write barrier's grey objects and counts to the
-// mark workers: the Mutator stops running (Release, Close), so the
-// collector will not flush it.
+// mark workers when the Mutator stops running (Release, Close): running
+// again resets its barrier's work (startRunning), and a closed Mutator
+// leaves the set whose barriers the mark's end flushes. (A mark into an
+// expired bitmap always counts a slot too.)
 func (m *Mutator) flushBarrier() {
-	if w := m.gcw; w.spans.len() > 0 || w.slots > 0 || w.expired > 0 {
+	if w := m.gcw; w.spans.len() > 0 || w.slots > 0 {
 		m.h.work.flush(w)
 	}
 }

@@ -103,6 +103,7 @@ func (h *Heap) collect(self *Mutator, full bool) error {
 func (h *Heap) startBackground(self *Mutator) error {
 	for h.phase.Load() == phaseIdle && h.heapLive.Load() >= h.trigger.Load() && h.sweepOne(self.bits) {
 	}
+	self.expire() // the stop may park self, or collect
 	t0, stopped, err := h.world.stop(self)
 	if err != nil || !stopped {
 		return err
@@ -175,6 +176,9 @@ func (h *Heap) tryEndMark(self *Mutator) error {
 		h.cycCond.Broadcast()
 		h.cycMu.Unlock()
 	}()
+	if self != nil {
+		self.expire() // the stop may park self, or end the mark
+	}
 	t0, stopped, err := h.world.stop(self)
 	if err != nil || !stopped {
 		return err

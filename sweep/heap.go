@@ -119,11 +119,11 @@ type Heap struct {
 	closed atomic.Bool    // set by Close; read atomically by every entry point
 	wake   chan struct{}  // background sweepers wait on it; buffered, one token per sweeper
 	quit   chan struct{}  // closed by Close
-	wg     sync.WaitGroup // background sweepers
+	wg     sync.WaitGroup // background sweepers, mark goroutines and the scavenger
 
 	// phase is the collector's phase (gc.go): phaseMark from the start
-	// of a mark to its end. Stored under cycMu with the world stopped;
-	// read atomically.
+	// of a mark to its end. Stored under cycMu, with the world stopped
+	// but when the heap's Close ends a foreground mark; read atomically.
 	phase atomic.Uint32
 	// cycMu orders the changes of phase and of work.ending with the
 	// goroutines waiting on cycCond for them.

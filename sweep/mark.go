@@ -43,7 +43,7 @@ import (
 // of running Mutators may still shade objects.
 type markQueue struct {
 	mu       sync.Mutex
-	cond     sync.Cond // on mu; broadcast when a batch, an idle worker, a departure or the end comes
+	cond     sync.Cond // on mu; signaled when a batch comes, broadcast when an idle worker, a departure or the end comes
 	batches  [][]*span // under mu
 	nworkers int       // workers marking in this cycle; under mu
 	idle     int       // workers waiting in get; under mu
@@ -85,7 +85,8 @@ type unsureRef struct {
 	j int
 }
 
-// maxUnsure caps the unsure Refs a worker keeps per mark; beyond it they
+// maxUnsure caps the unsure Refs a worker keeps between handing its
+// totals to the queue, and those the queue keeps per mark; beyond it they
 // are taken for objects allocated during the mark, not counted as bad.
 const maxUnsure = 1 << 12
 
@@ -248,7 +249,7 @@ func (q *markQueue) addLocked(w *marker) {
 	q.bytes += w.bytes
 	q.bad += w.bad
 	q.expired += w.expired
-	q.unsure = append(q.unsure, w.unsure...)
+	q.unsure = append(q.unsure, w.unsure[:min(len(w.unsure), maxUnsure-len(q.unsure))]...)
 	clear(w.unsure)
 	w.unsure = w.unsure[:0]
 	w.slots, w.bytes, w.bad, w.expired = 0, 0, 0, 0

@@ -36,11 +36,9 @@ func (m *Mutator) pace() error {
 			if h.heapLive.Load() < h.trigger.Load() {
 				return nil
 			}
-			m.expire()
 			return h.startBackground(m)
 		case phaseMark:
 			if q := &h.work; q.drained.Load() || q.aborted.Load() {
-				m.expire()
 				if err := h.tryEndMark(m); err != nil {
 					return err
 				}
