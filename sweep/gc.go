@@ -254,10 +254,7 @@ func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
 	}
 	h.setPhase(phaseMark)
 	h.st.started.Add(1)
-	for m := range h.world.mutators {
-		m.wb, m.wbLast = !h.noBarrier, nil
-		m.gcw.reset()
-	}
+	h.setBarriers(!h.noBarrier)
 	h.cyc.pause = time.Since(t0)
 	h.world.start()
 	return nil
@@ -333,6 +330,15 @@ func (h *Heap) markAndEnd() error {
 	}
 }
 
+// setBarriers turns every Mutator's write barrier on or off, with the
+// world stopped, and empties the barrier's work.
+func (h *Heap) setBarriers(on bool) {
+	for m := range h.world.mutators {
+		m.wb, m.wbLast = on, nil
+		m.gcw.reset()
+	}
+}
+
 // flushBarriers moves the grey objects and counts of every Mutator's
 // write barrier to the queue, with the world stopped, and reports whether
 // there were grey objects.
@@ -355,10 +361,7 @@ func (h *Heap) abandon(t0 time.Time) error {
 	err := q.failure()
 	q.finish()
 	h.clearMarks()
-	for m := range h.world.mutators {
-		m.wb, m.wbLast = false, nil
-		m.gcw.reset()
-	}
+	h.setBarriers(false)
 	h.setPhase(phaseIdle)
 	h.recordPause(h.cyc.pause + time.Since(t0))
 	h.st.markNs.Add(int64(time.Since(h.cyc.start)))

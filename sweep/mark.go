@@ -421,7 +421,7 @@ func (w *marker) visit(r Ref) {
 	// allocBits are fixed while it runs. (A stale Ref to a slot that was
 	// allocated again keeps the new object alive one more cycle; resolve
 	// still rejects it.)
-	if !(j < s.markFrom || s.allocBits.Test(j)) {
+	if !s.allocatedAtMark(j) {
 		if j >= int(s.pubFree.Load()) {
 			// Perhaps allocated since, perhaps free: the end of the mark
 			// tells.
@@ -440,7 +440,7 @@ func (w *marker) visit(r Ref) {
 // have held data.
 func (w *marker) shade(r Ref) {
 	s, j := w.lookup(r)
-	if s == nil || !(j < s.markFrom || s.allocBits.Test(j)) {
+	if s == nil || !s.allocatedAtMark(j) {
 		return
 	}
 	w.greyen(s, j)
@@ -514,7 +514,7 @@ func (w *marker) scanSpan(s *span) {
 			c, ci = t.lookup(r, tag), i
 		}
 		j := r.slot()
-		if c == nil || j >= c.nelems || !(j < c.markFrom || c.allocBits.Test(j)) {
+		if c == nil || j >= c.nelems || !c.allocatedAtMark(j) {
 			w.visit(r) // bad, or allocated since the mark began
 			continue
 		}

@@ -292,6 +292,12 @@ func (s *span) blacken() {
 	}
 }
 
+// allocatedAtMark reports whether slot j held an object when the current
+// (or last) mark began; markFrom and allocBits are fixed while it runs.
+func (s *span) allocatedAtMark(j int) bool {
+	return j < s.markFrom || s.allocBits.Test(j)
+}
+
 // publishFree publishes freeindex for markers (pubFree).
 func (s *span) publishFree() { s.pubFree.Store(int32(s.freeindex)) }
 
