@@ -141,10 +141,15 @@ func (q *markQueue) updateLocked() {
 // put adds a batch of spans to scan.
 func (q *markQueue) put(b []*span) {
 	q.mu.Lock()
+	q.putLocked(b)
+	q.mu.Unlock()
+}
+
+// putLocked is put with mu held.
+func (q *markQueue) putLocked(b []*span) {
 	q.batches = append(q.batches, b)
 	q.updateLocked()
 	q.cond.Signal()
-	q.mu.Unlock()
 }
 
 // get returns a batch for a worker whose ring of spans is empty. It waits
@@ -260,9 +265,7 @@ func (q *markQueue) addLocked(w *marker) {
 func (q *markQueue) flush(w *marker) {
 	q.mu.Lock()
 	if w.spans.len() > 0 {
-		q.batches = append(q.batches, w.spans.take(w.spans.len()))
-		q.updateLocked()
-		q.cond.Signal()
+		q.putLocked(w.spans.take(w.spans.len()))
 	}
 	q.addLocked(w)
 	q.mu.Unlock()

@@ -75,16 +75,13 @@ func (m *Mutator) PopTo(depth int) error {
 // popToSlow is PopTo on a Mutator that is not running, or with a depth
 // outside the stack.
 func (m *Mutator) popToSlow(depth int) error {
-	depth = max(depth, 0)
-	if m.state == mutatorRunning {
-		m.roots = m.roots[:min(depth, len(m.roots))]
-		return nil
+	if m.state != mutatorRunning {
+		if err := m.rootsErr(Nil); err != nil {
+			return err
+		}
+		defer m.lockRoots()()
 	}
-	if err := m.rootsErr(Nil); err != nil {
-		return err
-	}
-	defer m.lockRoots()()
-	m.roots = m.roots[:min(depth, len(m.roots))]
+	m.roots = m.roots[:min(max(depth, 0), len(m.roots))]
 	return nil
 }
 
