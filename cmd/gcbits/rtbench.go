@@ -27,9 +27,11 @@ import (
 	"github.com/gcbits/gcbits/goruntime"
 )
 
-// markBitsFunc is the function whose share of CPU and of lock wait
-// gcbits runtime bench reports: every mark-bit allocation passes through it.
-const markBitsFunc = "runtime.newMarkBits"
+// markBitsFuncs are the functions whose share of CPU and of lock wait
+// gcbits runtime bench reports: every mark-bit allocation passes through
+// newMarkBits, or, in the patched runtime, through newMarkBitsFast, which
+// sweeps inline and try before newMarkBits.
+var markBitsFuncs = []string{"runtime.newMarkBits", "runtime.newMarkBitsFast"}
 
 // rtBench configures gcbits runtime bench.
 type rtBench struct {
@@ -213,10 +215,10 @@ func (rb *rtBench) runOnce(ctx context.Context, bin, dir string, procs int) (rtS
 	if s.Seconds <= 0 || s.AllocBytes == 0 {
 		return rtSample{}, fmt.Errorf("workload output %q: no allocations measured", out)
 	}
-	if s.MarkBitsCPU, err = profileShare(cpu, "cpu", markBitsFunc); err != nil {
+	if s.MarkBitsCPU, err = profileShare(cpu, "cpu", markBitsFuncs); err != nil {
 		return rtSample{}, err
 	}
-	wait, err := profileTotal(mutex, "delay", markBitsFunc)
+	wait, err := profileTotal(mutex, "delay", markBitsFuncs)
 	if err != nil {
 		return rtSample{}, err
 	}
@@ -244,11 +246,12 @@ func readProfile(path, typ string) (*profile.Profile, int, error) {
 	return nil, 0, fmt.Errorf("%s: no %q samples", path, typ)
 }
 
-// onStack reports whether fn is a frame of s's stack, inlined or not.
-func onStack(s *profile.Sample, fn string) bool {
+// onStack reports whether one of fns is a frame of s's stack, inlined or
+// not.
+func onStack(s *profile.Sample, fns []string) bool {
 	for _, loc := range s.Location {
 		for _, l := range loc.Line {
-			if l.Function != nil && l.Function.Name == fn {
+			if l.Function != nil && slices.Contains(fns, l.Function.Name) {
 				return true
 			}
 		}
@@ -257,32 +260,33 @@ func onStack(s *profile.Sample, fn string) bool {
 }
 
 // profileSums returns the sums of the values of type typ over the
-// samples with fn on their stacks (in) and over all samples (all).
-func profileSums(path, typ, fn string) (in, all int64, err error) {
+// samples with one of fns on their stacks (in) and over all samples (all).
+func profileSums(path, typ string, fns []string) (in, all int64, err error) {
 	p, i, err := readProfile(path, typ)
 	if err != nil {
 		return 0, 0, err
 	}
 	for _, s := range p.Sample {
 		all += s.Value[i]
-		if onStack(s, fn) {
+		if onStack(s, fns) {
 			in += s.Value[i]
 		}
 	}
 	return in, all, nil
 }
 
-// profileTotal sums the values of type typ of the samples with fn on
-// their stacks.
-func profileTotal(path, typ, fn string) (float64, error) {
-	in, _, err := profileSums(path, typ, fn)
+// profileTotal sums the values of type typ of the samples with one of fns
+// on their stacks.
+func profileTotal(path, typ string, fns []string) (float64, error) {
+	in, _, err := profileSums(path, typ, fns)
 	return float64(in), err
 }
 
 // profileShare returns the share, from 0 to 1, of the values of type typ
-// that fall on samples with fn on their stacks: pprof's cum% for fn.
-func profileShare(path, typ, fn string) (float64, error) {
-	in, all, err := profileSums(path, typ, fn)
+// that fall on samples with one of fns on their stacks: pprof's cum% for
+// fns taken together.
+func profileShare(path, typ string, fns []string) (float64, error) {
+	in, all, err := profileSums(path, typ, fns)
 	if err != nil {
 		return 0, err
 	}

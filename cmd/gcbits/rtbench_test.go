@@ -66,30 +66,32 @@ func TestProfileShare(t *testing.T) {
 		{"runtime.tryAlloc", "runtime.newMarkBits", "runtime.sweep"},
 		{"runtime.memclrNoHeapPointers", "runtime.newGCBits|runtime.newMarkBits", "runtime.sweep"}, // inlined
 		{"runtime.mallocgc", "main.churn"},
-		{"runtime.newMarkBitsX", "main.churn"}, // a name that only starts the same
+		{"runtime.newMarkBitsX", "main.churn"},                           // a name that only starts the same
+		{"runtime.newMarkBitsFast|runtime.sweep", "runtime.bgsweep"},     // inlined, patched
+		{"runtime.newMarkBitsFast|runtime.newMarkBits", "runtime.sweep"}, // counted once
 	}
-	values := []int64{30, 10, 50, 10}
+	values := []int64{30, 10, 50, 10, 15, 5}
 	path := writeProfile(t, "cpu", stacks, values)
-	share, err := profileShare(path, "cpu", markBitsFunc)
-	if err != nil || share != 0.4 {
-		t.Errorf("profileShare = %v, %v; want 0.4", share, err)
+	share, err := profileShare(path, "cpu", markBitsFuncs)
+	if err != nil || share != 0.5 {
+		t.Errorf("profileShare = %v, %v; want 0.5", share, err)
 	}
-	total, err := profileTotal(path, "cpu", markBitsFunc)
-	if err != nil || total != 40 {
-		t.Errorf("profileTotal = %v, %v; want 40", total, err)
+	total, err := profileTotal(path, "cpu", markBitsFuncs)
+	if err != nil || total != 60 {
+		t.Errorf("profileTotal = %v, %v; want 60", total, err)
 	}
-	if _, err := profileShare(path, "delay", markBitsFunc); err == nil || !strings.Contains(err.Error(), `no "delay" samples`) {
+	if _, err := profileShare(path, "delay", markBitsFuncs); err == nil || !strings.Contains(err.Error(), `no "delay" samples`) {
 		t.Errorf("missing sample type: %v", err)
 	}
 	empty := writeProfile(t, "cpu", nil, nil)
-	if _, err := profileShare(empty, "cpu", markBitsFunc); err == nil {
+	if _, err := profileShare(empty, "cpu", markBitsFuncs); err == nil {
 		t.Error("a profile without samples gave no error")
 	}
 	bad := filepath.Join(t.TempDir(), "bad.prof")
 	if err := os.WriteFile(bad, []byte("not a profile"), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := profileTotal(bad, "delay", markBitsFunc); err == nil {
+	if _, err := profileTotal(bad, "delay", markBitsFuncs); err == nil {
 		t.Error("a corrupt profile gave no error")
 	}
 }

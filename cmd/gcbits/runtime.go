@@ -156,8 +156,9 @@ func runtimeBench(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"Runs a GC-heavy workload built by the stock and by the patched Go, interleaved,\n" +
 		"and prints medians and patched/stock ratios with benchstat's test (~: no\n" +
 		"significant difference). newMarkBits CPU is the share of CPU profile samples\n" +
-		"with runtime.newMarkBits on the stack; lock wait is the runtime lock wait under\n" +
-		"it in the mutex profile (GODEBUG=runtimecontentionstacks=1), per second of run.\n\nFlags:\n"
+		"with runtime.newMarkBits or runtime.newMarkBitsFast (patched) on the stack;\n" +
+		"lock wait is the runtime lock wait under them in the mutex profile\n" +
+		"(GODEBUG=runtimecontentionstacks=1), per second of run.\n\nFlags:\n"
 	fs := newFlagSet("gcbits runtime bench")
 	var tf toolchainFlags
 	tf.register(fs)
