@@ -1,8 +1,11 @@
 package sweep
 
 import (
+	"errors"
+	"runtime"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gcbits/gcbits"
 )
@@ -52,5 +55,53 @@ func TestFullSweepFlagAtFlip(t *testing.T) {
 	}
 	if flips.Load() < 2 || fullFlips.Load() != flips.Load() {
 		t.Fatalf("%d flips, %d with the full-sweep flag set; every one follows ErrLimit", flips.Load(), fullFlips.Load())
+	}
+}
+
+// TestPanicWithWorldStopped checks that a panic in a collection while it
+// holds the world stopped reaches the caller of GC, and leaves the world
+// stopped, rather than hanging in the cleanups it unwinds through, which
+// would wait for the world to start. Only a bug can panic there; the test
+// makes one at the start of the mark (a nil marker) and at its end (an
+// onFlip hook that panics). Close still ends the Heap.
+func TestPanicWithWorldStopped(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bug  func(h *Heap)
+		want func(v any) bool
+	}{
+		{"markStart", func(h *Heap) { h.markers[0] = nil }, func(v any) bool { _, ok := v.(runtime.Error); return ok }},
+		{"markEnd", func(h *Heap) { h.onFlip = func(uint32, int) { panic("flip") } }, func(v any) bool { return v == "flip" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := NewTestHeap(t, Options{GCPercent: -1})
+			m := NewTestMutator(t, h)
+			if _, err := m.Alloc(16); err != nil {
+				t.Fatal(err)
+			}
+			tc.bug(h)
+			got := make(chan any, 1)
+			go func() {
+				defer func() { got <- recover() }()
+				m.GC()
+			}()
+			select {
+			case v := <-got:
+				if !tc.want(v) {
+					t.Fatalf("GC panicked with %v", v)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("GC did not return a minute after a panic with the world stopped")
+			}
+			if !h.world.isWedged() || h.world.stopReq.Load() != 1 {
+				t.Errorf("after the panic: wedged %v, stopReq %d; want the world held stopped", h.world.isWedged(), h.world.stopReq.Load())
+			}
+			if err := h.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+			if err := m.Close(); !errors.Is(err, ErrClosed) {
+				t.Errorf("Mutator.Close after Heap.Close: %v, want ErrClosed", err)
+			}
+		})
 	}
 }

@@ -54,7 +54,9 @@
 // sweeps one itself (lazy sweeping). When the last span of the phase is
 // swept, the arena advances to its next epoch. A Tracer or Roots function
 // that panics fails the collection with a *TraceError and leaves the heap
-// as it was.
+// as it was. Any other panic while the world is stopped, which only a bug
+// in sweep can raise, reaches the goroutine that ran the collection and
+// leaves the world stopped for good: other Mutators stay parked.
 //
 // # Memory
 //

@@ -69,7 +69,11 @@ func (h *Heap) GC() error {
 func (h *Heap) collect(self *Mutator, full bool) error {
 	if self != nil && self.state == mutatorRunning {
 		self.release()
-		defer self.acquire()
+		defer func() {
+			if !h.world.isWedged() {
+				self.acquire()
+			}
+		}()
 	}
 	for {
 		if err := h.helpEndMark(); err != nil {
@@ -198,6 +202,7 @@ func (h *Heap) tryEndMark(self *Mutator) error {
 // again for the mark to go on; otherwise it ends the mark. It reports
 // whether the mark is over, and returns the error that abandoned it.
 func (h *Heap) endMark(t0 time.Time) (over bool, err error) {
+	defer h.world.wedgeOnPanic(h.world.generation())
 	q := &h.work
 	if q.aborted.Load() {
 		return true, h.abandon(t0)
@@ -217,6 +222,7 @@ func (h *Heap) endMark(t0 time.Time) (over bool, err error) {
 // background. It starts the world again, and returns the error of a
 // Roots function that panicked (the collection is then abandoned).
 func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
+	defer h.world.wedgeOnPanic(h.world.generation())
 	// Finish the previous cycle's sweep (the runtime's finishsweep_m):
 	// help the background sweepers, then wait for the spans others are
 	// sweeping and for the arena's Advance.
@@ -299,7 +305,7 @@ func (h *Heap) markAndEnd() error {
 	w0 := h.markers[0]
 	ended := false
 	defer func() {
-		if ended {
+		if ended || h.world.isWedged() {
 			return
 		}
 		// The heap is closing, or this goroutine is exiting in the

@@ -25,6 +25,7 @@ type world struct {
 	stopping bool                  // a collection holds or is stopping the world; under mu
 	gen      uint64                // incremented when a collection starts the world again; under mu
 	closed   bool                  // the Heap's Close has begun; under mu
+	wedged   bool                  // a collector panicked holding the world, which stays stopped; under mu
 
 	// stopReq is 1 while stopping is true, so that a safepoint tests it
 	// with one atomic load. Stored under mu; read atomically.
@@ -94,6 +95,41 @@ func (w *world) start() {
 	w.gen++
 	w.cond.Broadcast()
 	w.mu.Unlock()
+}
+
+// generation returns the count of starts so far. A collector that holds
+// the world reads the generation it will end.
+func (w *world) generation() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gen
+}
+
+// wedgeOnPanic is deferred by code that runs holding the world, stopped
+// in generation gen. If that code panics, which only a bug in it can
+// make it do (the user code it runs is guarded), and the world is still
+// stopped in gen, the world stays stopped, since the heap is half way
+// through a change that no other goroutine may see, and the panic goes
+// on. The heap code it unwinds through asks isWedged before it waits for
+// the world to start.
+func (w *world) wedgeOnPanic(gen uint64) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	w.mu.Lock()
+	if w.stopping && w.gen == gen {
+		w.wedged = true
+	}
+	w.mu.Unlock()
+	panic(v)
+}
+
+// isWedged reports whether a collector panicked holding the world.
+func (w *world) isWedged() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.wedged
 }
 
 // park waits at a safepoint while a collection stops the world. The
