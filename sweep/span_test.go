@@ -134,51 +134,54 @@ func TestSpanFillsCompletely(t *testing.T) {
 	}
 }
 
-// TestSpanConcurrentMark marks overlapping sets of slots from many
-// goroutines: every slot is reported first exactly once, no mark is lost.
+// TestSpanConcurrentMark races markers' setMarks over one span, one
+// object and a whole word at a time: every slot marked is counted by
+// exactly one marker, in its slots and bytes, no mark is lost, the span
+// is queued by exactly one marker, and its sweep keeps the marked slots.
 func TestSpanConcurrentMark(t *testing.T) {
 	a := arenatest.New(t, gcbits.Options{})
 	const n, g = 1024, 8
 	s := newBareSpan(a, n, 8)
+	s.layout = &layout{size: 8, scan: scanTracer}
 	for range n {
 		s.nextFree()
 	}
-	var firsts [n]atomic.Int32
+	ws := make([]*marker, g)
 	var wg sync.WaitGroup
-	for w := range g {
+	for w := range ws {
+		ws[w] = &marker{}
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 1))
 			for range 4 * n {
 				i := rng.IntN(n)
-				if s.mark(i) {
-					firsts[i].Add(1)
-				}
+				ws[w].setMarks(s, i>>6, 1<<(i&63))
 			}
 			// Everyone marks the even slots too.
-			for i := 0; i < n; i += 2 {
-				if s.mark(i) {
-					firsts[i].Add(1)
-				}
+			for k := range n / 64 {
+				ws[w].setMarks(s, k, 0x5555555555555555)
 			}
 		})
 	}
 	wg.Wait()
-	marked := 0
-	for i := range n {
-		f := firsts[i].Load()
-		if f > 1 {
-			t.Fatalf("slot %d reported first %d times", i, f)
-		}
-		if (f == 1) != s.isMarked(i) {
-			t.Fatalf("slot %d: first %d, marked %v", i, f, s.isMarked(i))
-		}
-		if i%2 == 0 && f != 1 {
+	var slots, bytes int64
+	queued := 0
+	for _, w := range ws {
+		slots, bytes, queued = slots+w.slots, bytes+w.bytes, queued+w.spans.len()
+	}
+	marked := s.countMarked()
+	if slots != int64(marked) || bytes != 8*slots {
+		t.Fatalf("markers counted %d slots of %d bytes; %d are marked", slots, bytes, marked)
+	}
+	if marked <= n/2 {
+		t.Fatalf("%d slots marked; want the %d even ones and some odd ones", marked, n/2)
+	}
+	for i := 0; i < n; i += 2 {
+		if !s.isMarked(i) {
 			t.Fatalf("even slot %d lost its mark", i)
 		}
-		marked += int(f)
 	}
-	if s.countMarked() != marked {
-		t.Fatalf("CountAlloc %d, %d marks", s.countMarked(), marked)
+	if queued != 1 {
+		t.Fatalf("the span was queued %d times, want once", queued)
 	}
 	if freed, _ := sweepBare(s, a); freed != n-marked {
 		t.Fatalf("freed %d, want %d", freed, n-marked)
@@ -220,16 +223,6 @@ func TestSpanAcquireOnce(t *testing.T) {
 			}
 		}
 		a.Advance()
-	}
-}
-
-func TestSpanOutOfRange(t *testing.T) {
-	a := arenatest.New(t, gcbits.Options{})
-	s := newBareSpan(a, 10, 8)
-	for _, i := range append([]int{-1, 10, 63, 64}, arenatest.AboveInt64(1<<40-1)...) {
-		if s.mark(i) || s.isMarked(i) || s.isAllocated(i) {
-			t.Errorf("slot %d out of range reads as set", i)
-		}
 	}
 }
 
