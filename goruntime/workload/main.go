@@ -4,8 +4,8 @@
 // size, so that the collector runs many cycles and sweeps many spans.
 //
 // It runs for -d, then prints one JSON object on stdout: allocations,
-// seconds, allocations per second, GC cycles and bytes allocated. With
-// -cpuprofile and -mutexprofile it writes the profiles; run it with
+// seconds, GC cycles and bytes allocated. With -cpuprofile and
+// -mutexprofile it writes the profiles; run it with
 // GODEBUG=runtimecontentionstacks=1 for the runtime's own locks to carry
 // their stacks in the mutex profile.
 //
@@ -93,12 +93,10 @@ func main() {
 		}
 	}
 	out := map[string]any{
-		"procs":        runtime.GOMAXPROCS(0),
-		"allocs":       allocs.Load(),
-		"seconds":      secs,
-		"allocsPerSec": float64(allocs.Load()) / secs,
-		"gcCycles":     gcs,
-		"allocBytes":   bytes,
+		"allocs":     allocs.Load(),
+		"seconds":    secs,
+		"gcCycles":   gcs,
+		"allocBytes": bytes,
 	}
 	if err := json.NewEncoder(os.Stdout).Encode(out); err != nil {
 		fail(err)
