@@ -63,7 +63,9 @@ func TestFullSweepFlagAtFlip(t *testing.T) {
 // stopped, rather than hanging in the cleanups it unwinds through, which
 // would wait for the world to start. Only a bug can panic there; the test
 // makes one at the start of the mark (a nil marker) and at its end (an
-// onFlip hook that panics). Close still ends the Heap.
+// onFlip hook that panics). Close ends the Heap here, since no background
+// goroutine is waiting for the world or for what the collector holds, and
+// NewMutator then returns ErrClosed without waiting for the world.
 func TestPanicWithWorldStopped(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -101,6 +103,9 @@ func TestPanicWithWorldStopped(t *testing.T) {
 			}
 			if err := m.Close(); !errors.Is(err, ErrClosed) {
 				t.Errorf("Mutator.Close after Heap.Close: %v, want ErrClosed", err)
+			}
+			if m2, err := h.NewMutator(); m2 != nil || !errors.Is(err, ErrClosed) {
+				t.Errorf("NewMutator after Heap.Close: %v, %v; want nil, ErrClosed", m2, err)
 			}
 		})
 	}

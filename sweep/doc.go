@@ -55,8 +55,9 @@
 // swept, the arena advances to its next epoch. A Tracer or Roots function
 // that panics fails the collection with a *TraceError and leaves the heap
 // as it was. Any other panic while the world is stopped, which only a bug
-// in sweep can raise, reaches the goroutine that ran the collection and
-// leaves the world stopped for good: other Mutators stay parked.
+// in sweep can raise, reaches the goroutine that ran the collection, and
+// the world stays stopped: the Heap is unusable, calls that wait for the
+// world to start block for good, and so may Close.
 //
 // # Memory
 //

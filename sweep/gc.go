@@ -202,7 +202,14 @@ func (h *Heap) tryEndMark(self *Mutator) error {
 // again for the mark to go on; otherwise it ends the mark. It reports
 // whether the mark is over, and returns the error that abandoned it.
 func (h *Heap) endMark(t0 time.Time) (over bool, err error) {
-	defer h.world.wedgeOnPanic(h.world.generation())
+	// It runs no user code: only a bug panics here.
+	gen := h.world.generation()
+	defer func() {
+		if v := recover(); v != nil {
+			h.world.wedge(gen)
+			panic(v)
+		}
+	}()
 	q := &h.work
 	if q.aborted.Load() {
 		return true, h.abandon(t0)
@@ -222,7 +229,20 @@ func (h *Heap) endMark(t0 time.Time) (over bool, err error) {
 // background. It starts the world again, and returns the error of a
 // Roots function that panicked (the collection is then abandoned).
 func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
-	defer h.world.wedgeOnPanic(h.world.generation())
+	// The Roots functions run guarded: a panic in one fails the mark, and
+	// a runtime.Goexit fails it and goes on unwinding, so the world must
+	// be started here. Any other panic is a bug.
+	gen, returned := h.world.generation(), false
+	defer func() {
+		if returned {
+			return
+		}
+		if v := recover(); v != nil {
+			h.world.wedge(gen)
+			panic(v)
+		}
+		h.failStart(t0)
+	}()
 	// Finish the previous cycle's sweep (the runtime's finishsweep_m):
 	// help the background sweepers, then wait for the spans others are
 	// sweeping and for the arena's Advance.
@@ -253,17 +273,25 @@ func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
 	}
 	h.cyc.roots = h.markRoots(h.markers[0])
 	if err := q.failure(); err != nil {
-		h.clearMarks()
-		h.recordPause(time.Since(t0))
-		h.world.start()
+		returned = true
+		h.failStart(t0)
 		return err
 	}
 	h.setPhase(phaseMark)
 	h.st.started.Add(1)
 	h.setBarriers(!h.noBarrier)
 	h.cyc.pause = time.Since(t0)
+	returned = true
 	h.world.start()
 	return nil
+}
+
+// failStart undoes a mark start whose roots failed, with the world
+// stopped since t0, and starts the world again.
+func (h *Heap) failStart(t0 time.Time) {
+	h.clearMarks()
+	h.recordPause(time.Since(t0))
+	h.world.start()
 }
 
 // prepareSpans notes in every span where allocation stands (markFrom),

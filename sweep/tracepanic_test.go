@@ -177,3 +177,83 @@ func TestRootsPanic(t *testing.T) {
 		t.Fatal("no collection after the failed one")
 	}
 }
+
+// TestRootsGoexit makes the Roots function call runtime.Goexit, as
+// t.FailNow does, in a collection run by Heap.GC and in one run by
+// Mutator.GC: the goroutine exits, and the world, stopped for the roots,
+// starts again, leaving the heap usable.
+func TestRootsGoexit(t *testing.T) {
+	for _, viaMutator := range []bool{false, true} {
+		name := "Heap.GC"
+		if viaMutator {
+			name = "Mutator.GC"
+		}
+		t.Run(name, func(t *testing.T) {
+			var exiting atomic.Bool
+			h := NewTestHeap(t, Options{
+				GCPercent: -1,
+				Roots: func(func(Ref)) {
+					if exiting.Load() {
+						runtime.Goexit()
+					}
+				},
+			})
+			m := NewTestMutator(t, h)
+			r, err := m.Alloc(16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Push(r)
+			m.Release()
+			exiting.Store(true)
+			returned := make(chan struct{}, 1)
+			exited := make(chan struct{})
+			go func() {
+				defer close(exited)
+				if viaMutator {
+					m2, err := h.NewMutator()
+					if err != nil {
+						return
+					}
+					defer m2.Close()
+					m2.GC()
+				} else {
+					h.GC()
+				}
+				returned <- struct{}{}
+			}()
+			select {
+			case <-exited:
+			case <-time.After(time.Minute):
+				t.Fatal("the goroutine whose Roots function called Goexit did not exit in a minute")
+			}
+			if len(returned) != 0 {
+				t.Fatal("GC returned, though its Roots function called Goexit")
+			}
+			exiting.Store(false)
+			ok := make(chan error, 1)
+			go func() {
+				m.Acquire()
+				if _, err := m.Alloc(16); err != nil {
+					ok <- err
+					return
+				}
+				ok <- m.GC()
+			}()
+			select {
+			case err := <-ok:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("the heap is wedged after a Roots function called Goexit")
+			}
+			if st := h.Stats(); st.LiveSlots != 1 {
+				t.Fatalf("after the collection: %d live slots, want the 1 rooted", st.LiveSlots)
+			}
+			if err := m.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -105,24 +105,18 @@ func (w *world) generation() uint64 {
 	return w.gen
 }
 
-// wedgeOnPanic is deferred by code that runs holding the world, stopped
-// in generation gen. If that code panics, which only a bug in it can
-// make it do (the user code it runs is guarded), and the world is still
-// stopped in gen, the world stays stopped, since the heap is half way
-// through a change that no other goroutine may see, and the panic goes
-// on. The heap code it unwinds through asks isWedged before it waits for
-// the world to start.
-func (w *world) wedgeOnPanic(gen uint64) {
-	v := recover()
-	if v == nil {
-		return
-	}
+// wedge is called by a collector that panicked after it stopped the
+// world in generation gen. If the world is still stopped in gen, the
+// collector holds it, and it stays stopped, since the heap is half way
+// through a change that no other goroutine may see. The heap code that
+// the panic unwinds through asks isWedged before it waits for the world
+// to start.
+func (w *world) wedge(gen uint64) {
 	w.mu.Lock()
 	if w.stopping && w.gen == gen {
 		w.wedged = true
 	}
 	w.mu.Unlock()
-	panic(v)
 }
 
 // isWedged reports whether a collector panicked holding the world.
@@ -167,7 +161,9 @@ func (w *world) waitStartedLocked() {
 func (w *world) add(m *Mutator) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.waitStartedLocked()
+	for w.stopping && !w.closed {
+		w.cond.Wait()
+	}
 	if w.closed {
 		return errClosed
 	}
