@@ -361,18 +361,25 @@ func (rep *rtReport) writeTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t", m.name)
 	}
 	fmt.Fprintln(tw)
+	toolchains := [2]string{"stock", "patched"}
 	for _, procs := range rep.procsList() {
-		for _, tc := range []string{"stock", "patched"} {
+		// samples[t][i] and medians[t][i] are metric i of toolchain t.
+		var samples [2][]*benchmath.Sample
+		var medians [2][]float64
+		for t, tc := range toolchains {
 			fmt.Fprintf(tw, "%d\t%s\t", procs, tc)
 			for _, m := range rtMetrics {
-				fmt.Fprintf(tw, m.format+"\t", rep.median(tc, procs, m)*m.scale)
+				s := rep.sample(tc, procs, m)
+				med := benchmath.AssumeNothing.Summary(s, 0.95).Center
+				samples[t], medians[t] = append(samples[t], s), append(medians[t], med)
+				fmt.Fprintf(tw, m.format+"\t", med*m.scale)
 			}
 			fmt.Fprintln(tw)
 		}
 		fmt.Fprintf(tw, "%d\tpatched/stock\t", procs)
-		for _, m := range rtMetrics {
-			c := benchmath.AssumeNothing.Compare(rep.sample("stock", procs, m), rep.sample("patched", procs, m))
-			fmt.Fprintf(tw, "%s\t", ratioString(rep.median("stock", procs, m), rep.median("patched", procs, m), c))
+		for i := range rtMetrics {
+			c := benchmath.AssumeNothing.Compare(samples[0][i], samples[1][i])
+			fmt.Fprintf(tw, "%s\t", ratioString(medians[0][i], medians[1][i], c))
 		}
 		fmt.Fprintln(tw)
 	}
