@@ -29,8 +29,8 @@ import (
 
 // markBitsFuncs are the functions whose share of CPU and of lock wait
 // gcbits runtime bench reports: every mark-bit allocation passes through
-// newMarkBits, or, in the patched runtime, through newMarkBitsFast, which
-// sweeps inline and try before newMarkBits.
+// newMarkBits or, in the patched runtime, through newMarkBitsFast, which
+// sweeps inline and try first.
 var markBitsFuncs = []string{"runtime.newMarkBits", "runtime.newMarkBitsFast"}
 
 // rtBench configures gcbits runtime bench.
