@@ -112,29 +112,7 @@ func TestTracerPanic(t *testing.T) {
 			panicking.Store(false)
 			// The heap is usable: nothing blocks, and the next collection
 			// keeps every object.
-			ok := make(chan error, 1)
-			go func() {
-				m.Acquire()
-				if _, err := m.Alloc(16); err != nil {
-					ok <- err
-					return
-				}
-				m2, err := h.NewMutator()
-				if err != nil {
-					ok <- err
-					return
-				}
-				m2.Close()
-				ok <- m.GC()
-			}()
-			select {
-			case err := <-ok:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the heap is wedged after a Tracer panic")
-			}
+			checkUsable(t, h, m, "a Tracer panic")
 			if st := h.Stats(); st.LiveSlots != 2000*21 {
 				t.Fatalf("after the failed collection: %d live, want %d", st.LiveSlots, 2000*21)
 			}
@@ -231,23 +209,7 @@ func TestRootsGoexit(t *testing.T) {
 				t.Fatal("GC returned, though its Roots function called Goexit")
 			}
 			exiting.Store(false)
-			ok := make(chan error, 1)
-			go func() {
-				m.Acquire()
-				if _, err := m.Alloc(16); err != nil {
-					ok <- err
-					return
-				}
-				ok <- m.GC()
-			}()
-			select {
-			case err := <-ok:
-				if err != nil {
-					t.Fatal(err)
-				}
-			case <-time.After(time.Minute):
-				t.Fatal("the heap is wedged after a Roots function called Goexit")
-			}
+			checkUsable(t, h, m, "a Roots function called Goexit")
 			if st := h.Stats(); st.LiveSlots != 1 {
 				t.Fatalf("after the collection: %d live slots, want the 1 rooted", st.LiveSlots)
 			}
@@ -255,5 +217,35 @@ func TestRootsGoexit(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// checkUsable checks that h is usable after what: m, released, is
+// acquired again and allocates, a Mutator is made and closed, and m
+// collects, all within a minute.
+func checkUsable(t *testing.T, h *Heap, m *Mutator, what string) {
+	t.Helper()
+	ok := make(chan error, 1)
+	go func() {
+		m.Acquire()
+		if _, err := m.Alloc(16); err != nil {
+			ok <- err
+			return
+		}
+		m2, err := h.NewMutator()
+		if err != nil {
+			ok <- err
+			return
+		}
+		m2.Close()
+		ok <- m.GC()
+	}()
+	select {
+	case err := <-ok:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("the heap is wedged after %s", what)
 	}
 }
