@@ -25,9 +25,9 @@ const (
 	// sealed is stored into a chunk's free offset (in words) when it
 	// stops taking allocations, so that every Add that follows fails.
 	// No code but the tests' view (export_test.go) reads the offset to
-	// tell whether a chunk is sealed: a chunk is sealed exactly once, as it stops being its shard's head (see
-	// sealLocked), and an offset is bounded (see chunk.free) but may pass
-	// 2^62 unsealed.
+	// tell whether a chunk is sealed: a chunk is sealed exactly once, as
+	// it stops being its shard's head (see sealLocked), and an offset is
+	// bounded (see chunk.free) but may pass 2^62 unsealed.
 	sealed = uint64(1) << 62
 
 	// closedBit is set in Arena.epoch by Close.
