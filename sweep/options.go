@@ -18,6 +18,10 @@ import (
 // started or ended the mark (Alloc, New, GC) gets the *TraceError.
 type Tracer func(obj Object, visit func(Ref))
 
+// DefaultMinHeapBytes is Options.MinHeapBytes when it is 0: the Go
+// runtime's least heap goal, 4 MiB.
+const DefaultMinHeapBytes = 4 << 20
+
 // Options configure a Heap. Every zero field gives a default.
 type Options struct {
 	// Trace enumerates the references of the objects Mutator.Alloc makes,
@@ -46,7 +50,7 @@ type Options struct {
 	// (Heap.GC and Mutator.GC still collect).
 	GCPercent int
 	// MinHeapBytes is the least heap goal at GCPercent 100, as the
-	// runtime's 4 MiB; 0 means 4 MiB.
+	// runtime's 4 MiB; 0 means DefaultMinHeapBytes.
 	MinHeapBytes int64
 	// MarkWorkers is the number of goroutines that mark a collection
 	// (the caller of GC is one of them); 0 means GOMAXPROCS. Mutators
@@ -118,7 +122,7 @@ func (o Options) resolve(anyRetain bool) (Options, error) {
 		o.GCPercent = 100
 	}
 	if o.MinHeapBytes == 0 {
-		o.MinHeapBytes = 4 << 20
+		o.MinHeapBytes = DefaultMinHeapBytes
 	}
 	if o.MarkWorkers == 0 {
 		o.MarkWorkers = runtime.GOMAXPROCS(0)

@@ -73,7 +73,7 @@ type demoFlags struct {
 	gc        string   // "heap" (sweep.Heap) or "go" (Go's collector)
 	compare   bool     // also run the Go version in a child process
 	unchecked bool     // sweep.Options.Unchecked
-	gcPercent int      // sweep.Options.GCPercent
+	gcPercent int      // GOGC: set with Heap.SetGCPercent, as the Go run's environment
 	minHeap   int64    // sweep.Options.MinHeapBytes
 	jsonPath  string   // write the comparison as JSON here
 	cpuprof   string   // write a CPU profile of this process's run here
@@ -239,7 +239,7 @@ var machineMemory = machine.Memory
 // room for the Go runtime.
 func checkMemory(d *demo, f *demoFlags) error {
 	growth := float64(f.gcPercent) / 100
-	minHeap := float64(cmp.Or(f.minHeap, 4<<20))
+	minHeap := float64(cmp.Or(f.minHeap, sweep.DefaultMinHeapBytes))
 	need := max(float64(d.peakBytes(f))*(1+growth), minHeap*growth) + machine.BaseBytes
 	return machine.CheckFit(machineMemory(), need, d.name, "its live data times 1+GOGC/100, at least -minheap times GOGC/100, plus "+machine.FormatBytes(machine.BaseBytes))
 }

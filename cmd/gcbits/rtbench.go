@@ -27,6 +27,9 @@ import (
 	"github.com/gcbits/gcbits/goruntime"
 )
 
+// toolchains are the names of the two toolchains in a report, stock first.
+var toolchains = [2]string{"stock", "patched"}
+
 // markBitsFuncs are the functions whose share of CPU and of lock wait
 // gcbits runtime bench reports: every mark-bit allocation passes through
 // newMarkBits or, in the patched runtime, through newMarkBitsFast, which
@@ -176,7 +179,7 @@ func (rb *rtBench) run(ctx context.Context) (*rtReport, error) {
 	total, done := rb.runs*len(rb.procs)*2, 0
 	for run := range rb.runs {
 		for _, procs := range rb.procs {
-			order := []string{"stock", "patched"}
+			order := toolchains[:]
 			if run%2 == 1 {
 				slices.Reverse(order)
 			}
@@ -323,10 +326,9 @@ func (rep *rtReport) sample(tc string, procs int, m rtMetric) *benchmath.Sample 
 	return benchmath.NewSample(vs, &benchmath.DefaultThresholds)
 }
 
-// median returns the median of metric m over the samples of toolchain tc
-// at procs, as benchstat computes it.
-func (rep *rtReport) median(tc string, procs int, m rtMetric) float64 {
-	return benchmath.AssumeNothing.Summary(rep.sample(tc, procs, m), 0.95).Center
+// median returns the median of s, as benchstat computes it.
+func median(s *benchmath.Sample) float64 {
+	return benchmath.AssumeNothing.Summary(s, 0.95).Center
 }
 
 // procsList returns the GOMAXPROCS values measured, in order.
@@ -361,25 +363,22 @@ func (rep *rtReport) writeTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t", m.name)
 	}
 	fmt.Fprintln(tw)
-	toolchains := [2]string{"stock", "patched"}
 	for _, procs := range rep.procsList() {
-		// samples[t][i] and medians[t][i] are metric i of toolchain t.
-		var samples [2][]*benchmath.Sample
-		var medians [2][]float64
+		var samples [2][]*benchmath.Sample // metric i of toolchain t: samples[t][i]
 		for t, tc := range toolchains {
 			fmt.Fprintf(tw, "%d\t%s\t", procs, tc)
 			for _, m := range rtMetrics {
 				s := rep.sample(tc, procs, m)
-				med := benchmath.AssumeNothing.Summary(s, 0.95).Center
-				samples[t], medians[t] = append(samples[t], s), append(medians[t], med)
-				fmt.Fprintf(tw, m.format+"\t", med*m.scale)
+				samples[t] = append(samples[t], s)
+				fmt.Fprintf(tw, m.format+"\t", median(s)*m.scale)
 			}
 			fmt.Fprintln(tw)
 		}
 		fmt.Fprintf(tw, "%d\tpatched/stock\t", procs)
 		for i := range rtMetrics {
-			c := benchmath.AssumeNothing.Compare(samples[0][i], samples[1][i])
-			fmt.Fprintf(tw, "%s\t", ratioString(medians[0][i], medians[1][i], c))
+			old, new := samples[0][i], samples[1][i]
+			c := benchmath.AssumeNothing.Compare(old, new)
+			fmt.Fprintf(tw, "%s\t", ratioString(median(old), median(new), c))
 		}
 		fmt.Fprintln(tw)
 	}
@@ -444,10 +443,10 @@ func (rep *rtReport) writePlot(path string) error {
 		p.Y.Min = 0
 		p.Legend.Top = true
 		p.X.Tick.Marker = intTicks(rep.procsList())
-		for j, tc := range []string{"stock", "patched"} {
+		for j, tc := range toolchains {
 			var xys plotter.XYs
 			for _, procs := range rep.procsList() {
-				xys = append(xys, plotter.XY{X: float64(procs), Y: rep.median(tc, procs, m) * m.scale})
+				xys = append(xys, plotter.XY{X: float64(procs), Y: median(rep.sample(tc, procs, m)) * m.scale})
 			}
 			if err := addLine(p, tc, j, false, xys); err != nil {
 				return err

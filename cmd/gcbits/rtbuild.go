@@ -93,6 +93,9 @@ func writeDiffs(h io.Writer, patches []goruntime.Patch) {
 	}
 }
 
+// lastStep is the last step of a build: renaming the built tree into place.
+const lastStep = "install"
+
 // finished reports whether root holds a built toolchain. Only a finished
 // build is ever renamed to a target's name, so its go command is enough.
 func finished(root string) bool {
@@ -149,13 +152,13 @@ func (b *builder) build(ctx context.Context) (root string, err error) {
 	if err := b.makeBash(ctx, aside, report); err != nil {
 		return "", &stepError{"make.bash", err}
 	}
-	report("install")
+	report(lastStep)
 	if err := os.Rename(aside, root); err != nil {
 		if finished(root) { // another build finished first
 			os.RemoveAll(aside)
 			return root, nil
 		}
-		return "", &stepError{"install", err}
+		return "", &stepError{lastStep, err}
 	}
 	return root, nil
 }

@@ -85,16 +85,16 @@ func (tf *toolchainFlags) builder(stderr io.Writer) (*builder, error) {
 		tf.cache = filepath.Join(dir, "gcbits", "goroot")
 	}
 	b := &builder{stock: tf.goroot, cacheDir: tf.cache, patches: goruntime.Patches(), series: goruntime.Series}
-	b.step = stepReporter(stderr, "gcbits runtime build", b.buildSteps(), "install")
+	b.step = stepReporter(stderr, "gcbits runtime build", b.buildSteps())
 	return b, nil
 }
 
 // stepReporter returns a function that shows the steps of a task on w: a
 // progress bar on a terminal, one line per step otherwise. The bar
-// expects about steps steps and finishes at the step named last, so that
-// a step more or fewer than expected neither ends it early nor leaves it
-// unfinished.
-func stepReporter(w io.Writer, task string, steps int, last string) func(string) {
+// expects about steps steps and finishes at the last step, lastStep, so
+// that a step more or fewer than expected neither ends it early nor
+// leaves it unfinished.
+func stepReporter(w io.Writer, task string, steps int) func(string) {
 	if !isTerminal(w) {
 		return func(step string) { fmt.Fprintf(w, "%s: %s\n", task, step) }
 	}
@@ -102,7 +102,7 @@ func stepReporter(w io.Writer, task string, steps int, last string) func(string)
 	n := 0
 	return func(step string) {
 		bar.Describe(task + ": " + step)
-		if step == last {
+		if step == lastStep {
 			bar.Finish()
 			return
 		}
@@ -267,12 +267,13 @@ func runtimeTest(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return 1
 	}
+	markBits := []string{"-count=1", "-run", markBitsTests, "-bench", markBitsBench, "-benchtime", "100x", "-cpu", "1,2,4", "-v", "runtime"}
 	runs := [][]string{
 		{"test", "-short", "runtime"},
-		{"test", "-count=1", "-run", markBitsTests, "-bench", markBitsBench, "-benchtime", "100x", "-cpu", "1,2,4", "-v", "runtime"},
+		append([]string{"test"}, markBits...),
 	}
 	if *race {
-		runs = append(runs, []string{"test", "-race", "-count=1", "-run", markBitsTests, "-bench", markBitsBench, "-benchtime", "100x", "-cpu", "1,2,4", "-v", "runtime"})
+		runs = append(runs, append([]string{"test", "-race"}, markBits...))
 	}
 	for _, a := range runs {
 		fmt.Fprintf(stderr, "gcbits runtime test: go %s\n", strings.Join(a, " "))

@@ -7,10 +7,6 @@ import (
 	"github.com/gcbits/gcbits/cmd/gcbits/internal/machine"
 )
 
-// ErrMemory reports a configuration whose runs could need more memory than
-// the machine can spare: machine.ErrMemory.
-var ErrMemory = machine.ErrMemory
-
 const (
 	// liveEpochs bounds how many epochs of bitmaps an allocator holds at
 	// once: the epoch being allocated, the two it retains (gcbits' default

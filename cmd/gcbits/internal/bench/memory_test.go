@@ -36,7 +36,7 @@ func TestCheckMemory(t *testing.T) {
 	}
 	withMachineMemory(t, 16*gib)
 	err = Check(big)
-	if !errors.Is(err, ErrMemory) {
+	if !errors.Is(err, machine.ErrMemory) {
 		t.Fatalf("Check on a 16 GiB machine = %v, want ErrMemory", err)
 	}
 	for _, s := range []string{"quiescent with 1024 workers", machine.FormatBytes(float64(n)), "16.0 GiB"} {
@@ -45,7 +45,7 @@ func TestCheckMemory(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	if _, err := Run(big); !errors.Is(err, ErrMemory) {
+	if _, err := Run(big); !errors.Is(err, machine.ErrMemory) {
 		t.Errorf("Run on a 16 GiB machine = %v, want ErrMemory", err)
 	}
 	if d := time.Since(start); d > time.Minute/2 {

@@ -796,9 +796,9 @@ func runSweep(a Allocator, spans []span, workers int, cfg Config) (sample, error
 }
 
 // Check reports what is wrong with cfg once defaults are filled in: the
-// errors Run would return before measuring anything, among them ErrMemory
-// when its largest run could need more than half of the machine's memory
-// (see Estimate).
+// errors Run would return before measuring anything, among them
+// machine.ErrMemory when its largest run could need more than half of the
+// machine's memory (see Estimate).
 func Check(cfg Config) error {
 	c, err := cfg.withDefaults()
 	if err != nil {
