@@ -202,14 +202,7 @@ func (h *Heap) tryEndMark(self *Mutator) error {
 // again for the mark to go on; otherwise it ends the mark. It reports
 // whether the mark is over, and returns the error that abandoned it.
 func (h *Heap) endMark(t0 time.Time) (over bool, err error) {
-	// It runs no user code: only a bug panics here.
-	gen := h.world.generation()
-	defer func() {
-		if v := recover(); v != nil {
-			h.world.wedge(gen)
-			panic(v)
-		}
-	}()
+	defer h.world.wedgeOnPanic(h.world.generation()) // no user code runs here: only a bug panics
 	q := &h.work
 	if q.aborted.Load() {
 		return true, h.abandon(t0)
@@ -230,11 +223,12 @@ func (h *Heap) endMark(t0 time.Time) (over bool, err error) {
 // Roots function that panicked (the collection is then abandoned).
 func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
 	// The Roots functions run guarded: a panic in one fails the mark, and
-	// a runtime.Goexit fails it and goes on unwinding, so the world must
-	// be started here. Any other panic is a bug.
-	gen, returned := h.world.generation(), false
+	// a runtime.Goexit fails it and goes on unwinding. Either way the
+	// start is undone here, and the world started. Any other panic is a
+	// bug: the world stays stopped (see wedge).
+	gen, started := h.world.generation(), false
 	defer func() {
-		if returned {
+		if started {
 			return
 		}
 		if v := recover(); v != nil {
@@ -273,21 +267,20 @@ func (h *Heap) markStart(full, owned bool, t0 time.Time) error {
 	}
 	h.cyc.roots = h.markRoots(h.markers[0])
 	if err := q.failure(); err != nil {
-		returned = true
-		h.failStart(t0)
-		return err
+		return err // the deferred failStart undoes the start
 	}
 	h.setPhase(phaseMark)
 	h.st.started.Add(1)
 	h.setBarriers(!h.noBarrier)
 	h.cyc.pause = time.Since(t0)
-	returned = true
+	started = true
 	h.world.start()
 	return nil
 }
 
-// failStart undoes a mark start whose roots failed, with the world
-// stopped since t0, and starts the world again.
+// failStart undoes a mark start whose roots failed (a panic or a
+// runtime.Goexit in a Roots function), with the world stopped since t0,
+// and starts the world again.
 func (h *Heap) failStart(t0 time.Time) {
 	h.clearMarks()
 	h.recordPause(time.Since(t0))
@@ -432,8 +425,8 @@ func (h *Heap) markEnd(t0 time.Time) {
 	for m := range h.world.mutators {
 		m.uncacheAll()
 		m.flushAllocs()
-		m.wb, m.wbLast = false, nil
 	}
+	h.setBarriers(false)
 	blackBytes := h.heapLive.Load() - h.cyc.heapLive0
 	slots += int64(h.st.allocs.Load() - h.cyc.allocs0)
 	bytes += blackBytes

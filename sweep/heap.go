@@ -75,8 +75,8 @@ type Heap struct {
 	// Atomic; stored by updateGoalLocked under pacerMu.
 	goal, trigger atomic.Int64
 	// gcPercent is GOGC: Options.GCPercent, changed by SetGCPercent.
-	// Read atomically; written atomically under pacerMu.
-	gcPercent atomic.Int64
+	// Under pacerMu.
+	gcPercent int
 	// pacerMu guards the results of the last mark that the goal is
 	// computed from, and orders the goal's updates.
 	pacerMu                                             sync.Mutex
@@ -209,7 +209,7 @@ func newHeap(opts Options, anyRetain bool) (*Heap, error) {
 		h.markers[i] = newMarker(h)
 	}
 	h.table.Store(&spanTable{spans: make([]atomic.Pointer[span], 64)})
-	h.gcPercent.Store(int64(o.GCPercent))
+	h.gcPercent = o.GCPercent
 	h.setGoal(0, 0, 0, 0)
 	h.nextIdx = 1
 	h.wake = make(chan struct{}, h.nsweep)

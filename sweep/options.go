@@ -90,7 +90,7 @@ type Options struct {
 	Arena gcbits.Options
 	// Timing measures the time spent sweeping and allocating bitmaps, per
 	// span, for Stats. It costs three reads of the monotonic clock per span
-	// swept and four per span made.
+	// swept and two per span made.
 	Timing bool
 }
 

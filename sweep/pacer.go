@@ -85,7 +85,7 @@ func (h *Heap) setGoal(marked, roots, allocated, markAlloc int64) {
 func (h *Heap) updateGoalLocked() {
 	marked, roots, allocated, markAlloc := h.lastMarked, h.lastRoots, h.lastAllocated, h.lastMarkAlloc
 	goal := int64(math.MaxInt64)
-	if p := int64(h.gcPercent.Load()); p >= 0 {
+	if p := int64(h.gcPercent); p >= 0 {
 		goal = max(h.minHeap/100*p, marked+(marked+8*roots)/100*p)
 	}
 	if h.memoryLimit > 0 {
@@ -121,7 +121,8 @@ func (h *Heap) SetGCPercent(percent int) int {
 	// results replaced by the previous mark's.
 	h.pacerMu.Lock()
 	defer h.pacerMu.Unlock()
-	old := int(h.gcPercent.Swap(int64(percent)))
+	old := h.gcPercent
+	h.gcPercent = percent
 	h.updateGoalLocked()
 	return old
 }

@@ -125,8 +125,10 @@ func (h *Heap) newSpan(sc *spanClass, npages int, l *layout, src bitSource, sg u
 	if h.checked {
 		s.seqs = newSlotSeqs(nelems, fi.seq)
 	}
-	ab, ae, _ := h.newBitsTimed(src, nelems)
-	mb, me, _ := h.newBitsTimed(src, nelems)
+	t0 := h.bitsStart()
+	ab, ae := h.newBits(src, nelems)
+	mb, me := h.newBits(src, nelems)
+	h.bitsDone(t0)
 	s.reset(ab, ae, mb, me)
 	s.setSwept(sg)
 	h.mu.Lock()
@@ -143,14 +145,27 @@ const fallbackEpoch = ^uint64(0) >> 1
 // when the heap measures time (Options.Timing); t0 is when it began then,
 // 0 otherwise.
 func (h *Heap) newBitsTimed(src bitSource, n int) (b gcbits.Bits, e uint64, t0 int64) {
-	if h.timing {
-		t0 = h.pages.now()
-	}
+	t0 = h.bitsStart()
 	b, e = h.newBits(src, n)
+	h.bitsDone(t0)
+	return b, e, t0
+}
+
+// bitsStart returns the time at which bitmap allocations that bitsDone
+// will add to Stats' bitmap time begin: 0 unless the heap measures time.
+func (h *Heap) bitsStart() int64 {
+	if h.timing {
+		return h.pages.now()
+	}
+	return 0
+}
+
+// bitsDone adds the time since t0, from bitsStart, to Stats' bitmap time
+// if the heap measures time.
+func (h *Heap) bitsDone(t0 int64) {
 	if h.timing {
 		h.st.bitsNs.Add(h.pages.now() - t0)
 	}
-	return b, e, t0
 }
 
 // newBits returns a zeroed bitmap of n bits from src and the arena epoch

@@ -119,6 +119,16 @@ func (w *world) wedge(gen uint64) {
 	w.mu.Unlock()
 }
 
+// wedgeOnPanic is deferred by a collector that holds the world, stopped
+// in generation gen, and runs no user code: if it panics, it wedges the
+// world and panics again with the same value.
+func (w *world) wedgeOnPanic(gen uint64) {
+	if v := recover(); v != nil {
+		w.wedge(gen)
+		panic(v)
+	}
+}
+
 // isWedged reports whether a collector panicked holding the world.
 func (w *world) isWedged() bool {
 	w.mu.Lock()
@@ -161,6 +171,10 @@ func (w *world) waitStartedLocked() {
 func (w *world) add(m *Mutator) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	// Not waitStartedLocked: once Close has begun, add returns without
+	// touching the heap, so it need not wait for a world that a wedged
+	// collector holds for good. acquire and removeMayWait change the
+	// Mutator's state, so they wait.
 	for w.stopping && !w.closed {
 		w.cond.Wait()
 	}
